@@ -1,0 +1,1 @@
+"""The SinkIn Lab Datasette plugin (installed as ``datasette_sinkin``)."""

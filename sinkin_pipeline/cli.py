@@ -1,0 +1,259 @@
+"""The ``sinkin`` command: a thin layer over the library functions."""
+import json
+import sys
+
+import click
+
+from . import __version__
+from .db import default_db_path, open_db
+from .plugins import load_plugins, pm
+
+
+def db_option(f):
+    return click.option(
+        "--db", "db_path", type=click.Path(dir_okay=False), default=default_db_path,
+        show_default="$SINKIN_DB or ./experiments.db", help="The SQLite database file.",
+    )(f)
+
+
+def opendb(db_path):
+    try:
+        return open_db(db_path)
+    except Exception as e:  # a folder that does not exist, a file that is not SQLite...
+        raise click.ClickException("cannot open database {}: {}".format(db_path, e))
+
+
+def fail(message):
+    raise click.ClickException(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sinkin")
+def cli():
+    """SinkIn Lab: sweep Stable Diffusion settings on the SinkIn API, keep every image in SQLite,
+    score and rank them in Datasette.
+
+    \b
+    A typical session:
+        sinkin plan examples/quickstart.yml
+        sinkin run examples/quickstart.yml --yes
+        sinkin work --concurrency 4 --budget 50
+        sinkin serve --open
+    """
+
+
+def _spec_or_fail(spec_path):
+    from .spec import SpecError, read_spec_file
+
+    try:
+        return read_spec_file(spec_path)
+    except SpecError as e:
+        raise SpecProblems(e.problems, spec_path)
+
+
+class SpecProblems(click.ClickException):
+    def __init__(self, problems, source):
+        self.problems = problems
+        super().__init__("{} has {} problem{}".format(source, len(problems), "" if len(problems) == 1 else "s"))
+
+    def format_message(self):
+        return self.message + ":\n" + "\n".join("  - " + p for p in self.problems)
+
+
+def _provider_ready(name):
+    from .providers import ConfigurationError, get_provider
+
+    try:
+        provider = get_provider(name)
+        provider.check_ready()
+    except ConfigurationError as e:
+        fail(str(e))
+    return provider
+
+
+@cli.command()
+@db_option
+def init(db_path):
+    """Create the database (or bring its schema up to date).
+
+    \b
+    Example:
+        sinkin init --db experiments.db
+    """
+    db = opendb(db_path)
+    click.echo("Database ready: {} ({} tables)".format(db_path, len(db.table_names())))
+
+
+@cli.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--provider", help="Override the spec's provider (sinkin or simulator).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@db_option
+def plan(spec_path, provider, as_json, db_path):
+    """Show what SPEC would queue and cost, without writing anything.
+
+    \b
+    Example:
+        sinkin plan examples/quickstart.yml
+    """
+    from .providers import ConfigurationError
+    from .runs import make_plan
+
+    spec = _spec_or_fail(spec_path)
+    db = opendb(db_path)
+    try:
+        result = make_plan(db, spec, provider)
+    except ConfigurationError as e:
+        fail(str(e))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo("{} job{}, {} image{} on provider {}".format(
+        result.jobs, "" if result.jobs == 1 else "s", result.images,
+        "" if result.images == 1 else "s", result.provider))
+    if result.axes:
+        click.echo("Axes that vary:")
+        for key, values in result.axes.items():
+            click.echo("  {}: {} values ({})".format(key, len(values), ", ".join(map(str, values[:8]))
+                                                     + (", …" if len(values) > 8 else "")))
+    else:
+        click.echo("No axis varies: every job uses the same settings.")
+    click.echo("Estimated credits: ~{:g} ({})".format(result.credits, result.basis))
+    for w in result.warnings:
+        click.echo("Warning: " + w)
+
+
+@cli.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--name", help="Name of the run (default: the spec's name).")
+@click.option("--provider", help="Override the spec's provider (sinkin or simulator).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before a large or costly grid.")
+@db_option
+def run(spec_path, name, provider, yes, db_path):
+    """Create a run from SPEC and queue one job per config (nothing is spent yet).
+
+    Run the queue with `sinkin work` (all) or `sinkin next` (one job).
+
+    \b
+    Example:
+        sinkin run examples/quickstart.yml --name "first sweep"
+        sinkin work
+    """
+    from pathlib import Path
+
+    from .runs import make_plan, create_run, provider_name
+
+    spec = _spec_or_fail(spec_path)
+    db = opendb(db_path)
+    _provider_ready(provider_name(spec, provider))
+    result = make_plan(db, spec, provider)
+    if result.needs_confirmation() and not yes:
+        message = "Queue {} jobs ({} images, ~{:g} credits estimated)?".format(
+            result.jobs, result.images, result.credits)
+        if not sys.stdin.isatty():
+            fail(message[:-1] + ": that is a large or costly grid; pass --yes to confirm.")
+        if not click.confirm(message):
+            fail("Nothing queued.")
+    run_id = create_run(db, spec, name=name, provider=provider,
+                        spec_yaml=Path(spec_path).read_text(encoding="utf-8"))
+    click.echo("Run {} queued: {} jobs, {} images, ~{:g} credits estimated.".format(
+        run_id, result.jobs, result.images, result.credits))
+    click.echo("Next: `sinkin work` to run them all, or `sinkin next` for one.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def runs(as_json, db_path):
+    """List runs with image counts (total, unrated, upscaled), queue state and credits.
+
+    \b
+    Example:
+        sinkin runs --json
+    """
+    from .runs import run_counts
+
+    rows = run_counts(opendb(db_path))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No runs yet. Start with: sinkin run SPEC")
+        return
+    click.echo("{:>4}  {:<28} {:>6} {:>8} {:>8} {:>6} {:>6} {:>9}".format(
+        "id", "name", "total", "unrated", "upscaled", "queued", "failed", "credits"))
+    for r in rows:
+        click.echo("{:>4}  {:<28} {:>6} {:>8} {:>8} {:>6} {:>6} {:>9g}".format(
+            r["run_id"], (r["name"] or "")[:28], r["total"], r["unrated"], r["upscaled"],
+            r["queued"], r["failed"], r["credits"]))
+
+
+@cli.command()
+@click.argument("image_id")
+@click.argument("score")
+@db_option
+def score(image_id, score, db_path):
+    """Give IMAGE_ID a SCORE from 1 to 10 (or "clear").
+
+    \b
+    Example:
+        sinkin score 42 8
+    """
+    from .scoring import ScoreError, score_image
+
+    db = opendb(db_path)
+    try:
+        result = score_image(db, image_id, score)
+    except (ScoreError, LookupError) as e:
+        fail(str(e).strip("'\""))
+    click.echo("Image {} scored {}".format(result["id"], result["score"] if result["score"] else "(cleared)"))
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="Only this run.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@db_option
+def export(run_id, output, db_path):
+    """Export image_table (every image with its settings and score) as CSV.
+
+    Cells that begin with = + - @ are prefixed with ' so spreadsheets do not run them.
+
+    \b
+    Example:
+        sinkin export --run 3 -o run3.csv
+    """
+    from .export import export_csv
+
+    db = opendb(db_path)
+    if run_id is not None and not db.execute("select 1 from runs where id = ?", [run_id]).fetchone():
+        fail("run {} not found".format(run_id))
+    if output:
+        with open(output, "w", newline="", encoding="utf-8") as fp:
+            n = export_csv(db, fp, run_id=run_id)
+        click.echo("Wrote {} rows to {}".format(n, output), err=True)
+    else:
+        export_csv(db, sys.stdout, run_id=run_id)
+
+
+@cli.command(name="plugins")
+def plugins_command():
+    """List the loaded plugins and the hooks each implements.
+
+    \b
+    Example:
+        sinkin plugins
+    """
+    from .plugins import get_plugins
+
+    click.echo(json.dumps(get_plugins(), indent=2))
+
+
+def _register_extra():
+    from . import cli_queue  # noqa: F401  (work, next, queue, retry, cancel, upscale, models)
+    from . import serve  # noqa: F401  (serve)
+
+    load_plugins()
+    pm.hook.register_commands(cli=cli)
+
+
+_register_extra()

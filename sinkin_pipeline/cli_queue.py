@@ -1,0 +1,247 @@
+"""CLI commands that touch the queue and spend credits: queue, next, work, retry, cancel,
+upscale, models. Thin wrappers over worker.py, queue.py, upscaling.py and models.py."""
+import json
+
+import click
+
+from .cli import cli, db_option, fail, opendb
+
+
+def _recover(db):
+    from .queue import recover_stale
+
+    n = recover_stale(db)
+    if n:
+        click.echo("{} job{} left running by a worker that no longer exists marked interrupted "
+                   "(`sinkin retry` re-queues them).".format(n, "" if n == 1 else "s"), err=True)
+
+
+def _run_exists(db, run_id):
+    if run_id is not None and not db.execute("select 1 from runs where id = ?", [run_id]).fetchone():
+        fail("run {} not found".format(run_id))
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def queue(run_id, as_json, db_path):
+    """List upcoming jobs in the order they will run, with estimated credits.
+
+    \b
+    Example:
+        sinkin queue --run 2
+    """
+    from .queue import list_queue
+
+    db = opendb(db_path)
+    _run_exists(db, run_id)
+    _recover(db)
+    jobs = list_queue(db, run_id=run_id)
+    total = round(sum(j["credit_estimate"] or 0 for j in jobs), 4)
+    if as_json:
+        click.echo(json.dumps({"jobs": jobs, "total_estimate": total}, indent=2))
+        return
+    if not jobs:
+        click.echo("The queue is empty.")
+        return
+    for j in jobs:
+        if j["kind"] == "upscale":
+            what = "upscale image {}".format(j.get("image_id"))
+        else:
+            what = "{} {}x{} {} steps cfg {:g} {} seed {}  {}".format(
+                j["model_id"], j["width"], j["height"], j["steps"], j["scale"], j["scheduler"],
+                j["seed"], (j["prompt"] or "")[:40])
+        click.echo("job {:>5}  run {:>3}  ~{:>6g} cr  {}".format(j["id"], j["run_id"], j["credit_estimate"] or 0, what))
+    click.echo("{} job{}, ~{:g} credits estimated".format(len(jobs), "" if len(jobs) == 1 else "s", total))
+
+
+@cli.command(name="next")
+@click.option("--run", "run_id", type=int, help="Take the next job of this run only.")
+@db_option
+def next_command(run_id, db_path):
+    """Run exactly one queued job ("Run next") and show what it produced.
+
+    \b
+    Example:
+        sinkin next
+    """
+    from .providers import ConfigurationError
+    from .worker import run_next
+
+    db = opendb(db_path)
+    _run_exists(db, run_id)
+    _recover(db)
+    try:
+        job = run_next(db_path, run_id=run_id)
+    except ConfigurationError as e:
+        fail(str(e))
+    if job is None:
+        click.echo("The queue is empty.")
+        return
+    click.echo("Job {} {}: {} image{}, {:g} credits{}".format(
+        job["id"], job["status"], job.get("images", 0), "" if job.get("images", 0) == 1 else "s",
+        job.get("credit_cost") or 0, (" – " + job["error"]) if job.get("error") else ""))
+    if job["status"] not in ("succeeded",):
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Jobs in flight at once.")
+@click.option("--budget", type=click.FloatRange(min=0), help="Never start a job that would take this session's spending past CREDITS.", metavar="CREDITS")
+@click.option("--limit", type=click.IntRange(min=1), help="Run at most N jobs.", metavar="N")
+@db_option
+def work(run_id, concurrency, budget, limit, db_path):
+    """Drain the queue: run queued jobs with a progress bar of jobs, images and credits.
+
+    Several `sinkin work` processes may share one database; no job runs twice.
+
+    \b
+    Examples:
+        sinkin work
+        sinkin work --concurrency 4 --budget 25
+        sinkin work --run 3 --limit 10
+    """
+    from .providers import ConfigurationError
+    from .queue import list_queue
+    from .worker import BudgetTooSmall, work as do_work
+
+    db = opendb(db_path)
+    _run_exists(db, run_id)
+    _recover(db)
+    pending = len(list_queue(db, run_id=run_id))
+    if limit:
+        pending = min(pending, limit)
+    if not pending:
+        click.echo("The queue is empty.")
+        return
+    with click.progressbar(length=pending, label="jobs", show_pos=True, width=24,
+                           item_show_func=lambda s: s) as bar:
+        state = {"done": 0}
+
+        def progress(summary):
+            step = summary.jobs - state["done"]
+            state["done"] = summary.jobs
+            bar.update(step, "{} images, {:g} credits{}".format(
+                summary.images, summary.credits, ", {} failed".format(summary.failed) if summary.failed else ""))
+
+        try:
+            summary = do_work(db_path, run_id=run_id, concurrency=concurrency, budget=budget,
+                              limit=limit, progress=progress)
+        except BudgetTooSmall as e:
+            fail(str(e))
+        except ConfigurationError as e:
+            fail(str(e))
+    click.echo("Done: {} jobs ({} succeeded, {} failed, {} interrupted), {} images, {:g} credits.".format(
+        summary.jobs, summary.succeeded, summary.failed, summary.interrupted, summary.images, summary.credits))
+    if summary.stopped:
+        click.echo(summary.stopped)
+    for message in summary.messages:
+        click.echo("  " + message)
+    if summary.failed or summary.interrupted:
+        click.echo("See failures with `sinkin runs`; re-queue them with `sinkin retry`.")
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@db_option
+def retry(run_id, db_path):
+    """Re-queue failed and interrupted jobs (a job whose answer was stored only downloads again).
+
+    \b
+    Example:
+        sinkin retry --run 3
+    """
+    from .queue import retry_jobs
+
+    db = opendb(db_path)
+    _run_exists(db, run_id)
+    _recover(db)
+    n = retry_jobs(db, run_id=run_id)
+    click.echo("{} job{} re-queued.".format(n, "" if n == 1 else "s"))
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@db_option
+def cancel(run_id, db_path):
+    """Cancel queued jobs (running jobs finish; nothing already paid is lost).
+
+    \b
+    Example:
+        sinkin cancel --run 3
+    """
+    from .queue import cancel_jobs
+
+    db = opendb(db_path)
+    _run_exists(db, run_id)
+    n = cancel_jobs(db, run_id=run_id)
+    click.echo("{} job{} cancelled.".format(n, "" if n == 1 else "s"))
+
+
+@cli.command()
+@click.argument("image_id", type=int)
+@click.option("--type", "upscale_type", type=click.Choice(["esrgan", "hires_fix"]), default="esrgan", show_default=True)
+@click.option("--scale", type=float, help="ESRGAN factor, 2 to 4 (default 2).")
+@click.option("--strength", type=float, help="Hires fix strength, 0 to 1 (default 0.6).")
+@db_option
+def upscale(image_id, upscale_type, scale, strength, db_path):
+    """Upscale one image (an upscale job; its cost is recorded).
+
+    \b
+    Examples:
+        sinkin upscale 42
+        sinkin upscale 42 --scale 4
+        sinkin upscale 42 --type hires_fix --strength 0.4
+    """
+    from .providers import ConfigurationError, ProviderError
+    from .upscaling import UpscaleError, upscale_image
+
+    opendb(db_path)
+    try:
+        image = upscale_image(db_path, image_id, upscale_type, scale=scale, strength=strength)
+    except (UpscaleError, LookupError, ConfigurationError) as e:
+        fail(str(e).strip("'\""))
+    except ProviderError as e:
+        fail("upscale failed: {}".format(e))
+    click.echo("Image {} upscaled ({}): {}".format(image_id, image["upscale_type"], image["upscale_path"]))
+
+
+@cli.command()
+@click.option("--refresh", is_flag=True, help="Fetch the list from the provider (cached in the models table).")
+@click.option("--provider", default="sinkin", show_default=True, help="Provider to ask when refreshing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@db_option
+def models(refresh, provider, as_json, db_path):
+    """List models and LoRAs (cached; --refresh asks the provider).
+
+    \b
+    Example:
+        sinkin models --refresh
+    """
+    from .models import list_models, refresh_models
+    from .providers import ConfigurationError, ProviderError, get_provider
+
+    db = opendb(db_path)
+    if refresh:
+        try:
+            prov = get_provider(provider)
+            prov.check_ready()
+            n = refresh_models(db, prov)
+        except ConfigurationError as e:
+            fail(str(e))
+        except ProviderError as e:
+            fail("could not fetch models: {}".format(e))
+        if not as_json:
+            click.echo("{} models cached.".format(n), err=True)
+    rows = list_models(db)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No models cached yet: run `sinkin models --refresh`.")
+    for r in rows:
+        click.echo("{:<10} {:<6} {}".format(r["id"], r["kind"], r["title"]))

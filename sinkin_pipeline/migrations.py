@@ -1,0 +1,125 @@
+"""The database schema, as named migrations. Never edit a released migration: add a new one."""
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("sinkin_pipeline")
+
+CONFIG_COLUMNS = {
+    "model_id": str, "prompt": str, "negative_prompt": str, "use_default_neg": int,
+    "width": int, "height": int, "steps": int, "scale": float, "num_images": int, "seed": int,
+    "scheduler": str, "lora": str, "lora_scale": float, "lcm": int, "version": str,
+    "image_strength": float, "controlnet": str,
+}
+
+
+@migrations()
+def m001_initial(db):
+    db["runs"].create({
+        "id": int, "name": str, "provider": str, "spec": str, "spec_yaml": str,
+        "resolved": str, "request_key": str, "created_at": str,
+    }, pk="id")
+    db["runs"].create_index(["request_key"], unique=True)
+    db["assets"].create({
+        "id": int, "sha256": str, "filename": str, "path": str, "width": int, "height": int,
+        "bytes": int, "created_at": str,
+    }, pk="id")
+    db["assets"].create_index(["sha256"], unique=True)
+    db["configs"].create({
+        "id": int, "run_id": int, **CONFIG_COLUMNS, "init_asset_id": int, "fallback_enabled": int,
+        "position": int,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("init_asset_id", "assets", "id")])
+    db["configs"].create_index(["run_id"])
+    db["images"].create({
+        "id": int, "run_id": int, "config_id": int, "job_id": int, "image_index": int,
+        "inf_id": str, "url": str, "path": str, "thumbnail": bytes, "width": int, "height": int,
+        "score": int, "scored_at": str, "upscale_url": str, "upscale_path": str,
+        "upscale_type": str, "upscale_job_id": int, "download_error": str, "created_at": str,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("config_id", "configs", "id")])
+    db["jobs"].create({
+        "id": int, "run_id": int, "config_id": int, "image_id": int, "kind": str, "status": str,
+        "provider": str, "credit_estimate": float, "credit_cost": float, "inf_id": str,
+        "raw_payload": str, "raw_response": str, "options": str, "error": str, "fallback": int,
+        "attempts": int, "worker_pid": int, "worker_host": str, "created_at": str,
+        "started_at": str, "response_at": str, "finished_at": str,
+    }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("config_id", "configs", "id"),
+                              ("image_id", "images", "id")],
+        defaults={"status": "queued", "attempts": 0, "fallback": 0})
+    db["jobs"].create_index(["status", "id"])
+    db["jobs"].create_index(["run_id"])
+    # images.job_id and upscale_job_id reference jobs (added after jobs exists)
+    db["images"].add_foreign_key("job_id", "jobs", "id")
+    db["images"].add_foreign_key("upscale_job_id", "jobs", "id")
+    db["images"].create_index(["job_id", "image_index"], unique=True)
+    db["images"].create_index(["run_id", "id"])
+    db["images"].create_index(["score"])
+    db["models"].create({
+        "id": str, "title": str, "kind": str, "cover_img": str, "link": str, "fetched_at": str,
+    }, pk="id")
+    db.execute(RUN_SUMMARY_SQL)
+    db.execute(IMAGE_TABLE_SQL)
+
+
+RUN_SUMMARY_SQL = """
+create view run_summary as
+select
+  runs.id as run_id,
+  runs.name as name,
+  runs.provider as provider,
+  runs.created_at as created_at,
+  (select count(*) from images where images.run_id = runs.id) as total,
+  (select count(*) from images where images.run_id = runs.id and images.score is null) as unrated,
+  (select count(*) from images where images.run_id = runs.id and images.upscale_path is not null) as upscaled,
+  (select count(*) from jobs where jobs.run_id = runs.id and jobs.kind = 'inference') as jobs,
+  (select count(*) from jobs where jobs.run_id = runs.id and jobs.status = 'queued') as queued,
+  (select count(*) from jobs where jobs.run_id = runs.id and jobs.status = 'running') as running,
+  (select count(*) from jobs where jobs.run_id = runs.id and jobs.status = 'succeeded') as succeeded,
+  (select count(*) from jobs where jobs.run_id = runs.id and jobs.status = 'failed') as failed,
+  (select count(*) from jobs where jobs.run_id = runs.id and jobs.status = 'interrupted') as interrupted,
+  (select count(*) from jobs where jobs.run_id = runs.id and jobs.status = 'cancelled') as cancelled,
+  (select coalesce(sum(credit_cost), 0) from jobs where jobs.run_id = runs.id) as credits,
+  (select coalesce(sum(credit_estimate), 0) from jobs where jobs.run_id = runs.id
+     and jobs.status in ('queued', 'running')) as credits_pending
+from runs
+"""
+
+IMAGE_TABLE_SQL = """
+create view image_table as
+select
+  images.id as image_id,
+  images.thumbnail as thumbnail,
+  images.score as score,
+  images.run_id as run_id,
+  runs.name as run_name,
+  configs.model_id as model_id,
+  (select title from models where models.id = configs.model_id) as model_title,
+  configs.prompt as prompt,
+  configs.negative_prompt as negative_prompt,
+  configs.use_default_neg as use_default_neg,
+  configs.width as width,
+  configs.height as height,
+  configs.steps as steps,
+  configs.scale as scale,
+  configs.num_images as num_images,
+  configs.seed as seed,
+  configs.scheduler as scheduler,
+  configs.lora as lora,
+  configs.lora_scale as lora_scale,
+  configs.lcm as lcm,
+  configs.version as version,
+  configs.image_strength as image_strength,
+  configs.controlnet as controlnet,
+  configs.init_asset_id as init_asset_id,
+  jobs.fallback as fallback,
+  images.config_id as config_id,
+  images.job_id as job_id,
+  images.inf_id as inf_id,
+  images.path as path,
+  images.url as url,
+  images.upscale_type as upscale_type,
+  images.upscale_path as upscale_path,
+  images.scored_at as scored_at,
+  images.created_at as created_at
+from images
+join configs on configs.id = images.config_id
+join runs on runs.id = images.run_id
+left join jobs on jobs.id = images.job_id
+"""

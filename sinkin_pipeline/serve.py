@@ -1,0 +1,1 @@
+"""`sinkin serve` (being written)."""

@@ -1,0 +1,236 @@
+"""Experiment specs: load a YAML file, check every value, draw random seeds, expand into configs.
+
+A spec maps SinkIn field names (plus ``name``, ``provider``, ``init_image`` and ``fallback``) to a
+value or a list of values; lists expand into their cartesian product, one config each.
+``seed: {random: K}`` draws K concrete seeds (recorded, so every image can be reproduced);
+a spec with no seed draws one per run.
+"""
+import itertools
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .fields import FIELDS, MAX_SEED, SPEC_ONLY_KEYS, suggest
+from .plugins import load_plugins, pm
+
+MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_INIT_IMAGE_PIXELS = 4096 * 4096
+MAX_RANDOM_SEEDS = 1000
+
+
+class SpecError(Exception):
+    """A spec with problems: ``problems`` holds one readable line each."""
+
+    def __init__(self, problems, source=None):
+        self.problems = list(problems)
+        self.source = source
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass
+class Spec:
+    """A checked spec: ``values`` maps each key to a list of normalised values."""
+
+    values: dict
+    name: str | None = None
+    provider: str | None = None
+    fallback: bool = True
+    random_seeds: int = 0
+    given: dict = field(default_factory=dict)
+
+    def axes(self):
+        """The keys that take more than one value, with their values, in spec order."""
+        axes = {k: v for k, v in self.values.items() if len(v) > 1}
+        if self.random_seeds > 1:
+            axes["seed"] = ["random"] * self.random_seeds
+        return axes
+
+    def config_count(self):
+        n = 1
+        for key, values in self.values.items():
+            n *= len(values)
+        return n * max(self.random_seeds, 1)
+
+
+def read_spec_file(path):
+    """Read and parse a YAML spec file; raises SpecError with a clear message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(["spec file not found: {}".format(path)])
+    except IsADirectoryError:
+        raise SpecError(["spec path is a directory, not a file: {}".format(path)])
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(["cannot read spec file {}: {}".format(path, e)])
+    return parse_spec_text(text, base_dir=path.parent, source=str(path))
+
+
+def parse_spec_text(text, base_dir=".", source="spec"):
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = " (line {}, column {})".format(mark.line + 1, mark.column + 1) if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(["invalid YAML in {}{}: {}".format(source, where, problem)])
+    if not isinstance(data, dict):
+        raise SpecError(["{}: a spec must be a mapping of setting names to values, got {}".format(
+            source, type(data).__name__ if data is not None else "an empty file")])
+    return check_spec(data, base_dir=base_dir)
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, list) else [value]
+
+
+def check_spec(data, base_dir="."):
+    """Check a parsed spec dict; return a :class:`Spec` or raise SpecError listing every problem."""
+    problems = []
+    values = {}
+    known = set(FIELDS) | set(SPEC_ONLY_KEYS)
+    for key in data:
+        if key not in known:
+            hint = suggest(str(key), known)
+            problems.append("{}: unknown key{}".format(
+                key, " (did you mean {}?)".format(hint) if hint else
+                "; allowed: " + ", ".join(list(FIELDS) + list(SPEC_ONLY_KEYS))))
+    name = data.get("name")
+    if name is not None and not isinstance(name, (str, int, float)):
+        problems.append("name: {!r} – expected text".format(name))
+    provider = data.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        problems.append("provider: {!r} – expected one provider name (text)".format(provider))
+    fallback = data.get("fallback", True)
+    if not isinstance(fallback, bool):
+        problems.append("fallback: {!r} – expected true or false".format(fallback))
+        fallback = True
+
+    random_seeds = 0
+    for key, fld in FIELDS.items():
+        if key not in data:
+            if fld.required:
+                problems.append("{}: missing – required ({})".format(key, fld.help or fld.allowed()))
+            continue
+        raw = data[key]
+        if key == "seed" and isinstance(raw, dict):
+            k = raw.get("random")
+            if set(raw) != {"random"} or isinstance(k, bool) or not isinstance(k, int) \
+                    or not 1 <= k <= MAX_RANDOM_SEEDS:
+                problems.append("seed: {!r} – expected {{random: K}} with K from 1 to {}".format(
+                    raw, MAX_RANDOM_SEEDS))
+            else:
+                random_seeds = k
+            continue
+        items = _as_list(raw)
+        if not items:
+            problems.append("{}: empty list – give at least one value".format(key))
+            continue
+        checked = []
+        for item in items:
+            if isinstance(item, (list, dict)):
+                problems.append("{}: {!r} – expected {}, not a nested {}".format(
+                    key, item, fld.allowed(), type(item).__name__))
+                continue
+            value, problem = fld.check(item)
+            if problem:
+                problems.append("{}: {!r} – {}".format(key, item, problem))
+            else:
+                checked.append(value)
+        if checked:
+            values[key] = list(dict.fromkeys(checked))  # de-duplicate, keep order
+
+    if "init_image" in data:
+        paths = _as_list(data["init_image"])
+        good = []
+        for p in paths:
+            problem = check_init_image_path(p, base_dir)
+            if problem:
+                problems.append("init_image: {!r} – {}".format(p, problem))
+            else:
+                good.append(str((Path(base_dir) / os.path.expanduser(p)).resolve()))
+        values["init_image"] = good
+    else:
+        for key, fld in FIELDS.items():
+            if fld.img2img_only and key in data:
+                problems.append("{}: only used with img2img – add init_image (a file path) or remove {}".format(
+                    key, key))
+    if problems:
+        raise SpecError(problems)
+    return Spec(values=values, name=None if name is None else str(name), provider=provider,
+                fallback=fallback, random_seeds=random_seeds, given=data)
+
+
+def check_init_image_path(p, base_dir="."):
+    """None if ``p`` names a readable image within the caps, else the problem."""
+    if not isinstance(p, str) or not p.strip():
+        return "expected a file path"
+    path = Path(base_dir) / os.path.expanduser(p)
+    if not path.is_file():
+        return "file not found"
+    size = path.stat().st_size
+    if size > MAX_INIT_IMAGE_BYTES:
+        return "file is {:.1f} MB; the limit is {} MB".format(size / 1e6, MAX_INIT_IMAGE_BYTES // 2**20)
+    return check_image_bytes(path.read_bytes())
+
+
+def check_image_bytes(data):
+    """None if ``data`` is a real PNG/JPEG/WebP within the pixel cap, else the problem."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    if len(data) > MAX_INIT_IMAGE_BYTES:
+        return "file is {:.1f} MB; the limit is {} MB".format(len(data) / 1e6, MAX_INIT_IMAGE_BYTES // 2**20)
+    try:
+        with Image.open(BytesIO(data)) as im:
+            w, h = im.size
+            fmt = im.format
+            if w * h > MAX_INIT_IMAGE_PIXELS:
+                return "image is {}x{} pixels; the limit is {} megapixels".format(
+                    w, h, MAX_INIT_IMAGE_PIXELS // 1_000_000)
+            if fmt not in ("PNG", "JPEG", "WEBP"):
+                return "unsupported image format {}; use PNG, JPEG or WebP".format(fmt)
+            im.verify()
+    except Image.DecompressionBombError:
+        return "image has too many pixels (decompression bomb protection)"
+    except Exception:
+        return "not an image (PNG, JPEG or WebP expected)"
+    return None
+
+
+def draw_seeds(k, rng=None):
+    rng = rng or random.SystemRandom()
+    return [rng.randint(0, MAX_SEED) for _ in range(k)]
+
+
+def resolve_seeds(spec, rng=None):
+    """Return the spec's values with concrete seeds: ``{random: K}`` (or no seed) draws them."""
+    values = dict(spec.values)
+    if spec.random_seeds:
+        values["seed"] = draw_seeds(spec.random_seeds, rng)
+    elif "seed" not in values:
+        values["seed"] = draw_seeds(1, rng)
+    return values
+
+
+def expand(values):
+    """Expand resolved values into config dicts through the ``expand_spec`` hook."""
+    load_plugins()
+    configs = pm.hook.expand_spec(spec=values)
+    if configs is None:
+        configs = cartesian(values)
+    return configs
+
+
+def cartesian(values):
+    """The cartesian product of ``values`` (key → list), one dict per combination, in key order."""
+    keys = list(values)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
+
+
+def axes_of(values):
+    return {k: v for k, v in values.items() if len(v) > 1}
