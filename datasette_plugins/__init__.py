@@ -1,1 +1,40 @@
-"""The SinkIn Lab Datasette plugin (installed as ``datasette_sinkin``)."""
+"""The SinkIn Lab Datasette plugin (installed as ``datasette_sinkin``): review pages, keyboard
+scoring, upscale comparison, the dashboard and the run form. Each page's routes live in their
+own module; this module only wires Datasette's hooks."""
+from datasette import hookimpl
+
+from . import security
+
+#: modules that define ``routes()`` -> [(regex, view)], ``menu_links`` items and assets
+PAGE_MODULES = ("review", "dashboard")
+
+
+def _page_modules():
+    import importlib
+
+    modules = []
+    for name in PAGE_MODULES:
+        try:
+            modules.append(importlib.import_module("{}.{}".format(__name__, name)))
+        except ModuleNotFoundError as e:
+            if e.name != "{}.{}".format(__name__, name):
+                raise
+    return modules
+
+
+@hookimpl
+def register_routes(datasette):
+    routes = []
+    for module in _page_modules():
+        routes.extend(module.routes())
+    return routes
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    return security.host_guard(datasette)
+
+
+@hookimpl
+def prepare_connection(conn):
+    conn.execute("PRAGMA busy_timeout = 30000")
