@@ -1,0 +1,121 @@
+"""The SinkIn database seen from a Datasette route: which file it is, running the pipeline's
+library functions on it in a worker thread (never on the event loop), and JSON answers.
+
+The routes of the dashboard and the run form call exactly the functions the ``sinkin`` CLI
+calls (``runs.create_run``, ``queue.retry_jobs``, ``worker.work``...). Each call opens the file
+with :func:`sinkin_pipeline.db.open_db` (WAL, busy timeout, foreign keys) in a thread, as the
+CLI does, and closes it afterwards, so the server and a ``sinkin work`` process in a terminal
+share the database the same way two CLI processes do.
+"""
+import asyncio
+import json
+
+from datasette import Response
+
+from .security import plugin_config
+
+
+class NoDatabase(Exception):
+    pass
+
+
+def database_path(datasette):
+    """The file path of the SinkIn database this Datasette serves.
+
+    The plugin config key ``database`` names it; otherwise the first file-backed database."""
+    name = plugin_config(datasette).get("database")
+    if name:
+        db = datasette.databases.get(name)
+        if db is None or not db.path:
+            raise NoDatabase("database {!r} (plugin config) is not served here".format(name))
+        return db.path
+    for name, db in datasette.databases.items():
+        if name != "_internal" and not db.is_memory and db.path:
+            return db.path
+    raise NoDatabase("no database file is served: start it with `sinkin serve`")
+
+
+def database_name(datasette):
+    """The name Datasette gives the SinkIn database (for links such as /<db>/image_table)."""
+    path = database_path(datasette)
+    for name, db in datasette.databases.items():
+        if db.path == path:
+            return db.route or name
+    return None
+
+
+def _call(path, fn, args, kwargs):
+    from sinkin_pipeline.db import open_db
+
+    db = open_db(path)
+    try:
+        return fn(db, *args, **kwargs)
+    finally:
+        db.conn.close()
+
+
+async def with_db(datasette, fn, *args, **kwargs):
+    """Run ``fn(db, *args, **kwargs)`` in a thread on a freshly opened sqlite_utils Database."""
+    path = database_path(datasette)
+    return await asyncio.to_thread(_call, path, fn, args, kwargs)
+
+
+def rows(db, sql, params=None):
+    """A query's rows as dicts."""
+    cursor = db.execute(sql, params or [])
+    cols = [c[0] for c in cursor.description]
+    return [dict(zip(cols, r)) for r in cursor.fetchall()]
+
+
+def ok(data=None, status=200):
+    body = {"ok": True}
+    body.update(data or {})
+    return Response.json(body, status=status, default=str)
+
+
+def error(message, status=400, **extra):
+    body = {"ok": False, "error": message}
+    body.update(extra)
+    return Response.json(body, status=status, default=str)
+
+
+def json_script(data):
+    """``data`` as JSON that is safe inside a ``<script type="application/json">`` element."""
+    text = json.dumps(data, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def optional_int(data, key, minimum=None, maximum=None):
+    """``data[key]`` as an int (None when missing/empty); ValueError with a readable message."""
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("{}: expected a whole number".format(key))
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise ValueError("{}: expected a whole number, got {!r}".format(key, value))
+    if minimum is not None and number < minimum or maximum is not None and number > maximum:
+        raise ValueError("{}: {} is out of range ({} to {})".format(
+            key, number, minimum, "∞" if maximum is None else maximum))
+    return number
+
+
+def optional_float(data, key, minimum=None):
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("{}: expected a number".format(key))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("{}: expected a number, got {!r}".format(key, value))
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("{}: expected a finite number".format(key))
+    if minimum is not None and number < minimum:
+        raise ValueError("{}: must be at least {:g}".format(key, minimum))
+    return number

@@ -1,0 +1,252 @@
+"""The dashboard ``/-/sinkin``: every run with its counts and progress, the upcoming jobs, and the
+queue actions "Run next", "Run all" (with Stop), retry and cancel.
+
+Every action calls the library function the CLI calls (``worker.run_next``, ``worker.work``,
+``queue.retry_jobs``, ``queue.cancel_jobs``, after ``queue.recover_stale``), in a thread. Every
+POST goes through :func:`security.write_problem` first, so a cross-site or token-less request
+gets 403 before anything is read, written or spent. The page polls ``status.json`` about once a
+second; it reads the database, so jobs run by a ``sinkin work`` process show up too.
+"""
+import asyncio
+
+from datasette import Response
+
+from . import runner
+from .appdb import (NoDatabase, database_name, database_path, error, json_script, ok,
+                    optional_float, optional_int, rows, with_db)
+from .security import forbidden, read_json, write_problem
+
+#: how many upcoming jobs the dashboard lists (the counts and the estimate cover all of them)
+QUEUE_SHOWN = 200
+MAX_CONCURRENCY = 32
+
+
+def routes():
+    from .runform import routes as form_routes
+
+    return form_routes() + [
+        (r"^/-/sinkin$", dashboard_page),
+        (r"^/-/sinkin/status\.json$", status_view),
+        (r"^/-/sinkin/queue/next\.json$", run_next_view),
+        (r"^/-/sinkin/queue/run-all\.json$", run_all_view),
+        (r"^/-/sinkin/queue/stop\.json$", stop_view),
+        (r"^/-/sinkin/queue/retry\.json$", retry_view),
+        (r"^/-/sinkin/queue/cancel\.json$", cancel_view),
+    ]
+
+
+MENU_LINKS = [{"href": "/-/sinkin", "label": "SinkIn dashboard"},
+              {"href": "/-/sinkin/new", "label": "New SinkIn run"}]
+
+
+def read_status(db, db_path):
+    """Everything the dashboard shows, from the database (plus this process's "Run all")."""
+    from sinkin_pipeline.queue import list_queue
+    from sinkin_pipeline.runs import run_counts
+
+    runs = run_counts(db)
+    progress = {r["run_id"]: r for r in rows(db, """
+        select run_id, count(*) as jobs,
+               sum(status not in ('queued', 'running')) as finished,
+               sum(status = 'succeeded') as succeeded
+        from jobs where kind = 'inference' group by run_id""")}
+    for run in runs:
+        p = progress.get(run["run_id"], {})
+        run["inference_jobs"] = p.get("jobs") or 0
+        run["inference_finished"] = p.get("finished") or 0
+        run["inference_succeeded"] = p.get("succeeded") or 0
+    queue = list_queue(db, run_id=None)
+    estimate = round(sum(j.get("credit_estimate") or 0 for j in queue), 4)
+    problems = rows(db, """
+        select jobs.id, jobs.run_id, runs.name as run_name, jobs.kind, jobs.status, jobs.error,
+               jobs.attempts, jobs.finished_at, jobs.image_id
+        from jobs join runs on runs.id = jobs.run_id
+        where jobs.status in ('failed', 'interrupted') order by jobs.id desc limit 100""")
+    running = rows(db, """
+        select id, run_id, kind, worker_pid, worker_host, started_at from jobs
+        where status = 'running' order by id""")
+    recent = rows(db, """
+        select jobs.id, jobs.run_id, jobs.kind, jobs.status, jobs.error, jobs.credit_cost,
+               jobs.finished_at, (select count(*) from images where images.job_id = jobs.id) as images
+        from jobs where jobs.finished_at is not null and jobs.status != 'cancelled'
+        order by jobs.finished_at desc, jobs.id desc limit 20""")
+    spent = db.execute("select coalesce(sum(credit_cost), 0) from jobs").fetchone()[0]
+    current = runner.current(db_path)
+    return {
+        "runs": runs,
+        "queue": queue[:QUEUE_SHOWN],
+        "queue_count": len(queue),
+        "queue_estimate": estimate,
+        "credits_spent": round(spent or 0, 4),
+        "problems": problems,
+        "running": running,
+        "recent": recent,
+        "runner": current.to_dict() if current else None,
+    }
+
+
+async def _status(datasette):
+    return await with_db(datasette, read_status, database_path(datasette))
+
+
+async def dashboard_page(datasette, request):
+    try:
+        status = await _status(datasette)
+    except NoDatabase as e:
+        return Response.html("<h1>SinkIn dashboard</h1><p>{}</p>".format(e), status=500)
+    context = {
+        "status_json": json_script(status),
+        "db_name": database_name(datasette),
+        "created": request.args.get("created"),
+        "max_concurrency": MAX_CONCURRENCY,
+    }
+    return Response.html(await datasette.render_template("dashboard.html", context, request=request))
+
+
+async def status_view(datasette, request):
+    try:
+        return ok(await _status(datasette))
+    except NoDatabase as e:
+        return error(str(e), status=500)
+
+
+async def _action(datasette, request):
+    """``(data, None)`` for a same-origin JSON POST with the CSRF token, else ``(None, response)``."""
+    problem = write_problem(request)
+    if problem:
+        return None, forbidden(problem)
+    try:
+        return await read_json(request), None
+    except ValueError as e:
+        return None, error(str(e))
+
+
+def _run_id(db, data):
+    """The optional ``run_id`` of a request, checked to exist (ValueError otherwise)."""
+    run_id = optional_int(data, "run_id", minimum=1)
+    if run_id is not None and not db.execute("select 1 from runs where id = ?", [run_id]).fetchone():
+        raise LookupError("run {} not found".format(run_id))
+    return run_id
+
+
+def _prepare(db, data):
+    """Check the run id and mark jobs left running by a dead worker as interrupted."""
+    from sinkin_pipeline.queue import recover_stale
+
+    run_id = _run_id(db, data)
+    recovered = recover_stale(db)
+    return run_id, recovered
+
+
+async def run_next_view(datasette, request):
+    """Run exactly one queued job (of one run, if given) in a thread; answer with the job."""
+    from sinkin_pipeline.providers import ConfigurationError, ProviderError
+    from sinkin_pipeline.worker import run_next
+
+    data, refusal = await _action(datasette, request)
+    if refusal:
+        return refusal
+    try:
+        run_id, _ = await with_db(datasette, _prepare, data)
+    except (ValueError, LookupError) as e:
+        return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
+    try:
+        job = await asyncio.to_thread(run_next, database_path(datasette), run_id=run_id)
+    except ConfigurationError as e:
+        return error(str(e))
+    except ProviderError as e:
+        return error("the job could not run: {}".format(e), status=502)
+    if job is None:
+        return ok({"job": None, "message": "The queue is empty."})
+    return ok({"job": job, "message": _job_message(job)})
+
+
+def _job_message(job):
+    n = job.get("images") or 0
+    text = "Job {} {}: {} image{}, {:g} credits".format(
+        job.get("id"), job.get("status"), n, "" if n == 1 else "s", job.get("credit_cost") or 0)
+    if job.get("error"):
+        text += " – " + str(job["error"])
+    return text
+
+
+async def run_all_view(datasette, request):
+    """Start draining the queue (or one run's part) in a background thread of the server."""
+    data, refusal = await _action(datasette, request)
+    if refusal:
+        return refusal
+    try:
+        concurrency = optional_int(data, "concurrency", minimum=1, maximum=MAX_CONCURRENCY) or 1
+        budget = optional_float(data, "budget", minimum=0)
+        limit = optional_int(data, "limit", minimum=1)
+        run_id, _ = await with_db(datasette, _prepare, data)
+    except (ValueError, LookupError) as e:
+        return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
+    path = database_path(datasette)
+    try:
+        started = await asyncio.to_thread(runner.start, path, run_id=run_id, concurrency=concurrency,
+                                          budget=budget, limit=limit)
+    except runner.AlreadyRunning as e:
+        return error(str(e), status=409, runner=e.runner.to_dict())
+    state = started.to_dict()
+    if started.error:
+        return error(started.error, status=400, runner=state)
+    return ok({"runner": state, "message": "Run started" if state["active"] else
+               "Run finished: {} job{}".format(state["jobs"], "" if state["jobs"] == 1 else "s")},
+              status=202 if state["active"] else 200)
+
+
+async def stop_view(datasette, request):
+    """Ask "Run all" to stop: no new job starts; jobs in flight finish and are kept."""
+    data, refusal = await _action(datasette, request)
+    if refusal:
+        return refusal
+    stopped = runner.stop(database_path(datasette))
+    if stopped is None:
+        return error("nothing is running", status=409)
+    return ok({"runner": stopped.to_dict(), "message": "Stopping after the jobs in flight finish"})
+
+
+def _job_ids(data):
+    ids = data.get("job_ids")
+    if ids is None:
+        return None
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        raise ValueError("job_ids: expected a non-empty list of job ids")
+    return ids
+
+
+def _retry(db, data):
+    from sinkin_pipeline.queue import retry_jobs
+
+    run_id, _ = _prepare(db, data)
+    return retry_jobs(db, run_id=run_id, job_ids=_job_ids(data))
+
+
+def _cancel(db, data):
+    from sinkin_pipeline.queue import cancel_jobs
+
+    run_id, _ = _prepare(db, data)
+    return cancel_jobs(db, run_id=run_id, job_ids=_job_ids(data))
+
+
+async def _queue_change(datasette, request, fn, verb):
+    data, refusal = await _action(datasette, request)
+    if refusal:
+        return refusal
+    try:
+        n = await with_db(datasette, fn, data)
+    except (ValueError, LookupError) as e:
+        return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
+    return ok({"count": n, "message": "{} job{} {}".format(n, "" if n == 1 else "s", verb)})
+
+
+async def retry_view(datasette, request):
+    """Failed and interrupted jobs (all, one run's, or the listed ids) back to the queue."""
+    return await _queue_change(datasette, request, _retry, "re-queued")
+
+
+async def cancel_view(datasette, request):
+    """Cancel queued, failed or interrupted jobs (all, one run's, or the listed ids)."""
+    return await _queue_change(datasette, request, _cancel, "cancelled")

@@ -1,0 +1,372 @@
+"""The run form ``/-/sinkin/new``: design a grid, see what it costs while typing, queue it.
+
+* ``check.json`` – the form → a spec dict → ``spec.check_spec`` + ``runs.make_plan``: the plan
+  ("N jobs, M images, ~C credits") and the problems keyed by form field, plus the YAML.
+* ``create.json`` – the same checks, then ``runs.create_run`` with the page's ``request_key``
+  (a second POST with the same key answers with the first run instead of creating another).
+  A grid over ``runs.CONFIRM_JOBS`` jobs or ``runs.CONFIRM_CREDITS`` credits needs ``confirm: true``.
+* ``upload.json`` – an init image as JSON (``filename`` + base64 ``data``; Datasette 0.65 has no
+  multipart parser), size-capped before decoding, stored once per content by ``assets.store_asset``.
+* ``/-/sinkin/models/refresh.json`` – ``models.refresh_models`` for the chosen provider.
+* ``/-/sinkin/assets/<id>`` – an uploaded image, for the form's preview.
+
+Every POST passes :func:`security.write_problem` before its body is read.
+"""
+import base64
+import binascii
+import json
+import re
+import sqlite3
+import threading
+
+from datasette import Response
+
+from .appdb import NoDatabase, database_path, error, json_script, ok, rows, with_db
+from .formspec import FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
+from .security import forbidden, write_problem
+
+MAX_FORM_BODY = 1024 * 1024
+_REQUEST_KEY = re.compile(r"^[A-Za-z0-9-]{8,100}$")
+_create_lock = threading.Lock()
+
+
+def routes():
+    return [
+        (r"^/-/sinkin/new$", form_page),
+        (r"^/-/sinkin/new/check\.json$", check_view),
+        (r"^/-/sinkin/new/create\.json$", create_view),
+        (r"^/-/sinkin/new/upload\.json$", upload_view),
+        (r"^/-/sinkin/models/refresh\.json$", refresh_models_view),
+        (r"^/-/sinkin/assets/(?P<asset_id>\d+)$", asset_view),
+    ]
+
+
+def upload_limit():
+    """The largest upload body accepted: the image cap, as base64 (4/3 larger), plus the JSON."""
+    from sinkin_pipeline.spec import MAX_INIT_IMAGE_BYTES
+
+    return MAX_INIT_IMAGE_BYTES * 4 // 3 + 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped_body(request, limit):
+    """The request body, refusing (BodyTooLarge) anything over ``limit`` bytes without reading it
+    all: the Content-Length is checked first, then the bytes as they arrive."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise BodyTooLarge()
+        except ValueError:
+            raise BodyTooLarge()
+    body = bytearray()
+    more = True
+    while more:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise BodyTooLarge()
+        more = message.get("more_body", False)
+    return bytes(body)
+
+
+async def _json_post(request, limit=MAX_FORM_BODY):
+    """``(data, None)`` for an allowed JSON POST within ``limit`` bytes, else ``(None, response)``."""
+    problem = write_problem(request)
+    if problem:
+        return None, forbidden(problem)
+    try:
+        body = await read_capped_body(request, limit)
+    except BodyTooLarge:
+        return None, error("the request is larger than {:.0f} MB".format(limit / 2**20), status=413)
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return None, error("the request body is not valid JSON")
+    if not isinstance(data, dict):
+        return None, error("expected a JSON object")
+    return data, None
+
+
+# -- the page ---------------------------------------------------------------------------------
+
+def _page_data(db, from_run):
+    from sinkin_pipeline.models import list_models
+    from sinkin_pipeline.providers import get_providers
+
+    models = list_models(db)
+    data = {
+        "providers": sorted(get_providers()),
+        "models": [m for m in models if m["kind"] == "model"],
+        "loras": [m for m in models if m["kind"] == "lora"],
+        "form": None, "from_run": None,
+    }
+    if from_run is not None:
+        found = rows(db, "select id, name, provider, spec from runs where id = ?", [from_run])
+        if found:
+            run = found[0]
+            try:
+                spec = json.loads(run["spec"] or "{}")
+            except ValueError:
+                spec = {}
+            assets = [r["init_asset_id"] for r in rows(db, """
+                select distinct init_asset_id from configs where run_id = ? and init_asset_id is not null
+                order by init_asset_id""", [from_run])]
+            form = spec_to_form(spec if isinstance(spec, dict) else {}, assets)
+            form.setdefault("provider", run["provider"])
+            form["name"] = "{} (copy)".format(run["name"]) if run["name"] else ""
+            data["form"] = form
+            data["from_run"] = {"id": run["id"], "name": run["name"]}
+            data["assets"] = _assets(db, assets)
+    if data["form"] is None:
+        last = db.execute("select provider from runs order by id desc limit 1").fetchone()
+        data["default_provider"] = last[0] if last else "simulator"
+    return data
+
+
+def _assets(db, ids):
+    if not ids:
+        return []
+    return rows(db, "select id, filename, width, height, bytes from assets where id in ({})".format(
+        ",".join("?" for _ in ids)), list(ids))
+
+
+async def form_page(datasette, request):
+    from sinkin_pipeline.fields import CONTROLNETS, FIELDS, SCHEDULERS
+    from sinkin_pipeline.runs import CONFIRM_CREDITS, CONFIRM_JOBS
+
+    from_run = request.args.get("from")
+    from_run = int(from_run) if from_run and from_run.isdigit() else None
+    try:
+        data = await with_db(datasette, _page_data, from_run)
+    except NoDatabase as e:
+        return Response.html("<h1>New run</h1><p>{}</p>".format(e), status=500)
+    if from_run is not None and data["from_run"] is None:
+        data["error"] = "Run {} not found: starting from an empty form.".format(from_run)
+    data["schedulers"] = list(SCHEDULERS)
+    data["controlnets"] = list(CONTROLNETS)
+    data["defaults"] = {k: f.default for k, f in FIELDS.items()}
+    data["confirm"] = {"jobs": CONFIRM_JOBS, "credits": CONFIRM_CREDITS}
+    context = {"page_json": json_script(data), "from_run": data["from_run"], "data": data}
+    return Response.html(await datasette.render_template("new.html", context, request=request))
+
+
+# -- checking and creating ------------------------------------------------------------------
+
+def _asset_paths(db, form):
+    """``{asset id (text): absolute path}`` for the uploads the form refers to."""
+    from sinkin_pipeline.db import db_path_of, resolve_media
+
+    ids = form.get("init_image") or []
+    ids = ids if isinstance(ids, list) else [ids]
+    ids = [int(i) for i in ids if isinstance(i, int) and not isinstance(i, bool)
+           or isinstance(i, str) and i.isdigit()]
+    paths = {}
+    base = db_path_of(db)
+    for row in _assets_paths(db, ids):
+        paths[str(row["id"])] = str(resolve_media(base, row["path"]))
+    return paths
+
+
+def _assets_paths(db, ids):
+    if not ids:
+        return []
+    return rows(db, "select id, path from assets where id in ({})".format(",".join("?" for _ in ids)), ids)
+
+
+def evaluate(db, form):
+    """Check a form: ``(spec_dict, spec, plan, problems)``; problems is ``{}`` when all is well.
+
+    Uses the CLI's own functions: ``check_spec`` for every value, ``make_plan`` for the counts
+    and the estimate, ``Provider.check_ready`` for the provider (e.g. a missing API key)."""
+    from sinkin_pipeline.providers import ConfigurationError, get_provider
+    from sinkin_pipeline.runs import make_plan, provider_name
+    from sinkin_pipeline.spec import SpecError, check_spec
+
+    try:
+        spec_dict = form_to_spec(form, _asset_paths(db, form))
+    except FormError as e:
+        return None, None, None, e.problems
+    try:
+        spec = check_spec(spec_dict)
+    except SpecError as e:
+        return spec_dict, None, None, problems_by_field(e.problems)
+    try:
+        plan = make_plan(db, spec)
+        get_provider(provider_name(spec)).check_ready()
+    except ConfigurationError as e:
+        return spec_dict, spec, None, {"provider": ["provider: {}".format(e)]}
+    return spec_dict, spec, plan, {}
+
+
+def _check(db, form):
+    spec_dict, spec, plan, problems = evaluate(db, form)
+    return {
+        "ok": not problems, "problems": problems, "spec": spec_dict,
+        "yaml": spec_yaml(spec_dict) if spec_dict else "",
+        "plan": plan.to_dict() if plan else None,
+    }
+
+
+async def check_view(datasette, request):
+    """What the form would queue, or what is wrong with it (writes nothing)."""
+    data, refusal = await _json_post(request)
+    if refusal:
+        return refusal
+    form = data.get("form")
+    if not isinstance(form, dict):
+        return error("expected {\"form\": {...}}")
+    return Response.json(await with_db(datasette, _check, form), default=str)
+
+
+def _existing_run(db, request_key):
+    row = db.execute("select id from runs where request_key = ?", [request_key]).fetchone()
+    return row[0] if row else None
+
+
+def _create(db, form, request_key, confirm):
+    """``(status, body)``: create the run, or say why not."""
+    from sinkin_pipeline.runs import create_run
+
+    with _create_lock:
+        existing = _existing_run(db, request_key)
+        if existing:
+            return 200, {"ok": True, "run_id": existing, "existing": True,
+                         "message": "Run {} was already created from this form".format(existing)}
+        spec_dict, spec, plan, problems = evaluate(db, form)
+        if problems:
+            return 400, {"ok": False, "problems": problems,
+                         "error": "the form has problems: nothing was queued"}
+        if plan.needs_confirmation() and confirm is not True:
+            return 409, {"ok": False, "needs_confirmation": True, "plan": plan.to_dict(),
+                         "error": "This queues {} jobs ({} images, ~{:g} credits estimated): a large "
+                                  "or costly grid. Confirm to queue it.".format(
+                                      plan.jobs, plan.images, plan.credits)}
+        try:
+            run_id = create_run(db, spec, spec_yaml=spec_yaml(spec_dict), request_key=request_key)
+        except sqlite3.IntegrityError:
+            existing = _existing_run(db, request_key)
+            if existing is None:
+                raise
+            return 200, {"ok": True, "run_id": existing, "existing": True,
+                         "message": "Run {} was already created from this form".format(existing)}
+    return 200, {"ok": True, "run_id": run_id, "plan": plan.to_dict(),
+                 "message": "Run {} queued: {} jobs, {} images, ~{:g} credits estimated".format(
+                     run_id, plan.jobs, plan.images, plan.credits)}
+
+
+async def create_view(datasette, request):
+    """Create the run and queue its jobs (nothing is spent yet); the page then goes to the dashboard."""
+    data, refusal = await _json_post(request)
+    if refusal:
+        return refusal
+    form = data.get("form")
+    key = data.get("request_key")
+    if not isinstance(form, dict):
+        return error("expected {\"form\": {...}, \"request_key\": ...}")
+    if not isinstance(key, str) or not _REQUEST_KEY.match(key):
+        return error("request_key: missing or malformed – reload the form and try again")
+    status, body = await with_db(datasette, _create, form, key, data.get("confirm"))
+    if body.get("ok"):
+        body["redirect"] = datasette.urls.path("/-/sinkin?created={}".format(body["run_id"]))
+    return Response.json(body, status=status, default=str)
+
+
+# -- uploads, models, assets ------------------------------------------------------------------
+
+def _store(db, data, filename):
+    from sinkin_pipeline.assets import store_asset
+
+    asset_id = store_asset(db, data, filename)
+    return _assets(db, [asset_id])[0]
+
+
+async def upload_view(datasette, request):
+    """Store an init image sent as ``{"filename": ..., "data": <base64>}``."""
+    from sinkin_pipeline.spec import MAX_INIT_IMAGE_BYTES, SpecError
+
+    data, refusal = await _json_post(request, limit=upload_limit())
+    if refusal:
+        return refusal
+    filename = data.get("filename")
+    encoded = data.get("data")
+    if not isinstance(filename, str) or not filename.strip() or len(filename) > 255:
+        return error("filename: expected the image's file name")
+    if not isinstance(encoded, str) or not encoded:
+        return error("data: expected the image as base64 text")
+    if encoded.startswith("data:"):
+        encoded = encoded.split(",", 1)[-1]
+    if len(encoded) > MAX_INIT_IMAGE_BYTES * 4 // 3 + 4:
+        return error("the image is larger than {} MB".format(MAX_INIT_IMAGE_BYTES // 2**20), status=413)
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return error("data: not valid base64")
+    try:
+        asset = await with_db(datasette, _store, raw, filename.strip())
+    except SpecError as e:
+        return error("; ".join(e.problems))
+    asset["url"] = datasette.urls.path("/-/sinkin/assets/{}".format(asset["id"]))
+    return ok({"asset": asset, "message": "Image stored"})
+
+
+def _refresh(db, provider_name):
+    from sinkin_pipeline.models import list_models, refresh_models
+    from sinkin_pipeline.providers import get_provider
+
+    provider = get_provider(provider_name)
+    provider.check_ready()
+    count = refresh_models(db, provider)
+    return count, list_models(db)
+
+
+async def refresh_models_view(datasette, request):
+    """Fetch the chosen provider's model list into the ``models`` cache."""
+    from sinkin_pipeline.providers import ConfigurationError, ProviderError
+
+    data, refusal = await _json_post(request)
+    if refusal:
+        return refusal
+    provider = data.get("provider")
+    if not isinstance(provider, str) or not provider:
+        return error("provider: choose a provider")
+    try:
+        count, models = await with_db(datasette, _refresh, provider)
+    except ConfigurationError as e:
+        return error(str(e))
+    except ProviderError as e:
+        return error("could not fetch models: {}".format(e), status=502)
+    return ok({"count": count, "models": models,
+               "message": "{} models cached from {}".format(count, provider)})
+
+
+def _asset_file(db, asset_id):
+    """``(content type, bytes)`` of a stored asset, or None."""
+    from sinkin_pipeline.db import db_path_of, resolve_media
+
+    found = rows(db, "select path from assets where id = ?", [asset_id])
+    if not found:
+        return None
+    path = resolve_media(db_path_of(db), found[0]["path"])
+    if not path.is_file():
+        return None
+    return _TYPES.get(path.suffix.lower(), "application/octet-stream"), path.read_bytes()
+
+
+_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+
+
+async def asset_view(datasette, request):
+    """An uploaded init image (the form shows it as a preview)."""
+    asset_id = int(request.url_vars["asset_id"])
+    found = await with_db(datasette, _asset_file, asset_id)
+    if found is None:
+        return Response.text("asset {} not found".format(asset_id), status=404)
+    content_type, content = found
+    return Response(content, content_type=content_type,
+                    headers={"x-content-type-options": "nosniff", "cache-control": "private, max-age=3600"})

@@ -1,0 +1,127 @@
+"""The dashboard's "Run all": ``sinkin_pipeline.worker.work`` in a background thread of the server
+process, at most one per database file, stoppable, with its progress kept for the status poll.
+
+This is the same function ``sinkin work`` calls; only the thread around it lives here.
+"""
+import datetime
+import os
+import threading
+
+_lock = threading.Lock()
+_runners = {}  # resolved db path -> Runner (the latest one, running or finished)
+
+#: how long :func:`start` waits for an immediate failure (no API key, budget too small)
+START_WAIT = 1.0
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, runner):
+        self.runner = runner
+        super().__init__(
+            "“Run all” is already running on this database (started {}, {} job{} done so far): "
+            "stop it or wait for it to finish".format(
+                runner.started_at[11:19], runner.jobs, "" if runner.jobs == 1 else "s"))
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Runner:
+    """One "Run all": its options, live counters and outcome."""
+
+    def __init__(self, db_path, run_id=None, concurrency=1, budget=None, limit=None):
+        self.db_path = db_path
+        self.run_id = run_id
+        self.concurrency = concurrency
+        self.budget = budget
+        self.limit = limit
+        self.stop_event = threading.Event()
+        self.settled = threading.Event()  # set on first progress, an error, or the end
+        self.started_at = _now()
+        self.finished_at = None
+        self.jobs = self.succeeded = self.failed = self.interrupted = self.images = 0
+        self.credits = 0.0
+        self.error = None
+        self.stopped = None
+        self.messages = []
+        self.thread = None
+
+    @property
+    def active(self):
+        return self.finished_at is None
+
+    def progress(self, summary):
+        """The ``progress`` callback given to ``worker.work`` (called from worker threads)."""
+        for name in ("jobs", "succeeded", "failed", "interrupted", "images"):
+            setattr(self, name, getattr(summary, name, getattr(self, name)) or 0)
+        self.credits = getattr(summary, "credits", self.credits) or 0.0
+        self.settled.set()
+
+    def run(self):
+        from sinkin_pipeline.providers import ConfigurationError
+        from sinkin_pipeline.worker import BudgetTooSmall, work
+
+        try:
+            summary = work(self.db_path, run_id=self.run_id, concurrency=self.concurrency,
+                           budget=self.budget, limit=self.limit, progress=self.progress,
+                           stop_event=self.stop_event)
+        except (BudgetTooSmall, ConfigurationError) as e:
+            self.error = str(e)
+        except Exception as e:  # shown on the dashboard rather than lost in a thread
+            self.error = "“Run all” stopped by an unexpected error: {}: {}".format(type(e).__name__, e)
+        else:
+            self.progress(summary)
+            self.stopped = getattr(summary, "stopped", None) or None
+            self.messages = list(getattr(summary, "messages", None) or [])
+        finally:
+            if self.stop_event.is_set() and not self.stopped and not self.error:
+                self.stopped = "Stopped from the dashboard."
+            self.finished_at = _now()
+            self.settled.set()
+
+    def to_dict(self):
+        return {
+            "active": self.active, "run_id": self.run_id, "concurrency": self.concurrency,
+            "budget": self.budget, "limit": self.limit, "started_at": self.started_at,
+            "finished_at": self.finished_at, "jobs": self.jobs, "succeeded": self.succeeded,
+            "failed": self.failed, "interrupted": self.interrupted, "images": self.images,
+            "credits": round(self.credits, 4), "error": self.error, "stopped": self.stopped,
+            "stopping": self.active and self.stop_event.is_set(), "messages": self.messages[-20:],
+        }
+
+
+def _key(db_path):
+    return os.path.realpath(db_path)
+
+
+def current(db_path):
+    """The latest Runner for this database (running or finished), or None."""
+    with _lock:
+        return _runners.get(_key(db_path))
+
+
+def start(db_path, run_id=None, concurrency=1, budget=None, limit=None, wait=START_WAIT):
+    """Start a "Run all" thread; raises :class:`AlreadyRunning` when one is active.
+
+    Waits up to ``wait`` seconds so that an immediate failure (no API key, a budget too small
+    for the next job) comes back with the request; the Runner is returned either way."""
+    with _lock:
+        existing = _runners.get(_key(db_path))
+        if existing is not None and existing.active:
+            raise AlreadyRunning(existing)
+        runner = Runner(db_path, run_id=run_id, concurrency=concurrency, budget=budget, limit=limit)
+        runner.thread = threading.Thread(target=runner.run, name="sinkin-run-all", daemon=True)
+        _runners[_key(db_path)] = runner
+        runner.thread.start()
+    runner.settled.wait(wait)
+    return runner
+
+
+def stop(db_path):
+    """Ask the active Runner to stop (jobs in flight finish); returns it, or None if none runs."""
+    runner = current(db_path)
+    if runner is None or not runner.active:
+        return None
+    runner.stop_event.set()
+    return runner
