@@ -12,7 +12,7 @@ import asyncio
 from datasette import Response
 
 from . import runner
-from .appdb import (NoDatabase, database_name, database_path, error, json_script, ok,
+from .appdb import (NoDatabase, database_name, database_path, error, json_script, layout, ok,
                     optional_float, optional_int, rows, with_db)
 from .security import forbidden, read_json, write_problem
 
@@ -95,8 +95,10 @@ async def dashboard_page(datasette, request):
     except NoDatabase as e:
         return Response.html("<h1>SinkIn dashboard</h1><p>{}</p>".format(e), status=500)
     context = {
+        "layout": layout(datasette),
         "status_json": json_script(status),
-        "db_name": database_name(datasette),
+        "base": datasette.urls.path("/").rstrip("/"),
+        "table_url": datasette.urls.table(database_name(datasette), "image_table"),
         "created": request.args.get("created"),
         "max_concurrency": MAX_CONCURRENCY,
     }

@@ -122,7 +122,7 @@ def form_to_spec(form, asset_paths=None):
         if items:
             spec[key] = _one_or_many(items)
     for key in NUMBER_KEYS:
-        if key in IMG2IMG_KEYS:
+        if key in IMG2IMG_KEYS or key == "lora_scale" and "lora" not in spec:
             continue
         items = split_tokens(form.get(key), numbers=True)
         if items:

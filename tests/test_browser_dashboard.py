@@ -1,0 +1,230 @@
+"""The dashboard and the run form in Debian's Chromium (Playwright, sync API): design a 2×2×2 grid
+on the simulator, create it, run one job, run the rest, see the gallery fill; a double-submitted
+form creates one run; a large grid asks for confirmation; a failed job can be retried.
+Screenshots (light and dark) go to $SINKIN_SCREENSHOTS, or a temporary folder."""
+import os
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from sinkin_pipeline.db import open_db
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The plugin served by uvicorn in a thread on 127.0.0.1, on a fresh database."""
+    import uvicorn
+    from datasette.app import Datasette
+
+    path = tmp_path_factory.mktemp("dashboard") / "lab.db"
+    open_db(path).conn.close()
+    port = free_port()
+    try:
+        from sinkin_pipeline.serve import make_datasette
+    except ImportError:
+        make_datasette = None
+    if make_datasette is not None:
+        ds = make_datasette(path, "127.0.0.1", port)
+    else:
+        ds = Datasette([str(path)], settings={"default_cache_ttl": 0})
+    config = uvicorn.Config(ds.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    yield SimpleNamespace(url="http://127.0.0.1:{}".format(port), db_path=path)
+    uv.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's Chromium is missing: apt-get install -y chromium (scripts/test does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = Path(os.environ.get("SINKIN_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def query(server, sql, params=()):
+    db = open_db(server.db_path)
+    try:
+        return db.execute(sql, list(params)).fetchall()
+    finally:
+        db.conn.close()
+
+
+def fill_grid(page, server, name):
+    """A 2 prompts × 2 schedulers × 2 CFG scales grid on the simulator."""
+    page.goto(server.url + "/-/sinkin/new")
+    page.select_option("#f-provider", "simulator")
+    page.fill("#f-name", name)
+    page.fill("#f-prompt", "a lighthouse on a cliff at dusk\na red fox in fresh snow")
+    page.fill("#f-model_other", "4zdwGOB")
+    page.uncheck("input[name=scheduler][value=DPMSolverMultistep]")
+    page.check("input[name=scheduler][value=DDIM]")
+    page.check("input[name=scheduler][value=K_EULER]")
+    page.fill("#f-scale", "5, 9")
+    page.fill("#f-steps", "12")
+    page.fill("#f-width", "256")
+    page.fill("#f-height", "256")
+    page.check("input[name=seed_mode][value=list]")
+    page.fill("#f-seed", "1234")
+    page.wait_for_function(
+        "document.querySelector('#sk-plan').textContent.includes('8 jobs, 8 images, ~0 credits')")
+
+
+def run_id_by_name(server, name):
+    return query(server, "select id from runs where name = ?", [name])[0][0]
+
+
+def test_grid_from_the_form_to_a_full_gallery(page, server, shots):
+    fill_grid(page, server, "browser grid")
+    assert "scheduler: [DDIM, K_EULER]" in page.text_content("#sk-yaml")
+    page.screenshot(path=str(shots / "form-light.png"), full_page=True)
+    page.click("#sk-create")
+    page.wait_for_url(re.compile(r"/-/sinkin(\?.*)?$"))
+    run_id = run_id_by_name(server, "browser grid")
+    assert query(server, "select count(*) from jobs where run_id = ? and status = 'queued'", [run_id])[0][0] == 8
+    row = page.locator("#sk-runs tr[data-run-id='{}']".format(run_id))
+    assert row.locator(".sk-queued").text_content() == "8"
+    assert page.locator("#sk-upcoming tr").count() == 8
+
+    page.select_option("#sk-scope", str(run_id))
+    page.click("#sk-run-next")
+    row.locator("text=1 / 8 jobs done").wait_for()
+    assert row.locator(".sk-total").text_content() == "1"
+    assert page.locator("#sk-upcoming tr").count() == 7
+    assert query(server, "select count(*) from images where run_id = ?", [run_id])[0][0] == 1
+
+    page.fill("#sk-concurrency", "2")
+    page.click("#sk-run-all")
+    page.wait_for_function("document.querySelector('#sk-runner-text').textContent.includes('finished')")
+    row.locator("text=8 / 8 jobs done").wait_for()
+    assert row.locator(".sk-total").text_content() == "8"
+    assert "7 jobs done" in page.text_content("#sk-runner-text")
+    page.screenshot(path=str(shots / "dashboard-light.png"), full_page=True)
+    assert query(server, "select count(*) from images where run_id = ?", [run_id])[0][0] == 8
+
+    page.click("#sk-runs tr[data-run-id='{}'] >> text=Gallery".format(run_id))
+    page.wait_for_url("**/-/sinkin/runs/{}*".format(run_id))
+    page.wait_for_function("document.querySelectorAll('main img, .content img').length >= 8")
+
+
+def test_double_submit_creates_one_run(page, server):
+    fill_grid(page, server, "double click")
+    before = query(server, "select count(*) from runs")[0][0]
+    # two clicks before the first answer arrives, then a third after it (e.g. a slow double click)
+    page.evaluate("() => { const b = document.querySelector('#sk-create'); b.click(); b.click(); }")
+    page.wait_for_url(re.compile(r"/-/sinkin(\?.*)?$"))
+    assert query(server, "select count(*) from runs")[0][0] == before + 1
+    assert query(server, "select count(*) from runs where name = 'double click'")[0][0] == 1
+
+
+def test_a_large_grid_asks_before_queueing(page, server):
+    from sinkin_pipeline.runs import CONFIRM_JOBS
+
+    fill_grid(page, server, "large grid")
+    page.fill("#f-prompt", "one prompt")
+    page.uncheck("input[name=scheduler][value=K_EULER]")
+    page.fill("#f-scale", "7")
+    page.check("input[name=seed_mode][value=random]")
+    page.fill("#f-random_seeds", str(CONFIRM_JOBS + 1))
+    page.wait_for_function("document.querySelector('#sk-plan').textContent.includes('{} jobs')".format(
+        CONFIRM_JOBS + 1))
+    page.click("#sk-create")
+    page.locator("#sk-confirm").wait_for(state="visible")
+    assert "{} jobs".format(CONFIRM_JOBS + 1) in page.text_content("#sk-confirm-text")
+    assert query(server, "select count(*) from runs where name = 'large grid'")[0][0] == 0
+    page.click("#sk-confirm-yes")
+    page.wait_for_url(re.compile(r"/-/sinkin(\?.*)?$"))
+    run_id = run_id_by_name(server, "large grid")
+    assert query(server, "select count(*) from jobs where run_id = ?", [run_id])[0][0] == CONFIRM_JOBS + 1
+    # leave the queue as it was for the other tests
+    db = open_db(server.db_path)
+    with db.conn:
+        db.execute("update jobs set status = 'cancelled' where run_id = ?", [run_id])
+    db.conn.close()
+
+
+def test_problems_show_next_to_their_fields(page, server):
+    page.goto(server.url + "/-/sinkin/new")
+    page.fill("#f-prompt", "a cat")
+    page.fill("#f-steps", "0")
+    page.locator("[data-field=steps] .sk-field-error").wait_for()
+    assert "out of range" in page.text_content("[data-field=steps] .sk-field-error")
+    assert page.get_attribute("#f-steps", "aria-invalid") == "true"
+    page.fill("#f-steps", "20")
+    page.locator("[data-field=steps] .sk-field-error").wait_for(state="detached")
+
+
+def test_a_failed_job_shows_its_message_and_can_be_retried(page, server, shots, chromium):
+    fill_grid(page, server, "with a failure")
+    page.click("#sk-create")
+    page.wait_for_url(re.compile(r"/-/sinkin(\?.*)?$"))
+    run_id = run_id_by_name(server, "with a failure")
+    job_id = query(server, "select min(id) from jobs where run_id = ?", [run_id])[0][0]
+    db = open_db(server.db_path)
+    with db.conn:
+        db.execute("update jobs set status = 'failed', error = 'Prompt rejected by the safety filter', "
+                   "finished_at = '2020-01-01T00:00:00' where id = ?", [job_id])
+    db.conn.close()
+    problem = page.locator("#sk-problems tr[data-job-id='{}']".format(job_id))
+    problem.wait_for()
+    assert "Prompt rejected by the safety filter" in problem.text_content()
+    dark = chromium.new_context(viewport={"width": 1280, "height": 800}, color_scheme="dark")
+    dark_page = dark.new_page()
+    dark_page.goto(server.url + "/-/sinkin")
+    dark_page.locator("#sk-problems tr").first.wait_for()
+    dark_page.screenshot(path=str(shots / "dashboard-dark.png"), full_page=True)
+    dark_page.goto(server.url + "/-/sinkin/new?from={}".format(run_id))
+    dark_page.wait_for_function("document.querySelector('#sk-plan').textContent.includes('8 jobs')")
+    dark_page.screenshot(path=str(shots / "form-dark.png"), full_page=True)
+    dark.close()
+    problem.locator("text=Retry").click()
+    problem.wait_for(state="detached")
+    assert query(server, "select status from jobs where id = ?", [job_id])[0][0] == "queued"
+    db = open_db(server.db_path)
+    with db.conn:
+        db.execute("update jobs set status = 'cancelled' where run_id = ?", [run_id])
+    db.conn.close()
