@@ -353,7 +353,7 @@
     }
   });
 
-  fill(data.form || defaults());
+  fill(Object.assign(defaults(), data.form || {}));  // a clone: settings its spec left out had their defaults
   renderAssets();
   form.dataset.requestKey = requestKey;
   check();
