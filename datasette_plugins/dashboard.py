@@ -48,13 +48,14 @@ def read_status(db, db_path):
     progress = {r["run_id"]: r for r in rows(db, """
         select run_id, count(*) as jobs,
                sum(status not in ('queued', 'running')) as finished,
-               sum(status = 'succeeded') as succeeded
+               sum(status = 'succeeded') as succeeded, sum(status = 'cancelled') as cancelled
         from jobs where kind = 'inference' group by run_id""")}
     for run in runs:
         p = progress.get(run["run_id"], {})
         run["inference_jobs"] = p.get("jobs") or 0
         run["inference_finished"] = p.get("finished") or 0
         run["inference_succeeded"] = p.get("succeeded") or 0
+        run["inference_cancelled"] = p.get("cancelled") or 0
     queue = list_queue(db, run_id=None)
     estimate = round(sum(j.get("credit_estimate") or 0 for j in queue), 4)
     problems = rows(db, """

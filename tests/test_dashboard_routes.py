@@ -93,7 +93,11 @@ async def test_run_next_on_one_run_and_on_an_empty_queue(lab):
     assert r.status_code == 404 and "run 999 not found" in r.json()["error"]
     r = await lab.post("/-/sinkin/queue/next.json", {"run_id": "x"})
     assert r.status_code == 400
-    await lab.post("/-/sinkin/queue/cancel.json", {})
+    r = await lab.post("/-/sinkin/queue/cancel.json", {})
+    assert r.json()["count"] == 15
+    by_id = {run["run_id"]: run for run in (await lab.ds.client.get("/-/sinkin/status.json")).json()["runs"]}
+    assert by_id[first]["inference_cancelled"] == 8 and by_id[second]["inference_cancelled"] == 7
+    assert by_id[second]["inference_succeeded"] == 1
     r = await lab.post("/-/sinkin/queue/next.json", {})
     assert r.status_code == 200 and r.json()["job"] is None and r.json()["message"] == "The queue is empty."
 

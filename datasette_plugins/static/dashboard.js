@@ -75,15 +75,17 @@
 
   function renderRuns() {
     const rows = status.runs.map((run) => {
-      const finished = run.inference_finished || 0;
-      const total = run.inference_jobs || 0;
+      const cancelled = run.inference_cancelled || 0;  // neither done nor to do
+      const finished = (run.inference_finished || 0) - cancelled;
+      const total = (run.inference_jobs || 0) - cancelled;
       const problems = (run.failed || 0) + (run.interrupted || 0);
       return el("tr", { dataset: { runId: run.run_id } },
         el("td", {}, el("a", { href: `${base}/-/sinkin/runs/${run.run_id}` }, run.name || `run ${run.run_id}`),
           el("div", { class: "sk-hint" }, `#${run.run_id} · ${(run.created_at || "").slice(0, 16).replace("T", " ")}`)),
         el("td", {}, run.provider),
         el("td", { class: "sk-progress-col" }, bar(finished, total, `run ${run.run_id} progress`),
-          el("span", { class: "sk-hint" }, `${finished} / ${plural(total, "job")} done`)),
+          el("span", { class: "sk-hint" }, `${finished} / ${plural(total, "job")} done` +
+            (cancelled ? ` · ${cancelled} cancelled` : ""))),
         el("td", { class: "sk-num sk-total" }, run.total),
         el("td", { class: "sk-num" }, run.unrated),
         el("td", { class: "sk-num" }, run.upscaled),
