@@ -228,3 +228,33 @@ def test_a_failed_job_shows_its_message_and_can_be_retried(page, server, shots, 
     with db.conn:
         db.execute("update jobs set status = 'cancelled' where run_id = ?", [run_id])
     db.conn.close()
+
+
+def test_an_uploaded_init_image_is_shown_and_enters_the_spec(page, server, tmp_path):
+    import io
+
+    from PIL import Image
+
+    picture = tmp_path / "start.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (30, 120, 200)).save(buffer, "PNG")
+    picture.write_bytes(buffer.getvalue())
+    fill_grid(page, server, "img2img")
+    assert page.is_disabled("#f-image_strength")
+    page.set_input_files("#f-init-file", str(picture))
+    page.locator("#sk-assets li").wait_for()
+    assert "start.png · 96×64" in page.text_content("#sk-assets")
+    assert page.evaluate("document.querySelector('#sk-assets img').naturalWidth") == 96
+    assert page.is_enabled("#f-image_strength")
+    page.fill("#f-image_strength", "0.3")
+    page.check("input[name=controlnet][value=canny]")
+    page.wait_for_function("document.querySelector('#sk-yaml').textContent.includes('controlnet: canny')")
+    assert "image_strength: 0.3" in page.text_content("#sk-yaml")
+    assert "init_image:" in page.text_content("#sk-yaml")
+    # a file that is not an image is refused next to the field, and nothing is stored
+    fake = tmp_path / "notes.png"
+    fake.write_bytes(b"this is not a picture")
+    page.set_input_files("#f-init-file", str(fake))
+    page.locator("[data-field=init_image] .sk-field-error").wait_for()
+    assert "not an image" in page.text_content("[data-field=init_image] .sk-field-error")
+    assert query(server, "select count(*) from assets")[0][0] == 1
