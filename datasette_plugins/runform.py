@@ -21,7 +21,7 @@ import threading
 
 from datasette import Response
 
-from .appdb import NoDatabase, database_path, error, json_script, layout, ok, rows, with_db
+from .appdb import NoDatabase, error, json_script, layout, ok, rows, with_db
 from .formspec import FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
 from .security import forbidden, write_problem
 
