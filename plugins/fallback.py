@@ -1,1 +1,16 @@
-"""(being written)"""
+"""The img2img → txt2img fallback: when SinkIn refuses an img2img request, send the same settings
+as txt2img. The job records ``fallback = 1`` and keeps the original error. A spec turns it off
+with ``fallback: false``."""
+from sinkin_pipeline import hookimpl
+from sinkin_pipeline.providers import ServiceError
+
+IMG2IMG_ONLY = ("image_strength", "controlnet")
+
+
+@hookimpl
+def handle_inference_error(job, config, payload, error):
+    if not isinstance(error, ServiceError):
+        return None
+    if not config.get("init_asset_id") or not config.get("fallback_enabled"):
+        return None
+    return {k: v for k, v in payload.items() if k not in IMG2IMG_ONLY}

@@ -1,0 +1,162 @@
+"""The job queue: claiming jobs atomically, listing, retrying, cancelling, and recovering jobs
+left ``running`` by a worker process that no longer exists."""
+import os
+import socket
+
+from .db import now
+
+
+class BudgetStop(Exception):
+    """Raised by a budget check inside :func:`claim_job` to leave the job queued."""
+
+
+def this_host():
+    return socket.gethostname()
+
+
+def pid_alive(pid):
+    """True if a process with this pid exists on this host (zombies count as gone)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/{}/stat".format(pid)) as fp:
+            state = fp.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def rows_as_dicts(cursor):
+    cols = [c[0] for c in cursor.description]
+    return [dict(zip(cols, row)) for row in cursor.fetchall()]
+
+
+def get_job(db, job_id):
+    found = rows_as_dicts(db.execute("select * from jobs where id = ?", [job_id]))
+    return found[0] if found else None
+
+
+def update_job(db, job_id, **fields):
+    """Set columns of one job and commit at once (each state change is durable on its own)."""
+    sets = ", ".join("{} = ?".format(k) for k in fields)
+    db.execute("update jobs set {} where id = ?".format(sets), list(fields.values()) + [job_id])
+    db.conn.commit()
+
+
+def recover_stale(db):
+    """Mark ``interrupted`` every running job whose worker (on this host) has died. Returns how many."""
+    host = this_host()
+    stale = []
+    for job_id, pid, worker_host, response in db.execute(
+        "select id, worker_pid, worker_host, raw_response from jobs where status = 'running'"
+    ).fetchall():
+        if worker_host == host and not pid_alive(pid):
+            stale.append((job_id, pid, response))
+    for job_id, pid, response in stale:
+        if response:
+            error = ("worker (pid {}) stopped after SinkIn answered: the answer is stored, so "
+                     "`sinkin retry` only downloads the images, with no new charge").format(pid)
+        else:
+            error = ("worker (pid {}) stopped while the request was in flight: it may have been "
+                     "charged; `sinkin retry` sends it again").format(pid)
+        db.execute("update jobs set status = 'interrupted', error = ?, finished_at = ? "
+                   "where id = ? and status = 'running'", [error, now(), job_id])
+    db.conn.commit()
+    return len(stale)
+
+
+def claim_job(db, run_id=None, budget_check=None):
+    """Atomically take the first queued job (of ``run_id`` if given) and mark it running for this
+    process. ``budget_check(job)`` may raise to leave it queued. Returns the job dict or None."""
+    conn = db.conn
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        sql = "select * from jobs where status = 'queued'"
+        params = []
+        if run_id is not None:
+            sql += " and run_id = ?"
+            params.append(run_id)
+        found = rows_as_dicts(conn.execute(sql + " order by id limit 1", params))
+        if not found:
+            conn.execute("COMMIT")
+            return None
+        job = found[0]
+        if budget_check is not None:
+            budget_check(job)
+        started = now()
+        conn.execute(
+            "update jobs set status = 'running', attempts = attempts + 1, worker_pid = ?, "
+            "worker_host = ?, started_at = ?, finished_at = null where id = ? and status = 'queued'",
+            [os.getpid(), this_host(), started, job["id"]])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    job.update(status="running", attempts=(job["attempts"] or 0) + 1, worker_pid=os.getpid(),
+               worker_host=this_host(), started_at=started)
+    return job
+
+
+def list_queue(db, run_id=None):
+    """Queued jobs in the order they will run, with their main settings."""
+    sql = """
+        select jobs.id, jobs.run_id, jobs.kind, jobs.image_id, jobs.credit_estimate, jobs.provider,
+               configs.model_id, configs.prompt, configs.negative_prompt, configs.width,
+               configs.height, configs.steps, configs.scale, configs.scheduler, configs.seed,
+               configs.num_images, configs.lcm, configs.lora, configs.init_asset_id
+        from jobs left join configs on configs.id = jobs.config_id
+        where jobs.status = 'queued'"""
+    params = []
+    if run_id is not None:
+        sql += " and jobs.run_id = ?"
+        params.append(run_id)
+    return rows_as_dicts(db.execute(sql + " order by jobs.id", params))
+
+
+def _where(run_id, job_ids):
+    clauses, params = [], []
+    if run_id is not None:
+        clauses.append("run_id = ?")
+        params.append(run_id)
+    if job_ids is not None:
+        ids = [int(i) for i in job_ids]
+        clauses.append("id in ({})".format(", ".join("?" * len(ids)) or "null"))
+        params.extend(ids)
+    return "".join(" and " + c for c in clauses), params
+
+
+def retry_jobs(db, run_id=None, job_ids=None):
+    """Re-queue failed and interrupted jobs. A job whose answer is stored keeps it (the next run
+    only downloads); one without starts over (its fallback state is reset)."""
+    where, params = _where(run_id, job_ids)
+    with db.atomic():
+        db.execute(
+            "update jobs set status = 'queued', worker_pid = null, worker_host = null, "
+            "finished_at = null, fallback = 0, raw_payload = null, error = null "
+            "where status in ('failed', 'interrupted') and raw_response is null" + where, params)
+        n = db.conn.execute("select changes()").fetchone()[0]
+        db.execute(
+            "update jobs set status = 'queued', worker_pid = null, worker_host = null, "
+            "finished_at = null where status in ('failed', 'interrupted') "
+            "and raw_response is not null" + where, params)
+        n += db.conn.execute("select changes()").fetchone()[0]
+    return n
+
+
+def cancel_jobs(db, run_id=None, job_ids=None):
+    """Cancel queued jobs; returns how many. Running jobs finish."""
+    where, params = _where(run_id, job_ids)
+    with db.atomic():
+        db.execute("update jobs set status = 'cancelled', finished_at = ? where status = 'queued'" + where,
+                   [now()] + params)
+        n = db.conn.execute("select changes()").fetchone()[0]
+    return n
