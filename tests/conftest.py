@@ -42,3 +42,116 @@ def lab(tmp_path):
     path = tmp_path / "lab.db"
     open_db(path).conn.close()
     return LabClient(path, Datasette([str(path)], settings={"default_cache_ttl": 0}))
+
+
+# --- the pipeline: a scripted fake provider and quick runs ------------------------------------
+
+class FakeProvider:
+    """A provider whose answers are scripted per call, counting every call it receives.
+
+    ``script["inference"]`` / ``["download"]`` / ``["upscale"]`` are lists consumed in order; an
+    item is an exception instance (raised) or None (answer normally). When a list is empty the
+    call succeeds. ``cost`` is the credit_cost of each inference."""
+
+    name = "fake"
+    free = False
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.script = {"inference": [], "download": [], "upscale": []}
+        self.calls = {"inference": [], "download": [], "upscale": []}
+        self.cost = 1.0
+        self.latency = 0.0
+
+    def _step(self, kind, record):
+        import time
+
+        with self.lock:
+            self.calls[kind].append(record)
+            action = self.script[kind].pop(0) if self.script[kind] else None
+        if self.latency and kind != "download":
+            time.sleep(self.latency)
+        if action is not None:
+            raise action
+
+    def check_ready(self):
+        pass
+
+    def fallback_cost_per_image(self):
+        return 1.0
+
+    def inference(self, payload, init_image=None):
+        import uuid
+
+        self._step("inference", {"payload": dict(payload), "init_image": init_image})
+        n = int(payload.get("num_images") or 1)
+        inf = uuid.uuid4().hex[:12]
+        return {"error_code": 0, "inf_id": inf, "credit_cost": self.cost,
+                "images": ["fake://{}/{}.png".format(inf, i) for i in range(n)]}
+
+    def download(self, url):
+        from sinkin_pipeline.render import render_png
+
+        self._step("download", url)
+        return render_png({"prompt": url, "width": 128, "height": 128})
+
+    def upscale(self, payload):
+        self._step("upscale", dict(payload))
+        return {"error_code": 0, "output": payload["url"] + "?up", "credit_cost": 6.0}
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def fake_provider(monkeypatch):
+    """A FakeProvider registered as provider ``fake`` for this test; retries made instant."""
+    from sinkin_pipeline import hookimpl, jobs
+    from sinkin_pipeline.plugins import load_plugins, pm
+
+    load_plugins()
+    provider = FakeProvider()
+
+    class Plugin:
+        @hookimpl
+        def register_providers(self, register):
+            register("fake", lambda: provider)
+
+    monkeypatch.setattr(jobs, "BASE_DELAY", 0.001)
+    monkeypatch.setattr(jobs, "MAX_DELAY", 0.01)
+    pm.register(Plugin(), name="test-fake-provider")
+    try:
+        yield provider
+    finally:
+        pm.unregister(name="test-fake-provider")
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    """A fresh, migrated SinkIn database file (tmp_path/lab.db)."""
+    from sinkin_pipeline.db import open_db
+
+    path = tmp_path / "lab.db"
+    open_db(path).conn.close()
+    return path
+
+
+def queue_run(db_path, spec_dict, **kwargs):
+    """Check ``spec_dict`` and create its run with queued jobs; returns the run id."""
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.runs import create_run
+    from sinkin_pipeline.spec import check_spec
+
+    db = open_db(db_path)
+    try:
+        return create_run(db, check_spec(spec_dict, base_dir=str(db_path.parent)), **kwargs)
+    finally:
+        db.conn.close()
+
+
+@pytest.fixture
+def make_run():
+    """``make_run(db_path, spec_dict)`` → run id (a checked spec, its configs and queued jobs)."""
+    return queue_run
