@@ -161,6 +161,8 @@ async def run_next_view(datasette, request):
         return error("the job could not run: {}".format(e), status=502)
     if job is None:
         return ok({"job": None, "message": "The queue is empty."})
+    job = {k: job.get(k) for k in ("id", "run_id", "kind", "status", "error", "credit_cost",
+                                   "images", "fallback", "image_id")}
     return ok({"job": job, "message": _job_message(job)})
 
 
