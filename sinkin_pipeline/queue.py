@@ -153,10 +153,12 @@ def retry_jobs(db, run_id=None, job_ids=None):
 
 
 def cancel_jobs(db, run_id=None, job_ids=None):
-    """Cancel queued jobs; returns how many. Running jobs finish."""
+    """Cancel queued jobs; returns how many. Running jobs finish. Jobs named in ``job_ids`` are
+    cancelled when failed or interrupted too (the dashboard's "Cancel" on a failed job)."""
     where, params = _where(run_id, job_ids)
+    statuses = "('queued', 'failed', 'interrupted')" if job_ids is not None else "('queued')"
     with db.atomic():
-        db.execute("update jobs set status = 'cancelled', finished_at = ? where status = 'queued'" + where,
-                   [now()] + params)
+        db.execute("update jobs set status = 'cancelled', finished_at = ? where status in "
+                   + statuses + where, [now()] + params)
         n = db.conn.execute("select changes()").fetchone()[0]
     return n
