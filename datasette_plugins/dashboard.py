@@ -56,8 +56,9 @@ def read_status(db, db_path):
         run["inference_finished"] = p.get("finished") or 0
         run["inference_succeeded"] = p.get("succeeded") or 0
         run["inference_cancelled"] = p.get("cancelled") or 0
-    queue = list_queue(db, run_id=None)
-    estimate = round(sum(j.get("credit_estimate") or 0 for j in queue), 4)
+    queue = list_queue(db, run_id=None, limit=QUEUE_SHOWN)
+    queued, estimate = db.execute(
+        "select count(*), coalesce(sum(credit_estimate), 0) from jobs where status = 'queued'").fetchone()
     problems = rows(db, """
         select jobs.id, jobs.run_id, runs.name as run_name, jobs.kind, jobs.status, jobs.error,
                jobs.attempts, jobs.finished_at, jobs.image_id
@@ -75,9 +76,9 @@ def read_status(db, db_path):
     current = runner.current(db_path)
     return {
         "runs": runs,
-        "queue": queue[:QUEUE_SHOWN],
-        "queue_count": len(queue),
-        "queue_estimate": estimate,
+        "queue": queue,
+        "queue_count": queued,
+        "queue_estimate": round(estimate, 4),
         "credits_spent": round(spent or 0, 4),
         "problems": problems,
         "running": running,

@@ -106,8 +106,8 @@ def claim_job(db, run_id=None, budget_check=None):
     return job
 
 
-def list_queue(db, run_id=None):
-    """Queued jobs in the order they will run, with their main settings."""
+def list_queue(db, run_id=None, limit=None):
+    """Queued jobs in the order they will run, with their main settings (the first ``limit``)."""
     sql = """
         select jobs.id, jobs.run_id, jobs.kind, jobs.image_id, jobs.credit_estimate, jobs.provider,
                configs.model_id, configs.prompt, configs.negative_prompt, configs.width,
@@ -119,7 +119,11 @@ def list_queue(db, run_id=None):
     if run_id is not None:
         sql += " and jobs.run_id = ?"
         params.append(run_id)
-    return rows_as_dicts(db.execute(sql + " order by jobs.id", params))
+    sql += " order by jobs.id"
+    if limit is not None:
+        sql += " limit ?"
+        params.append(int(limit))
+    return rows_as_dicts(db.execute(sql, params))
 
 
 def _where(run_id, job_ids):
