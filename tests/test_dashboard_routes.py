@@ -70,6 +70,22 @@ async def test_dashboard_lists_runs_and_upcoming_jobs(lab):
 
 
 @pytest.mark.asyncio
+async def test_a_long_queue_is_listed_in_part_and_counted_in_full(lab, monkeypatch):
+    from datasette_sinkin import dashboard
+
+    monkeypatch.setattr(dashboard, "QUEUE_SHOWN", 3)
+    make_run(lab)
+    make_run(lab, name="second")
+    db = lab.db()
+    with db.conn:
+        db.execute("update jobs set credit_estimate = 0.5")
+    db.conn.close()
+    status = (await lab.ds.client.get("/-/sinkin/status.json")).json()
+    assert [j["id"] for j in status["queue"]] == [1, 2, 3]
+    assert status["queue_count"] == 16 and status["queue_estimate"] == 8.0
+
+
+@pytest.mark.asyncio
 async def test_run_next_runs_exactly_one_job(lab):
     run_id = make_run(lab)
     r = await lab.post("/-/sinkin/queue/next.json", {})
