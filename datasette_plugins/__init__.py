@@ -31,6 +31,15 @@ def register_routes(datasette):
 
 
 @hookimpl
+def menu_links(datasette):
+    links = []
+    for module in _page_modules():
+        for link in getattr(module, "MENU_LINKS", ()):
+            links.append({"href": datasette.urls.path(link["href"]), "label": link["label"]})
+    return links
+
+
+@hookimpl
 def asgi_wrapper(datasette):
     return security.host_guard(datasette)
 

@@ -70,6 +70,13 @@ async def test_dashboard_lists_runs_and_upcoming_jobs(lab):
 
 
 @pytest.mark.asyncio
+async def test_datasette_menu_links_to_the_dashboard_and_the_form(lab):
+    index = await lab.ds.client.get("/")
+    assert '<a href="/-/sinkin">SinkIn dashboard</a>' in index.text
+    assert '<a href="/-/sinkin/new">New SinkIn run</a>' in index.text
+
+
+@pytest.mark.asyncio
 async def test_a_long_queue_is_listed_in_part_and_counted_in_full(lab, monkeypatch):
     from datasette_sinkin import dashboard
 
