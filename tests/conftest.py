@@ -155,3 +155,26 @@ def queue_run(db_path, spec_dict, **kwargs):
 def make_run():
     """``make_run(db_path, spec_dict)`` → run id (a checked spec, its configs and queued jobs)."""
     return queue_run
+
+
+# --- the local stand-in SinkIn server ------------------------------------------------------
+
+@pytest.fixture
+def standin():
+    """A started stand-in SinkIn server on 127.0.0.1 accepting the token ``test-key``."""
+    from sinkin_pipeline.standin import StandIn
+
+    with StandIn(tokens={"test-key"}) as server:
+        yield server
+
+
+@pytest.fixture
+def api_env(standin, monkeypatch):
+    """Point provider ``sinkin`` at the stand-in (SINKIN_API_KEY=test-key); yields the stand-in."""
+    from sinkin_pipeline import jobs
+
+    monkeypatch.setenv("SINKIN_API_KEY", "test-key")
+    monkeypatch.setenv("SINKIN_API_BASE", standin.base_url)
+    monkeypatch.setattr(jobs, "BASE_DELAY", 0.001)
+    monkeypatch.setattr(jobs, "MAX_DELAY", 0.05)
+    yield standin

@@ -1,0 +1,85 @@
+"""Pipeline benchmark (not a test): drain 200 one-image jobs against the local stand-in SinkIn
+server with 200 ms latency at concurrency 1, 4 and 8, and time `sinkin plan` on 100,000 configs.
+
+    python bench/bench_worker.py            # prints a Markdown table; see docs/benchmarks.md
+    python bench/bench_worker.py --jobs 50  # quicker
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def drain(standin, jobs, concurrency, latency):
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.runs import create_run
+    from sinkin_pipeline.spec import check_spec
+    from sinkin_pipeline.worker import work
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "bench.db"
+        db = open_db(db_path)
+        create_run(db, check_spec({"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox",
+                                   "width": 128, "height": 128, "steps": 10, "num_images": 1,
+                                   "seed": list(range(jobs))}))
+        db.conn.close()
+        standin.reset()
+        start = time.perf_counter()
+        summary = work(db_path, concurrency=concurrency)
+        wall = time.perf_counter() - start
+        assert summary.succeeded == jobs, summary
+        assert standin.charged("inference") == jobs
+    ideal = jobs * latency / concurrency
+    overhead_ms = (wall - ideal) / jobs * concurrency * 1000
+    return wall, ideal, wall / ideal, overhead_ms
+
+
+def plan_time(configs_side=(100, 100, 10)):
+    import yaml
+
+    a, b, c = configs_side
+    spec = {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": ["prompt {}".format(i) for i in range(a)],
+            "seed": list(range(b)), "steps": list(range(10, 10 + c))}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.yml"
+        path.write_text(yaml.safe_dump(spec))
+        env = dict(os.environ, SINKIN_DB=str(Path(tmp) / "plan.db"))
+        subprocess.run([sys.executable, "-m", "sinkin_pipeline", "init"], env=env, check=True, capture_output=True)
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "sinkin_pipeline", "plan", str(path)], env=env,
+                             check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import sinkin_pipeline.cli"], check=True, capture_output=True)
+        startup = time.perf_counter() - start
+    assert "{} jobs".format(a * b * c) in out.stdout, out.stdout
+    return wall, startup
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.2)
+    args = parser.parse_args()
+    from sinkin_pipeline.standin import StandIn
+
+    os.environ["SINKIN_API_KEY"] = "bench-key"
+    with StandIn(latency=args.latency, tokens=None) as standin:
+        os.environ["SINKIN_API_BASE"] = standin.base_url
+        print("| concurrency | jobs | wall (s) | ideal (s) | wall / ideal | overhead per job (ms) |")
+        print("|---|---|---|---|---|---|")
+        for concurrency in (1, 4, 8):
+            wall, ideal, ratio, overhead = drain(standin, args.jobs, concurrency, args.latency)
+            print("| {} | {} | {:.2f} | {:.2f} | {:.3f}x | {:.1f} |".format(
+                concurrency, args.jobs, wall, ideal, ratio, overhead), flush=True)
+    wall, startup = plan_time()
+    print()
+    print("`sinkin plan` on a 100,000-config spec: {:.2f} s wall for the whole command "
+          "({:.2f} s of it is Python start-up and imports).".format(wall, startup))
+
+
+if __name__ == "__main__":
+    main()
