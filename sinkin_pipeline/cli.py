@@ -27,6 +27,11 @@ def fail(message):
     raise click.ClickException(message)
 
 
+def message_of(error):
+    """An exception's message without the quotes ``str(KeyError(...))`` would add."""
+    return str(error.args[0]) if len(error.args) == 1 else str(error)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sinkin")
 def cli():
@@ -205,7 +210,7 @@ def score(image_id, score, db_path):
     try:
         result = score_image(db, image_id, score)
     except (ScoreError, LookupError) as e:
-        fail(str(e).strip("'\""))
+        fail(message_of(e))
     click.echo("Image {} scored {}".format(result["id"], result["score"] if result["score"] else "(cleared)"))
 
 

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from .cli import cli, db_option, fail, opendb
+from .cli import cli, db_option, fail, message_of, opendb
 
 
 def _recover(db):
@@ -204,7 +204,7 @@ def upscale(image_id, upscale_type, scale, strength, db_path):
     try:
         image = upscale_image(db_path, image_id, upscale_type, scale=scale, strength=strength)
     except (UpscaleError, LookupError, ConfigurationError) as e:
-        fail(str(e).strip("'\""))
+        fail(message_of(e))
     except ProviderError as e:
         fail("upscale failed: {}".format(e))
     click.echo("Image {} upscaled ({}): {}".format(image_id, image["upscale_type"], image["upscale_path"]))
