@@ -179,17 +179,17 @@
     fresh.forEach((j) => seen.add(j.id));
     if (fresh.length > 3) {
       const bad = fresh.filter((j) => j.status !== "succeeded").length;
-      notify(`${fresh.length} jobs finished` + (bad ? `, ${bad} failed` : ""), bad ? "error" : "success");
+      notify(`${fresh.length} jobs finished` + (bad ? `, ${bad} failed` : ""), bad ? "error" : "ok");
     } else {
       for (const job of fresh) {
-        if (job.status === "succeeded") notify(`Job ${job.id} finished: ${plural(job.images, "image")}`, "success");
+        if (job.status === "succeeded") notify(`Job ${job.id} finished: ${plural(job.images, "image")}`, "ok");
         else notify(`Job ${job.id} ${job.status}: ${job.error || "no message"}`, "error");
       }
     }
     const runner = status.runner;
     if (previousRunnerActive && runner && !runner.active) {
       if (runner.error) notify(runner.error, "error");
-      else notify(`Run all finished: ${plural(runner.jobs, "job")}, ${plural(runner.images, "image")}`, "success");
+      else notify(`Run all finished: ${plural(runner.jobs, "job")}, ${plural(runner.images, "image")}`, "ok");
     }
   }
 
@@ -203,7 +203,7 @@
       runnerActive = Boolean(status.runner && status.runner.active);
       render();
       announce(was);
-      if (lostContact) notify("Connected to the server again", "success");
+      if (lostContact) notify("Connected to the server again", "ok");
       lostContact = false;
     } catch (err) {
       if (!lostContact) notify(`Lost contact with the server (${err.message}); retrying…`, "error");
@@ -220,6 +220,7 @@
   /* -- actions ----------------------------------------------------------------------------------- */
 
   function token() {
+    if (typeof window.csrfToken === "function" && window.csrfToken()) return window.csrfToken();
     const meta = document.querySelector('meta[name="csrftoken"]');
     if (meta) return meta.content;
     const match = document.cookie.match(/(?:^|;\s*)ds_csrftoken=([^;]+)/);
@@ -262,7 +263,7 @@
     if (!body.ok) return notify(body.error, "error");
     if (!body.job) return notify(body.message, "info");
     seen.add(body.job.id);
-    notify(body.message, body.job.status === "succeeded" ? "success" : "error");
+    notify(body.message, body.job.status === "succeeded" ? "ok" : "error");
   }));
 
   $("#sk-run-all").addEventListener("click", (event) => withButton(event.currentTarget, "Starting…", async () => {
@@ -273,7 +274,7 @@
     const { body } = await send("/-/sinkin/queue/run-all.json", data);
     if (!body.ok) return notify(body.error, "error");
     runnerActive = Boolean(body.runner && body.runner.active);
-    notify(body.message, "success");
+    notify(body.message, "ok");
   }));
 
   $("#sk-stop").addEventListener("click", (event) => withButton(event.currentTarget, "Stopping…", async () => {
@@ -284,7 +285,7 @@
   async function queueChange(kind, jobIds) {
     const data = jobIds ? { job_ids: jobIds } : {};
     const { body } = await send(`/-/sinkin/queue/${kind}.json`, data);
-    notify(body.ok ? body.message : body.error, body.ok ? "success" : "error");
+    notify(body.ok ? body.message : body.error, body.ok ? "ok" : "error");
     await refresh();
   }
   $("#sk-retry-all").addEventListener("click", () => queueChange("retry", (status.problems || []).map((j) => j.id)));
@@ -294,7 +295,7 @@
   const created = root.dataset.created;
   if (created) {
     const run = status.runs.find((r) => String(r.run_id) === created);
-    if (run) notify(`Run ${run.run_id} “${run.name}” queued: ${plural(run.queued, "job")}`, "success");
+    if (run) notify(`Run ${run.run_id} “${run.name}” queued: ${plural(run.queued, "job")}`, "ok");
     history.replaceState(null, "", location.pathname);
   }
   schedule();

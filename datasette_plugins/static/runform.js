@@ -31,6 +31,7 @@
   const splitIds = (text) => text.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
 
   function token() {
+    if (typeof window.csrfToken === "function" && window.csrfToken()) return window.csrfToken();
     const meta = document.querySelector('meta[name="csrftoken"]');
     if (meta) return meta.content;
     const match = document.cookie.match(/(?:^|;\s*)ds_csrftoken=([^;]+)/);
@@ -239,7 +240,7 @@
     if (confirm) payload.confirm = true;
     const { status, body } = await send("/-/sinkin/new/create.json", payload);
     if (body.ok) {
-      notify(body.message, "success");
+      notify(body.message, "ok");
       window.location.assign(body.redirect);
       return;  // the button stays disabled: this form load has made its run
     }
@@ -316,7 +317,7 @@
     }
     if (!assets.some((a) => a.id === body.asset.id)) assets.push(body.asset);
     renderAssets();
-    notify(`${body.message}: ${body.asset.filename}`, "success");
+    notify(`${body.message}: ${body.asset.filename}`, "ok");
     scheduleCheck();
   });
 
@@ -335,7 +336,7 @@
     data.loras = body.models.filter((m) => m.kind === "lora");
     $("#f-model_other").value = renderModels(data.models, chosen).join(", ");
     renderLoras(data.loras);
-    notify(body.message, "success");
+    notify(body.message, "ok");
     scheduleCheck();
   });
 
@@ -343,7 +344,7 @@
     const text = $("#sk-yaml").textContent;
     try {
       await navigator.clipboard.writeText(text);
-      notify("Spec copied: save it as spec.yml and run `sinkin run spec.yml`", "success");
+      notify("Spec copied: save it as spec.yml and run `sinkin run spec.yml`", "ok");
     } catch (err) {
       const range = document.createRange();
       range.selectNodeContents($("#sk-yaml"));
