@@ -1,0 +1,248 @@
+"""The review pages: a run's gallery, the keyboard viewer (score, upscale, compare), the image files,
+and their JSON endpoints. Writes (score, upscale) go through :func:`security.write_problem`."""
+import asyncio
+import mimetypes
+from urllib.parse import urlencode
+
+from datasette import Response
+
+from .appdb import NoDatabase, database_name, database_path, error, json_script, layout, ok, rows, with_db
+from .security import read_json, write_problem
+
+PAGE_SIZE = 48
+SORTS = {
+    "newest": ("Newest first", "image_id desc"),
+    "oldest": ("Oldest first", "image_id asc"),
+    "score_desc": ("Score, high to low", "score is null, score desc, image_id desc"),
+    "score_asc": ("Score, low to high", "score is null, score asc, image_id desc"),
+}
+FILTER_FIELDS = ("model_id", "prompt", "negative_prompt", "scheduler", "steps", "scale", "width", "height",
+                 "seed", "num_images", "lora", "lora_scale", "lcm", "use_default_neg", "image_strength",
+                 "controlnet", "upscale_type")
+SETTING_FIELDS = ("run_name", "model_id", "model_title", "prompt", "negative_prompt", "use_default_neg", "width",
+                  "height", "steps", "scale", "seed", "scheduler", "lora", "lora_scale", "lcm", "version",
+                  "image_strength", "controlnet", "fallback", "inf_id", "upscale_type", "created_at")
+
+
+def routes():
+    return [
+        (r"^/-/sinkin/runs/(?P<run_id>\d+)$", gallery_page),
+        (r"^/-/sinkin/runs/(?P<run_id>\d+)/order\.json$", order_view),
+        (r"^/-/sinkin/images/(?P<image_id>\d+)$", viewer_page),
+        (r"^/-/sinkin/images/(?P<image_id>\d+)\.json$", image_view),
+        (r"^/-/sinkin/images/(?P<image_id>\d+)/(?P<which>full|upscale|thumb)$", image_file),
+        (r"^/-/sinkin/images/(?P<image_id>\d+)/score\.json$", score_view),
+        (r"^/-/sinkin/images/(?P<image_id>\d+)/upscale\.json$", upscale_view),
+    ]
+
+
+# --- gallery state: unrated only, sort, setting filters, page — all in the URL --------------------
+
+def parse_state(args):
+    sort = args.get("sort") or "newest"
+    filters = {k: args.get(k) for k in FILTER_FIELDS if args.get(k) not in (None, "")}
+    try:
+        page = max(1, int(args.get("page") or 1))
+    except ValueError:
+        page = 1
+    return {"unrated": args.get("unrated") == "1", "sort": sort if sort in SORTS else "newest",
+            "filters": filters, "page": page}
+
+
+def state_params(state, page=None, **changes):
+    params = {}
+    unrated = changes.get("unrated", state["unrated"])
+    if unrated:
+        params["unrated"] = "1"
+    sort = changes.get("sort", state["sort"])
+    if sort != "newest":
+        params["sort"] = sort
+    params.update(changes.get("filters", state["filters"]))
+    if page and page > 1:
+        params["page"] = str(page)
+    return urlencode(params)
+
+
+def where_sql(run_id, state):
+    sql = " where run_id = ?"
+    params = [run_id]
+    if state["unrated"]:
+        sql += " and score is null"
+    for key, value in state["filters"].items():
+        if value == "(none)":
+            sql += " and {} is null".format(key)
+        else:
+            sql += " and {} = ?".format(key)
+            params.append(value)
+    return sql, params
+
+
+def ordered_ids(db, run_id, state):
+    where, params = where_sql(run_id, state)
+    sql = "select image_id from image_table{} order by {}".format(where, SORTS[state["sort"]][1])
+    return [r[0] for r in db.execute(sql, params).fetchall()]
+
+
+def gallery_data(db, run_id, state):
+    found = rows(db, "select * from run_summary where run_id = ?", [run_id])
+    if not found:
+        raise LookupError("run {} not found".format(run_id))
+    where, params = where_sql(run_id, state)
+    total = db.execute("select count(*) from image_table" + where, params).fetchone()[0]
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(state["page"], pages)
+    images = rows(db, "select image_id, score, scheduler, steps, scale, seed, prompt, upscale_path is not null "
+                      "as upscaled, path is not null as downloaded from image_table{} order by {} limit ? offset ?"
+                  .format(where, SORTS[state["sort"]][1]), params + [PAGE_SIZE, (page - 1) * PAGE_SIZE])
+    choices = {}
+    for key in FILTER_FIELDS:
+        values = rows(db, "select {0} as value, count(*) as n from image_table where run_id = ? group by {0} "
+                          "order by {0}".format(key), [run_id])
+        if len(values) > 1 or key in state["filters"]:
+            choices[key] = values
+    return {"run": found[0], "total": total, "page": page, "pages": pages, "images": images, "choices": choices}
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+async def gallery_page(datasette, request):
+    run_id = int(request.url_vars["run_id"])
+    state = parse_state(request.args)
+    try:
+        data = await with_db(datasette, gallery_data, run_id, state)
+    except LookupError as e:
+        return Response.html("<h1>{}</h1>".format(e), status=404)
+    except NoDatabase as e:
+        return Response.html("<h1>{}</h1>".format(e), status=404)
+    page = data["page"]
+    links = {
+        "prev": "?" + state_params(state, page - 1) if page > 1 else None,
+        "next": "?" + state_params(state, page + 1) if page < data["pages"] else None,
+        "unrated": "?" + state_params(state, unrated=not state["unrated"]),
+        "sorts": {key: "?" + state_params(state, sort=key) for key in SORTS},
+        "clear": "?" + state_params(state, filters={}),
+    }
+    return Response.html(await datasette.render_template("sinkin_gallery.html", {
+        "layout": layout(datasette), "state": state, "state_query": state_params(state),
+        "data": data, "links": links, "sorts": SORTS, "table_url": datasette.urls.table(database_name(datasette), "image_table"),
+    }, request=request))
+
+
+async def viewer_page(datasette, request):
+    image_id = int(request.url_vars["image_id"])
+    found = await with_db(datasette, rows, "select * from image_table where image_id = ?", [image_id])
+    if not found:
+        return Response.html("<h1>Image {} not found</h1>".format(image_id), status=404)
+    image = found[0]
+    state = parse_state(request.args)
+    return Response.html(await datasette.render_template("sinkin_viewer.html", {
+        "layout": layout(datasette), "image": image, "settings": SETTING_FIELDS,
+        "state_query": state_params(state),
+        "boot": json_script({"image_id": image_id, "run_id": image["run_id"], "state": state_params(state),
+                             "page_size": PAGE_SIZE}),
+    }, request=request))
+
+
+# --- JSON reads -------------------------------------------------------------------------------
+
+def image_info(db, image_id):
+    found = rows(db, "select * from image_table where image_id = ?", [image_id])
+    if not found:
+        return None
+    image = found[0]
+    image.pop("thumbnail", None)
+    base = "/-/sinkin/images/{}".format(image_id)
+    image["full_url"] = base + "/full" if image["path"] else None
+    image["upscale_url_local"] = base + "/upscale" if image["upscale_path"] else None
+    image["settings"] = [[k, image.get(k)] for k in SETTING_FIELDS if image.get(k) not in (None, "")]
+    return image
+
+
+async def order_view(datasette, request):
+    run_id = int(request.url_vars["run_id"])
+    state = parse_state(request.args)
+    ids = await with_db(datasette, ordered_ids, run_id, state)
+    return ok({"run_id": run_id, "ids": ids})
+
+
+async def image_view(datasette, request):
+    image = await with_db(datasette, image_info, int(request.url_vars["image_id"]))
+    if image is None:
+        return error("image {} not found".format(request.url_vars["image_id"]), 404)
+    return ok({"image": image})
+
+
+async def image_file(datasette, request):
+    from sinkin_pipeline.db import media_dir, resolve_media
+
+    image_id = int(request.url_vars["image_id"])
+    which = request.url_vars["which"]
+    column = {"full": "path", "upscale": "upscale_path", "thumb": "thumbnail"}[which]
+    found = await with_db(datasette, rows, "select {} as value from images where id = ?".format(column), [image_id])
+    if not found or found[0]["value"] is None:
+        return Response.text("no such image", status=404)
+    headers = {"Cache-Control": "private, max-age=86400"}
+    if which == "thumb":
+        return Response(found[0]["value"], content_type="image/jpeg", headers=headers)
+    db_path = database_path(datasette)
+    path = resolve_media(db_path, found[0]["value"]).resolve()
+    root = media_dir(db_path).resolve()
+    if root not in path.parents or not path.is_file():
+        return Response.text("no such image", status=404)
+    data = await asyncio.to_thread(path.read_bytes)
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return Response(data, content_type=content_type, headers=headers)
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+async def score_view(datasette, request):
+    from sinkin_pipeline.scoring import ScoreError, score_image
+
+    problem = write_problem(request)
+    if problem:
+        return error(problem, 403)
+    try:
+        data = await read_json(request)
+    except ValueError as e:
+        return error(str(e), 400)
+    if "score" not in data:
+        return error("send {\"score\": 1..10} (or null to clear it)", 400)
+    try:
+        result = await with_db(datasette, score_image, int(request.url_vars["image_id"]), data["score"])
+    except ScoreError as e:
+        return error(str(e), 400)
+    except LookupError as e:
+        return error(e.args[0], 404)
+    return ok(result)
+
+
+async def upscale_view(datasette, request):
+    from sinkin_pipeline.providers import ConfigurationError, ProviderError, ServiceError
+    from sinkin_pipeline.upscaling import UpscaleError, check_upscale, upscale_image
+
+    problem = write_problem(request)
+    if problem:
+        return error(problem, 403)
+    try:
+        data = await read_json(request)
+    except ValueError as e:
+        return error(str(e), 400)
+    image_id = int(request.url_vars["image_id"])
+    kind = data.get("type") or "esrgan"
+    scale, strength = data.get("scale"), data.get("strength")
+    try:  # validate before anything is written or spent
+        await with_db(datasette, check_upscale, image_id, kind, scale, strength)
+        await asyncio.to_thread(upscale_image, database_path(datasette), image_id, kind, scale, strength)
+    except UpscaleError as e:
+        return error(str(e), 400)
+    except LookupError as e:
+        return error(e.args[0], 404)
+    except ConfigurationError as e:
+        return error(str(e), 400)
+    except ServiceError as e:
+        return error("SinkIn refused the upscale: {}".format(e), 502)
+    except ProviderError as e:
+        return error(str(e), 502)
+    image = await with_db(datasette, image_info, image_id)
+    return ok({"image": image})
