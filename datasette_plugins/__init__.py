@@ -47,3 +47,16 @@ def asgi_wrapper(datasette):
 @hookimpl
 def prepare_connection(conn):
     conn.execute("PRAGMA busy_timeout = 30000")
+
+
+@hookimpl
+def table_actions(datasette, database, table):
+    if table != "image_table":
+        return []
+    href = datasette.urls.table(database, "image_table", format="csv") + "?_stream=on&_dl=1&_nocol=thumbnail"
+    return [{"href": href, "label": "Export CSV (every row, streamed)"}]
+
+
+@hookimpl
+def extra_css_urls(datasette):
+    return [datasette.urls.static_plugins("sinkin_pipeline", "sinkin.css")]
