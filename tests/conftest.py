@@ -178,3 +178,61 @@ def api_env(standin, monkeypatch):
     monkeypatch.setattr(jobs, "BASE_DELAY", 0.001)
     monkeypatch.setattr(jobs, "MAX_DELAY", 0.05)
     yield standin
+
+
+# --- a real server and a real browser ---------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the whole session (Playwright, never its own download)."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's Chromium is missing: apt-get install -y chromium (scripts/test does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_server():
+    """``live_server(db_path)`` serves the database with `sinkin serve`'s Datasette on 127.0.0.1
+    (uvicorn in a thread, a free port) and returns its base URL; stopped after the test."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from sinkin_pipeline.serve import make_datasette
+
+    servers = []
+
+    def start(db_path):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        ds = make_datasette(db_path, "127.0.0.1", port)
+        server = uvicorn.Server(uvicorn.Config(ds.app(), host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="off"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return "http://127.0.0.1:{}".format(port)
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(5)
