@@ -138,3 +138,20 @@ def test_retries_through_http_then_success_charges_once(api_env, db_path, make_r
     summary = work(db_path)
     assert summary.succeeded == 1 and api_env.charged() == 1
     assert [c["outcome"] for c in api_env.calls if c["endpoint"] == "inference"] == ["500", "500", "429", "ok"]
+
+
+def test_img2img_refused_by_the_service_falls_back_to_txt2img(api_env, db_path, make_run, tmp_path):
+    Image.new("RGB", (64, 64), "green").save(tmp_path / "base.png")
+    make_run(db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128,
+                       "init_image": str(tmp_path / "base.png"), "image_strength": 0.4})
+    api_env.fail_img2img = True
+    summary = work(db_path)
+    assert summary.succeeded == 1
+    first, second = [c for c in api_env.calls if c["endpoint"] == "inference"]
+    assert first["has_file"] and first["outcome"] == "error"
+    assert not second["has_file"] and "image_strength" not in second["fields"] and second["charged"]
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    fallback, error = conn.execute("select fallback, error from jobs").fetchone()
+    assert fallback == 1 and error.startswith("img2img failed")
