@@ -94,13 +94,27 @@ def gallery_data(db, run_id, state):
     images = rows(db, "select image_id, score, scheduler, steps, scale, seed, prompt, upscale_path is not null "
                       "as upscaled, path is not null as downloaded from image_table{} order by {} limit ? offset ?"
                   .format(where, SORTS[state["sort"]][1]), params + [PAGE_SIZE, (page - 1) * PAGE_SIZE])
+    return {"run": found[0], "total": total, "page": page, "pages": pages, "images": images,
+            "choices": filter_choices(db, run_id, state)}
+
+
+def filter_choices(db, run_id, state):
+    """For each setting that varies in the run, its values with image counts: one pass over the
+    run's images (the view's grouped queries, one per setting, took ~15 ms each at 10,000 images)."""
+    from collections import Counter
+
+    columns = ", ".join(("images." if k == "upscale_type" else "configs.") + k for k in FILTER_FIELDS)
+    counts = [Counter() for _ in FILTER_FIELDS]
+    for row in db.execute("select {} from images join configs on configs.id = images.config_id "
+                          "where images.run_id = ?".format(columns), [run_id]):
+        for counter, value in zip(counts, row):
+            counter[value] += 1
     choices = {}
-    for key in FILTER_FIELDS:
-        values = rows(db, "select {0} as value, count(*) as n from image_table where run_id = ? group by {0} "
-                          "order by {0}".format(key), [run_id])
-        if len(values) > 1 or key in state["filters"]:
-            choices[key] = values
-    return {"run": found[0], "total": total, "page": page, "pages": pages, "images": images, "choices": choices}
+    for key, counter in zip(FILTER_FIELDS, counts):
+        if len(counter) > 1 or key in state["filters"]:
+            ordered = sorted(counter.items(), key=lambda kv: (kv[0] is None, 0 if kv[0] is None else kv[0]))
+            choices[key] = [{"value": v, "n": n} for v, n in ordered]
+    return choices
 
 
 # --- pages ------------------------------------------------------------------------------------

@@ -187,9 +187,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Debian Chromium for the whole session (Playwright, never its own download)."""
+    """A headless Debian Chromium per test module (Playwright, never its own download). Not
+    session-wide: Playwright's sync API keeps an event loop running while it is open, which would
+    break the asyncio tests of later modules."""
     import os
 
     if not os.path.exists(CHROMIUM):
