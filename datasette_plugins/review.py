@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from datasette import Response
 
 from .appdb import NoDatabase, database_name, database_path, error, json_script, layout, ok, rows, with_db
-from .security import read_json, write_problem
+from .security import write_request
 
 PAGE_SIZE = 48
 SORTS = {
@@ -213,13 +213,9 @@ async def image_file(datasette, request):
 async def score_view(datasette, request):
     from sinkin_pipeline.scoring import ScoreError, score_image
 
-    problem = write_problem(request)
-    if problem:
-        return error(problem, 403)
-    try:
-        data = await read_json(request)
-    except ValueError as e:
-        return error(str(e), 400)
+    data, refused = await write_request(request)
+    if refused:
+        return refused
     if "score" not in data:
         return error("send {\"score\": 1..10} (or null to clear it)", 400)
     try:
@@ -235,13 +231,9 @@ async def upscale_view(datasette, request):
     from sinkin_pipeline.providers import ConfigurationError, ProviderError, ServiceError
     from sinkin_pipeline.upscaling import UpscaleError, check_upscale, upscale_image
 
-    problem = write_problem(request)
-    if problem:
-        return error(problem, 403)
-    try:
-        data = await read_json(request)
-    except ValueError as e:
-        return error(str(e), 400)
+    data, refused = await write_request(request)
+    if refused:
+        return refused
     image_id = int(request.url_vars["image_id"])
     kind = data.get("type") or "esrgan"
     scale, strength = data.get("scale"), data.get("strength")

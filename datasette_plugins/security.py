@@ -101,3 +101,15 @@ def host_guard(datasette):
         return guarded
 
     return wrap
+
+
+async def write_request(request):
+    """``(data, None)`` for an accepted write request carrying a JSON object, else
+    ``(None, response)``: a 403 when :func:`write_problem` refuses it, a 400 for a bad body."""
+    problem = write_problem(request)
+    if problem:
+        return None, forbidden(problem)
+    try:
+        return await read_json(request), None
+    except ValueError as e:
+        return None, Response.json({"ok": False, "error": str(e)}, status=400)

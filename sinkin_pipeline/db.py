@@ -39,6 +39,12 @@ def open_db(path=None, migrate=True):
     return db
 
 
+def dicts(cursor):
+    """A cursor's rows as dicts keyed by column name."""
+    cols = [c[0] for c in cursor.description]
+    return [dict(zip(cols, row)) for row in cursor.fetchall()]
+
+
 def db_path_of(db):
     """The file path of an open sqlite_utils Database."""
     row = db.conn.execute("PRAGMA database_list").fetchone()

@@ -1,5 +1,5 @@
 """The cached list of SinkIn models and LoRAs (table ``models``)."""
-from .db import now
+from .db import dicts, now
 
 KINDS = {"models": "model", "loras": "lora", "video_models": "video"}
 
@@ -29,6 +29,4 @@ def list_models(db, kind=None):
         sql += " where kind = ?"
         params.append(kind)
     sql += " order by kind, title"
-    cursor = db.execute(sql, params)
-    cols = [c[0] for c in cursor.description]
-    return [dict(zip(cols, r)) for r in cursor.fetchall()]
+    return dicts(db.execute(sql, params))

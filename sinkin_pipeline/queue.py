@@ -3,7 +3,7 @@ left ``running`` by a worker process that no longer exists."""
 import os
 import socket
 
-from .db import now
+from .db import dicts, now
 
 
 class BudgetStop(Exception):
@@ -32,10 +32,7 @@ def pid_alive(pid):
         return True
 
 
-def rows_as_dicts(cursor):
-    cols = [c[0] for c in cursor.description]
-    return [dict(zip(cols, row)) for row in cursor.fetchall()]
-
+rows_as_dicts = dicts
 
 def get_job(db, job_id):
     found = rows_as_dicts(db.execute("select * from jobs where id = ?", [job_id]))

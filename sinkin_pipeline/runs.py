@@ -1,10 +1,9 @@
 """From a checked spec to a plan (nothing written) or a run with its configs and queued jobs."""
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import now
+from .db import dicts, now
 from .estimate import estimator_for
 from .fields import FIELDS
 from .providers import get_provider
@@ -145,14 +144,4 @@ def run_counts(db, run_id=None):
         sql += " where run_id = ?"
         params.append(run_id)
     sql += " order by run_id desc"
-    cursor = db.execute(sql, params)
-    cols = [c[0] for c in cursor.description]
-    return [dict(zip(cols, row)) for row in cursor.fetchall()]
-
-
-def axis_counts(configs):
-    counts = {}
-    for config in configs:
-        for k, v in config.items():
-            counts.setdefault(k, Counter())[v] += 1
-    return {k: c for k, c in counts.items() if len(c) > 1}
+    return dicts(db.execute(sql, params))

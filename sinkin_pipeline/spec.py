@@ -230,7 +230,3 @@ def cartesian(values):
     """The cartesian product of ``values`` (key → list), one dict per combination, in key order."""
     keys = list(values)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
-
-
-def axes_of(values):
-    return {k: v for k, v in values.items() if len(v) > 1}
