@@ -36,6 +36,13 @@ def menu_links(datasette):
     for module in _page_modules():
         for link in getattr(module, "MENU_LINKS", ()):
             links.append({"href": datasette.urls.path(link["href"]), "label": link["label"]})
+    from .appdb import NoDatabase, database_name
+
+    try:
+        links.append({"href": datasette.urls.table(database_name(datasette), "image_table"),
+                      "label": "Ranking table"})
+    except NoDatabase:
+        pass
     return links
 
 

@@ -96,6 +96,8 @@ def test_upscale_from_the_viewer_then_compare(browser, run_url, db_path, tmp_pat
     page.keyboard.press("Enter")
     page.wait_for_selector(".sk-toast-ok")
     assert "upscaled" in page.locator(".sk-toast-ok").inner_text()
+    page.wait_for_selector("#sk-compare[open]")  # the new image is shown at once, beside the original
+    page.keyboard.press("Escape")
     assert not page.locator("#sk-compare-open").is_disabled()
     page.keyboard.press("c")
     page.wait_for_selector("#sk-compare[open]")

@@ -198,6 +198,8 @@ async def test_ranking_table_canned_queries_and_csv_export(review):
     page = await ds.client.get("/{}/image_table".format(name))
     assert page.status_code == 200 and "data:image/jpeg;base64" in page.text
     assert "Ranking table" in page.text
+    home = await ds.client.get("/")
+    assert 'href="/{}/image_table">Ranking table'.format(name) in home.text
     for query in ("best_settings", "top_images", "unrated_per_run"):
         assert (await ds.client.get("/{}/{}".format(name, query))).status_code == 200
     best = (await ds.client.get("/{}/best_settings.json?_shape=array".format(name))).json()

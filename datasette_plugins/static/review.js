@@ -199,7 +199,8 @@
         const result = await postJSON(path(`/-/sinkin/images/${id}/upscale.json`), body);
         cache.set(id, Promise.resolve(result.image));
         if (ids[index] === id) { current = result.image; renderSettings(result.image); }
-        toast(`Image ${id} upscaled — press c to compare`, "ok");
+        toast(`Image ${id} upscaled`, "ok");
+        if (ids[index] === id) openCompare();  // show the new image beside the original
       } catch (e) {
         toast(`Upscale failed: ${e.message}`, "error");
       } finally {
