@@ -44,17 +44,6 @@ def database_name(datasette):
     return None
 
 
-def layout(datasette):
-    """The template the pages extend: the shared ``sinkin_base.html``, else Datasette's ``base.html``."""
-    from jinja2 import TemplateNotFound
-
-    try:
-        datasette.jinja_env.get_template("sinkin_base.html")
-        return "sinkin_base.html"
-    except TemplateNotFound:
-        return "base.html"
-
-
 def _call(path, fn, args, kwargs):
     from sinkin_pipeline.db import open_db
 

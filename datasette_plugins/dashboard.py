@@ -12,7 +12,7 @@ import asyncio
 from datasette import Response
 
 from . import runner
-from .appdb import (NoDatabase, database_name, database_path, error, json_script, layout, ok,
+from .appdb import (NoDatabase, database_name, database_path, error, json_script, ok,
                     optional_float, optional_int, rows, with_db)
 from .security import forbidden, read_json, write_problem
 
@@ -97,7 +97,6 @@ async def dashboard_page(datasette, request):
     except NoDatabase as e:
         return Response.html("<h1>SinkIn dashboard</h1><p>{}</p>".format(e), status=500)
     context = {
-        "layout": layout(datasette),
         "status_json": json_script(status),
         "base": datasette.urls.path("/").rstrip("/"),
         "table_url": datasette.urls.table(database_name(datasette), "image_table"),

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from datasette import Response
 
-from .appdb import NoDatabase, database_name, database_path, error, json_script, layout, ok, rows, with_db
+from .appdb import NoDatabase, database_name, database_path, error, json_script, ok, rows, with_db
 from .security import write_request
 
 PAGE_SIZE = 48
@@ -137,7 +137,7 @@ async def gallery_page(datasette, request):
         "clear": "?" + state_params(state, filters={}),
     }
     return Response.html(await datasette.render_template("sinkin_gallery.html", {
-        "layout": layout(datasette), "state": state, "state_query": state_params(state),
+        "state": state, "state_query": state_params(state),
         "data": data, "links": links, "sorts": SORTS, "table_url": datasette.urls.table(database_name(datasette), "image_table"),
     }, request=request))
 
@@ -150,7 +150,7 @@ async def viewer_page(datasette, request):
     image = found[0]
     state = parse_state(request.args)
     return Response.html(await datasette.render_template("sinkin_viewer.html", {
-        "layout": layout(datasette), "image": image, "settings": SETTING_FIELDS,
+        "image": image, "settings": SETTING_FIELDS,
         "state_query": state_params(state),
         "boot": json_script({"image_id": image_id, "run_id": image["run_id"], "state": state_params(state),
                              "page_size": PAGE_SIZE}),

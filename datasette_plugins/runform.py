@@ -21,7 +21,7 @@ import threading
 
 from datasette import Response
 
-from .appdb import NoDatabase, error, json_script, layout, ok, rows, with_db
+from .appdb import NoDatabase, error, json_script, ok, rows, with_db
 from .formspec import FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
 from .security import forbidden, write_problem
 
@@ -152,7 +152,7 @@ async def form_page(datasette, request):
     data["controlnets"] = list(CONTROLNETS)
     data["defaults"] = {k: f.default for k, f in FIELDS.items()}
     data["confirm"] = {"jobs": CONFIRM_JOBS, "credits": CONFIRM_CREDITS}
-    context = {"layout": layout(datasette), "page_json": json_script(data), "from_run": data["from_run"], "data": data,
+    context = {"page_json": json_script(data), "from_run": data["from_run"], "data": data,
                "base": datasette.urls.path("/").rstrip("/")}
     return Response.html(await datasette.render_template("new.html", context, request=request))
 
