@@ -14,7 +14,7 @@ from datasette import Response
 from . import runner
 from .appdb import (NoDatabase, database_name, database_path, error, json_script, ok,
                     optional_float, optional_int, rows, with_db)
-from .security import forbidden, read_json, write_problem
+from .security import write_request
 
 #: how many upcoming jobs the dashboard lists (the counts and the estimate cover all of them)
 QUEUE_SHOWN = 200
@@ -113,17 +113,6 @@ async def status_view(datasette, request):
         return error(str(e), status=500)
 
 
-async def _action(datasette, request):
-    """``(data, None)`` for a same-origin JSON POST with the CSRF token, else ``(None, response)``."""
-    problem = write_problem(request)
-    if problem:
-        return None, forbidden(problem)
-    try:
-        return await read_json(request), None
-    except ValueError as e:
-        return None, error(str(e))
-
-
 def _run_id(db, data):
     """The optional ``run_id`` of a request, checked to exist (ValueError otherwise)."""
     run_id = optional_int(data, "run_id", minimum=1)
@@ -146,7 +135,7 @@ async def run_next_view(datasette, request):
     from sinkin_pipeline.providers import ConfigurationError, ProviderError
     from sinkin_pipeline.worker import run_next
 
-    data, refusal = await _action(datasette, request)
+    data, refusal = await write_request(request)
     if refusal:
         return refusal
     try:
@@ -177,7 +166,7 @@ def _job_message(job):
 
 async def run_all_view(datasette, request):
     """Start draining the queue (or one run's part) in a background thread of the server."""
-    data, refusal = await _action(datasette, request)
+    data, refusal = await write_request(request)
     if refusal:
         return refusal
     try:
@@ -203,7 +192,7 @@ async def run_all_view(datasette, request):
 
 async def stop_view(datasette, request):
     """Ask "Run all" to stop: no new job starts; jobs in flight finish and are kept."""
-    data, refusal = await _action(datasette, request)
+    data, refusal = await write_request(request)
     if refusal:
         return refusal
     stopped = runner.stop(database_path(datasette))
@@ -237,7 +226,7 @@ def _cancel(db, data):
 
 
 async def _queue_change(datasette, request, fn, verb):
-    data, refusal = await _action(datasette, request)
+    data, refusal = await write_request(request)
     if refusal:
         return refusal
     try:

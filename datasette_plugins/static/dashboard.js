@@ -219,26 +219,7 @@
 
   /* -- actions ----------------------------------------------------------------------------------- */
 
-  function token() {
-    if (typeof window.csrfToken === "function" && window.csrfToken()) return window.csrfToken();
-    const meta = document.querySelector('meta[name="csrftoken"]');
-    if (meta) return meta.content;
-    const match = document.cookie.match(/(?:^|;\s*)ds_csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function send(path, data) {
-    let response;
-    try {
-      response = await fetch(base + path, { method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": token() }, body: JSON.stringify(data || {}) });
-    } catch (err) {
-      return { status: 0, body: { ok: false, error: `the server did not answer (${err.message})` } };
-    }
-    let body;
-    try { body = await response.json(); } catch (err) { body = { ok: false, error: `HTTP ${response.status}` }; }
-    return { status: response.status, body };
-  }
+  const send = (path, data) => window.sendJSON(base + path, data);  // sinkin.js: CSRF header, {status, body}
 
   function scope() {
     const value = $("#sk-scope").value;

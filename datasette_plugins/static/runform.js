@@ -30,27 +30,7 @@
   const field = (name) => form.elements.namedItem(name);
   const splitIds = (text) => text.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
 
-  function token() {
-    if (typeof window.csrfToken === "function" && window.csrfToken()) return window.csrfToken();
-    const meta = document.querySelector('meta[name="csrftoken"]');
-    if (meta) return meta.content;
-    const match = document.cookie.match(/(?:^|;\s*)ds_csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function send(path, payload) {
-    let response;
-    try {
-      response = await fetch(base + path, { method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": token() }, body: JSON.stringify(payload) });
-    } catch (err) {
-      return { status: 0, body: { ok: false, error: `the server did not answer (${err.message})` } };
-    }
-    let body;
-    try { body = await response.json(); } catch (err) { body = { ok: false, error: `HTTP ${response.status}` }; }
-    if (response.status === 403 && body.error) body.error += " (reload the page if this persists)";
-    return { status: response.status, body };
-  }
+  const send = (path, data) => window.sendJSON(base + path, data);  // sinkin.js: CSRF header, {status, body}
 
   /* -- filling the form ------------------------------------------------------------------------ */
 

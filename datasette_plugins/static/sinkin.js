@@ -24,7 +24,9 @@
     return meta ? meta.content : "";
   };
 
-  window.postJSON = async function (url, data) {
+  /* POST JSON with the CSRF header; resolves to {status, body} and never throws (status 0 when
+     the server did not answer). */
+  window.sendJSON = async function (url, data) {
     let response;
     try {
       response = await fetch(url, {
@@ -33,13 +35,18 @@
         body: JSON.stringify(data || {}),
       });
     } catch (e) {
-      throw new Error("the server did not answer (" + e.message + ")");
+      return {status: 0, body: {ok: false, error: "the server did not answer (" + e.message + ")"}};
     }
-    let body = null;
-    try { body = await response.json(); } catch (e) { /* not JSON */ }
-    if (!response.ok || (body && body.ok === false)) {
-      throw new Error((body && body.error) || ("HTTP " + response.status));
-    }
+    let body;
+    try { body = await response.json(); } catch (e) { body = {ok: false, error: "HTTP " + response.status}; }
+    if (response.status === 403 && body.error) body.error += " (reload the page if this persists)";
+    return {status: response.status, body: body};
+  };
+
+  /* The same, resolving to the body of a success and throwing an Error with the server's message. */
+  window.postJSON = async function (url, data) {
+    const {status, body} = await window.sendJSON(url, data);
+    if (status < 200 || status >= 300 || body.ok === false) throw new Error(body.error || "HTTP " + status);
     return body;
   };
 
