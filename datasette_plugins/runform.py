@@ -10,7 +10,8 @@
 * ``/-/sinkin/models/refresh.json`` – ``models.refresh_models`` for the chosen provider.
 * ``/-/sinkin/assets/<id>`` – an uploaded image, for the form's preview.
 
-Every POST passes :func:`security.write_problem` before its body is read.
+Every POST goes through :func:`security.write_request`: refused (403) before its body is read
+unless it is a same-origin JSON POST with the CSRF token, and capped in size.
 """
 import base64
 import binascii
@@ -23,9 +24,8 @@ from datasette import Response
 
 from .appdb import NoDatabase, error, json_script, ok, rows, with_db
 from .formspec import FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
-from .security import forbidden, write_problem
+from .security import write_request
 
-MAX_FORM_BODY = 1024 * 1024
 _REQUEST_KEY = re.compile(r"^[A-Za-z0-9-]{8,100}$")
 _create_lock = threading.Lock()
 
@@ -46,51 +46,6 @@ def upload_limit():
     from sinkin_pipeline.spec import MAX_INIT_IMAGE_BYTES
 
     return MAX_INIT_IMAGE_BYTES * 4 // 3 + 64 * 1024
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_capped_body(request, limit):
-    """The request body, refusing (BodyTooLarge) anything over ``limit`` bytes without reading it
-    all: the Content-Length is checked first, then the bytes as they arrive."""
-    length = request.headers.get("content-length")
-    if length is not None:
-        try:
-            if int(length) > limit:
-                raise BodyTooLarge()
-        except ValueError:
-            raise BodyTooLarge()
-    body = bytearray()
-    more = True
-    while more:
-        message = await request.receive()
-        if message["type"] != "http.request":
-            break
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise BodyTooLarge()
-        more = message.get("more_body", False)
-    return bytes(body)
-
-
-async def _json_post(request, limit=MAX_FORM_BODY):
-    """``(data, None)`` for an allowed JSON POST within ``limit`` bytes, else ``(None, response)``."""
-    problem = write_problem(request)
-    if problem:
-        return None, forbidden(problem)
-    try:
-        body = await read_capped_body(request, limit)
-    except BodyTooLarge:
-        return None, error("the request is larger than {:.0f} MB".format(limit / 2**20), status=413)
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        return None, error("the request body is not valid JSON")
-    if not isinstance(data, dict):
-        return None, error("expected a JSON object")
-    return data, None
 
 
 # -- the page ---------------------------------------------------------------------------------
@@ -216,7 +171,7 @@ def _check(db, form):
 
 async def check_view(datasette, request):
     """What the form would queue, or what is wrong with it (writes nothing)."""
-    data, refusal = await _json_post(request)
+    data, refusal = await write_request(request)
     if refusal:
         return refusal
     form = data.get("form")
@@ -263,7 +218,7 @@ def _create(db, form, request_key, confirm):
 
 async def create_view(datasette, request):
     """Create the run and queue its jobs (nothing is spent yet); the page then goes to the dashboard."""
-    data, refusal = await _json_post(request)
+    data, refusal = await write_request(request)
     if refusal:
         return refusal
     form = data.get("form")
@@ -291,7 +246,7 @@ async def upload_view(datasette, request):
     """Store an init image sent as ``{"filename": ..., "data": <base64>}``."""
     from sinkin_pipeline.spec import MAX_INIT_IMAGE_BYTES, SpecError
 
-    data, refusal = await _json_post(request, limit=upload_limit())
+    data, refusal = await write_request(request, limit=upload_limit())
     if refusal:
         return refusal
     filename = data.get("filename")
@@ -330,7 +285,7 @@ async def refresh_models_view(datasette, request):
     """Fetch the chosen provider's model list into the ``models`` cache."""
     from sinkin_pipeline.providers import ConfigurationError, ProviderError
 
-    data, refusal = await _json_post(request)
+    data, refusal = await write_request(request)
     if refusal:
         return refusal
     provider = data.get("provider")

@@ -68,16 +68,34 @@ def write_problem(request):
     return None
 
 
-async def read_json(request):
-    """The JSON object in the request body, or raise ValueError with a readable message."""
-    body = await request.post_body()
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        raise ValueError("the request body is not valid JSON")
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
-    return data
+MAX_JSON_BODY = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped_body(request, limit):
+    """The request body, refusing (BodyTooLarge) anything over ``limit`` bytes without reading it
+    all: the Content-Length is checked first, then the bytes as they arrive."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise BodyTooLarge()
+        except ValueError:
+            raise BodyTooLarge()
+    body = bytearray()
+    more = True
+    while more:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise BodyTooLarge()
+        more = message.get("more_body", False)
+    return bytes(body)
 
 
 def host_guard(datasette):
@@ -103,13 +121,25 @@ def host_guard(datasette):
     return wrap
 
 
-async def write_request(request):
-    """``(data, None)`` for an accepted write request carrying a JSON object, else
-    ``(None, response)``: a 403 when :func:`write_problem` refuses it, a 400 for a bad body."""
+async def write_request(request, limit=MAX_JSON_BODY):
+    """``(data, None)`` for an accepted write request carrying a JSON object of at most ``limit``
+    bytes, else ``(None, response)``: 403 when :func:`write_problem` refuses it (before the body is
+    read), 413 when it is too large, 400 when it is not a JSON object."""
     problem = write_problem(request)
     if problem:
         return None, forbidden(problem)
+
+    def bad(message, status=400):
+        return None, Response.json({"ok": False, "error": message}, status=status)
+
     try:
-        return await read_json(request), None
-    except ValueError as e:
-        return None, Response.json({"ok": False, "error": str(e)}, status=400)
+        body = await read_capped_body(request, limit)
+    except BodyTooLarge:
+        return bad("the request is larger than {:.1f} MB".format(limit / 2**20), 413)
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return bad("the request body is not valid JSON")
+    if not isinstance(data, dict):
+        return bad("expected a JSON object")
+    return data, None

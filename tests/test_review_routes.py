@@ -215,3 +215,13 @@ async def test_export_csv_action_streams_every_row(review):
     assert "Export CSV (every row, streamed)" in page.text
     href = "/{}/image_table.csv?_stream=on&amp;_dl=1&amp;_nocol=thumbnail".format(db_path.stem)
     assert href in page.text
+
+
+@pytest.mark.asyncio
+async def test_an_oversized_body_is_refused_unread(review):
+    ds, db_path = review
+    token = await token_for(ds)
+    before = scores(db_path)
+    r = await post(ds, "/-/sinkin/images/1/score.json", {"score": 3, "padding": "x" * (2 * 1024 * 1024)}, token)
+    assert r.status_code == 413 and "larger than" in r.json()["error"]
+    assert scores(db_path) == before
