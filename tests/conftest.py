@@ -204,10 +204,9 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def live_server():
-    """``live_server(db_path)`` serves the database with `sinkin serve`'s Datasette on 127.0.0.1
-    (uvicorn in a thread, a free port) and returns its base URL; stopped after the test."""
+def serve_in_thread(db_path):
+    """Serve the database with `sinkin serve`'s Datasette on 127.0.0.1 (uvicorn in a thread, a free
+    port). Returns ``(base_url, stop)``."""
     import socket
     import threading
     import time
@@ -216,25 +215,48 @@ def live_server():
 
     from sinkin_pipeline.serve import make_datasette
 
-    servers = []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ds = make_datasette(db_path, "127.0.0.1", port)
+    server = uvicorn.Server(uvicorn.Config(ds.app(), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
 
-    def start(db_path):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        ds = make_datasette(db_path, "127.0.0.1", port)
-        server = uvicorn.Server(uvicorn.Config(ds.app(), host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return "http://127.0.0.1:{}".format(port)
-
-    yield start
-    for server, thread in servers:
+    def stop():
         server.should_exit = True
         thread.join(5)
+
+    return "http://127.0.0.1:{}".format(port), stop
+
+
+@pytest.fixture
+def live_server():
+    """``live_server(db_path)`` → the base URL of the database served on 127.0.0.1 for this test."""
+    stops = []
+
+    def start(db_path):
+        url, stop = serve_in_thread(db_path)
+        stops.append(stop)
+        return url
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@pytest.fixture
+def page(browser):
+    """A 1280x800 page in a fresh context; the test fails on any uncaught JavaScript error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert errors == [], errors

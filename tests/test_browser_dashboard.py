@@ -4,9 +4,6 @@ form creates one run; a large grid asks for confirmation; a failed job can be re
 Screenshots (light and dark) go to $SINKIN_SCREENSHOTS, or a temporary folder."""
 import os
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,68 +12,18 @@ import pytest
 from sinkin_pipeline.db import open_db
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The plugin served by uvicorn in a thread on 127.0.0.1, on a fresh database."""
-    import uvicorn
-    from datasette.app import Datasette
+    """The plugin served on 127.0.0.1 for this module, on a fresh database."""
+    from conftest import serve_in_thread
 
     path = tmp_path_factory.mktemp("dashboard") / "lab.db"
     open_db(path).conn.close()
-    port = free_port()
-    try:
-        from sinkin_pipeline.serve import make_datasette
-    except ImportError:
-        make_datasette = None
-    if make_datasette is not None:
-        ds = make_datasette(path, "127.0.0.1", port)
-    else:
-        ds = Datasette([str(path)], settings={"default_cache_ttl": 0})
-    config = uvicorn.Config(ds.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    yield SimpleNamespace(url="http://127.0.0.1:{}".format(port), db_path=path)
-    uv.should_exit = True
-    thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's Chromium is missing: apt-get install -y chromium (scripts/test does this)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert errors == [], errors
+    url, stop = serve_in_thread(path)
+    yield SimpleNamespace(url=url, db_path=path)
+    stop()
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +145,7 @@ def test_problems_show_next_to_their_fields(page, server):
     page.locator("[data-field=steps] .sk-field-error").wait_for(state="detached")
 
 
-def test_a_failed_job_shows_its_message_and_can_be_retried(page, server, shots, chromium):
+def test_a_failed_job_shows_its_message_and_can_be_retried(page, server, shots, browser):
     fill_grid(page, server, "with a failure")
     page.click("#sk-create")
     page.wait_for_url(re.compile(r"/-/sinkin(\?.*)?$"))
@@ -212,7 +159,7 @@ def test_a_failed_job_shows_its_message_and_can_be_retried(page, server, shots, 
     problem = page.locator("#sk-problems tr[data-job-id='{}']".format(job_id))
     problem.wait_for()
     assert "Prompt rejected by the safety filter" in problem.text_content()
-    dark = chromium.new_context(viewport={"width": 1280, "height": 800}, color_scheme="dark")
+    dark = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="dark")
     dark_page = dark.new_page()
     dark_page.goto(server.url + "/-/sinkin")
     dark_page.locator("#sk-problems tr").first.wait_for()

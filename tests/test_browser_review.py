@@ -20,17 +20,6 @@ def run_url(db_path, make_run, live_server):
     return live_server(db_path)
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert errors == [], errors
-
-
 def scores(db_path):
     conn = sqlite3.connect(db_path)
     try:

@@ -3,7 +3,6 @@ import json
 import os
 import sqlite3
 
-import pytest
 
 from sinkin_pipeline.providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
 from sinkin_pipeline.queue import recover_stale, retry_jobs
