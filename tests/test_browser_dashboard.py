@@ -95,7 +95,12 @@ def test_grid_from_the_form_to_a_full_gallery(page, server, shots):
 
     page.click("#sk-runs tr[data-run-id='{}'] >> text=Gallery".format(run_id))
     page.wait_for_url("**/-/sinkin/runs/{}*".format(run_id))
-    page.wait_for_function("document.querySelectorAll('main img, .content img').length >= 8")
+    page.locator("#sk-grid li img").nth(7).wait_for()
+    assert page.locator("#sk-grid li").count() == 8
+    # every thumbnail actually loaded (not a broken image)
+    page.wait_for_function("Array.from(document.querySelectorAll('#sk-grid img'))"
+                           ".every((img) => img.complete && img.naturalWidth > 0)")
+    page.screenshot(path=str(shots / "gallery-after-run-all.png"))
 
 
 def test_double_submit_creates_one_run(page, server):
