@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 
 from datasette import Response
 
+from sinkin_pipeline.varying import config_label, varying_fields
+
 from .appdb import NoDatabase, database_name, database_path, error, json_script, ok, rows, with_db
 from .security import write_request
 
@@ -91,11 +93,15 @@ def gallery_data(db, run_id, state):
     total = db.execute("select count(*) from image_table" + where, params).fetchone()[0]
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(state["page"], pages)
-    images = rows(db, "select image_id, score, scheduler, steps, scale, seed, prompt, upscale_path is not null "
-                      "as upscaled, path is not null as downloaded from image_table{} order by {} limit ? offset ?"
-                  .format(where, SORTS[state["sort"]][1]), params + [PAGE_SIZE, (page - 1) * PAGE_SIZE])
+    varying = varying_fields(db, run_id)
+    extra = "".join(", " + c for c in varying if c != "prompt")
+    images = rows(db, "select image_id, score, prompt, upscale_path is not null as upscaled, path is not null "
+                      "as downloaded{} from image_table{} order by {} limit ? offset ?"
+                  .format(extra, where, SORTS[state["sort"]][1]), params + [PAGE_SIZE, (page - 1) * PAGE_SIZE])
+    for image in images:
+        image["label"] = config_label(image, varying)
     return {"run": found[0], "total": total, "page": page, "pages": pages, "images": images,
-            "choices": filter_choices(db, run_id, state)}
+            "choices": filter_choices(db, run_id, state), "varying": varying}
 
 
 def filter_choices(db, run_id, state):
@@ -169,6 +175,8 @@ def image_info(db, image_id):
     image["full_url"] = base + "/full" if image["path"] else None
     image["upscale_url_local"] = base + "/upscale" if image["upscale_path"] else None
     image["settings"] = [[k, image.get(k)] for k in SETTING_FIELDS if image.get(k) not in (None, "")]
+    image["varying"] = varying_fields(db, image["run_id"])
+    image["label"] = config_label(image, image["varying"])
     return image
 
 

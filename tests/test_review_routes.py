@@ -60,6 +60,31 @@ async def test_gallery_filters_sorts_and_unrated(review):
 
 
 @pytest.mark.asyncio
+async def test_captions_show_exactly_the_settings_that_vary(review, make_run):
+    import html
+    import re
+
+    ds, db_path = review
+    long_neg = "blurry, low quality, watermark, signature, jpeg artifacts, extra fingers, deformed hands"
+    make_run(db_path, {"provider": "simulator", "model_id": ["4zdwGOB", "r2La2w2"], "prompt": "a fox",
+                       "negative_prompt": ["", long_neg], "seed": [1], "width": 128, "height": 128, "steps": 5})
+    work(db_path)
+    captions = lambda text: [html.unescape(c) for c in re.findall(r'<span class="sk-caption" title="([^"]*)"', text)]
+    page = await ds.client.get("/-/sinkin/runs/1")
+    assert sorted(captions(page.text)) == ["prompt {} · seed {} · scheduler {}".format(p, seed, sch)
+                                           for p in ("a cat", "a fox") for seed in (1, 2) for sch in ("DDIM", "KLMS")]
+    page = await ds.client.get("/-/sinkin/runs/2")
+    shown = captions(page.text)
+    assert len(shown) == 4 and "model_id r2La2w2 · negative_prompt " + long_neg in shown
+    assert "model_id 4zdwGOB · negative_prompt (none)" in shown
+    grid = page.text.split('id="sk-grid"')[1].split("</ul>")[0]
+    assert "…" not in grid and "..." not in grid
+    assert long_neg in page.text.split('id="sk-filters"')[1].split("</form>")[0]  # the filter's option, whole
+    info = (await ds.client.get("/-/sinkin/images/9.json")).json()["image"]
+    assert info["varying"] == ["model_id", "negative_prompt"] and info["label"] in shown
+
+
+@pytest.mark.asyncio
 async def test_viewer_image_files_and_json(review):
     ds, _ = review
     page = await ds.client.get("/-/sinkin/images/3?unrated=1")
