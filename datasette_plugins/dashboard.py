@@ -1,8 +1,9 @@
 """The dashboard ``/-/sinkin``: every run with its counts and progress, the upcoming jobs, and the
-queue actions "Run next", "Run all" (with Stop), retry and cancel.
+queue actions "Run next", "Run all" (with Pause), retry, cancel (a job, a run, the whole queue) and
+"to the front" (a run's or a job's queued jobs are claimed next).
 
 Every action calls the library function the CLI calls (``worker.run_next``, ``worker.work``,
-``queue.retry_jobs``, ``queue.cancel_jobs``, after ``queue.recover_stale``), in a thread. Every
+``queue.retry_jobs``, ``queue.cancel_jobs``, ``queue.move_to_front``, after ``queue.recover_stale``), in a thread. Every
 POST goes through :func:`security.write_problem` first, so a cross-site or token-less request
 gets 403 before anything is read, written or spent. The page polls ``status.json`` about once a
 second; it reads the database, so jobs run by a ``sinkin work`` process show up too.
@@ -32,6 +33,7 @@ def routes():
         (r"^/-/sinkin/queue/stop\.json$", stop_view),
         (r"^/-/sinkin/queue/retry\.json$", retry_view),
         (r"^/-/sinkin/queue/cancel\.json$", cancel_view),
+        (r"^/-/sinkin/queue/front\.json$", front_view),
     ]
 
 
@@ -191,14 +193,16 @@ async def run_all_view(datasette, request):
 
 
 async def stop_view(datasette, request):
-    """Ask "Run all" to stop: no new job starts; jobs in flight finish and are kept."""
+    """Pause "Run all": no new job is claimed; jobs in flight finish and are kept. The page resumes
+    it by starting "Run all" again with the same options."""
     data, refusal = await write_request(request)
     if refusal:
         return refusal
     stopped = runner.stop(database_path(datasette))
     if stopped is None:
         return error("nothing is running", status=409)
-    return ok({"runner": stopped.to_dict(), "message": "Stopping after the jobs in flight finish"})
+    return ok({"runner": stopped.to_dict(),
+               "message": "Pausing: the jobs in flight finish, no new job starts"})
 
 
 def _job_ids(data):
@@ -225,6 +229,16 @@ def _cancel(db, data):
     return cancel_jobs(db, run_id=run_id, job_ids=_job_ids(data))
 
 
+def _front(db, data):
+    from sinkin_pipeline.queue import move_to_front
+
+    run_id, _ = _prepare(db, data)
+    job_ids = _job_ids(data)
+    if run_id is None and job_ids is None:
+        raise ValueError("name a run_id or job_ids to move to the front of the queue")
+    return move_to_front(db, run_id=run_id, job_ids=job_ids)
+
+
 async def _queue_change(datasette, request, fn, verb):
     data, refusal = await write_request(request)
     if refusal:
@@ -244,3 +258,8 @@ async def retry_view(datasette, request):
 async def cancel_view(datasette, request):
     """Cancel queued, failed or interrupted jobs (all, one run's, or the listed ids)."""
     return await _queue_change(datasette, request, _cancel, "cancelled")
+
+
+async def front_view(datasette, request):
+    """Move a run's (or the listed) queued jobs to the front: they are claimed next."""
+    return await _queue_change(datasette, request, _front, "moved to the front of the queue")

@@ -58,6 +58,13 @@ def m001_initial(db):
     db.execute(IMAGE_TABLE_SQL)
 
 
+@migrations()
+def m002_job_priority(db):
+    """``jobs.priority``: claimed highest first, then oldest first (the dashboard's "to the front")."""
+    db.execute("alter table jobs add column priority integer not null default 0")
+    db.execute("create index jobs_claim_order on jobs (status, priority desc, id)")
+
+
 RUN_SUMMARY_SQL = """
 create view run_summary as
 select

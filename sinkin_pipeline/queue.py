@@ -33,6 +33,8 @@ def pid_alive(pid):
 
 
 rows_as_dicts = dicts
+#: the order queued jobs are claimed in (list_queue shows the same order)
+CLAIM_ORDER = "priority desc, id"
 
 def get_job(db, job_id):
     found = rows_as_dicts(db.execute("select * from jobs where id = ?", [job_id]))
@@ -81,7 +83,7 @@ def claim_job(db, run_id=None, budget_check=None):
         if run_id is not None:
             sql += " and run_id = ?"
             params.append(run_id)
-        found = rows_as_dicts(conn.execute(sql + " order by id limit 1", params))
+        found = rows_as_dicts(conn.execute(sql + " order by " + CLAIM_ORDER + " limit 1", params))
         if not found:
             conn.execute("COMMIT")
             return None
@@ -107,6 +109,7 @@ def list_queue(db, run_id=None, limit=None):
     """Queued jobs in the order they will run, with their main settings (the first ``limit``)."""
     sql = """
         select jobs.id, jobs.run_id, jobs.kind, jobs.image_id, jobs.credit_estimate, jobs.provider,
+               jobs.priority,
                configs.model_id, configs.prompt, configs.negative_prompt, configs.width,
                configs.height, configs.steps, configs.scale, configs.scheduler, configs.seed,
                configs.num_images, configs.lcm, configs.lora, configs.init_asset_id
@@ -116,11 +119,21 @@ def list_queue(db, run_id=None, limit=None):
     if run_id is not None:
         sql += " and jobs.run_id = ?"
         params.append(run_id)
-    sql += " order by jobs.id"
+    sql += " order by jobs.priority desc, jobs.id"
     if limit is not None:
         sql += " limit ?"
         params.append(int(limit))
     return rows_as_dicts(db.execute(sql, params))
+
+
+def move_to_front(db, run_id=None, job_ids=None):
+    """Give queued jobs (of a run, or the listed ids) a priority above every other queued job, so
+    they are claimed next (in their own order). Returns how many moved."""
+    where, params = _where(run_id, job_ids)
+    with db.atomic():
+        top = db.execute("select coalesce(max(priority), 0) from jobs where status = 'queued'").fetchone()[0]
+        db.execute("update jobs set priority = ? where status = 'queued'" + where, [top + 1] + params)
+        return db.conn.execute("select changes()").fetchone()[0]
 
 
 def _where(run_id, job_ids):

@@ -4,6 +4,7 @@ form creates one run; a large grid asks for confirmation; a failed job can be re
 Screenshots (light and dark) go to $SINKIN_SCREENSHOTS, or a temporary folder."""
 import os
 import re
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -210,3 +211,63 @@ def test_an_uploaded_init_image_is_shown_and_enters_the_spec(page, server, tmp_p
     page.locator("[data-field=init_image] .sk-field-error").wait_for()
     assert "not an image" in page.text_content("[data-field=init_image] .sk-field-error")
     assert query(server, "select count(*) from assets")[0][0] == 1
+
+
+def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page, server, shots, monkeypatch):
+    from conftest import queue_run
+    from sinkin_plugins.simulator import SimulatorProvider
+
+    spec = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a boat", "steps": 5,
+            "width": 128, "height": 128, "seed": [1, 2, 3]}
+    db = open_db(server.db_path)
+    with db.conn:  # other tests' leftovers
+        db.execute("update jobs set status = 'cancelled' where status = 'queued'")
+    db.conn.close()
+    first = queue_run(server.db_path, dict(spec, name="queue first"))
+    second = queue_run(server.db_path, dict(spec, name="queue second"))
+    page.goto(server.url + "/-/sinkin")
+    runs = "#sk-runs tr[data-run-id='{}']"
+    page.locator(runs.format(second) + " .sk-front").wait_for()
+    assert page.locator("#sk-upcoming tr").first.get_attribute("data-job-id") == str(
+        query(server, "select min(id) from jobs where run_id = ?", [first])[0][0])
+    # "To the front" by keyboard: the second run's jobs come first, and the button keeps the focus
+    page.focus(runs.format(second) + " .sk-front")
+    page.keyboard.press("Enter")
+    second_jobs = [r[0] for r in query(server, "select id from jobs where run_id = ? order by id", [second])]
+    page.wait_for_function("document.querySelector('#sk-upcoming tr').dataset.jobId === '{}'".format(second_jobs[0]))
+    page.wait_for_timeout(1300)  # a poll re-renders the tables
+    assert page.evaluate("document.activeElement.dataset.focus") == "front-run-{}".format(second)
+    page.screenshot(path=str(shots / "dashboard-queue-control.png"), full_page=True)
+    # Cancel one upcoming job
+    page.click("#sk-upcoming tr[data-job-id='{}'] .sk-cancel".format(second_jobs[1]))
+    page.locator("#sk-upcoming tr[data-job-id='{}']".format(second_jobs[1])).wait_for(state="detached")
+    assert query(server, "select status from jobs where id = ?", [second_jobs[1]])[0][0] == "cancelled"
+    # Cancel a run's queued jobs (after a confirmation)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(runs.format(second) + " .sk-cancel")
+    page.locator(runs.format(second) + " .sk-cancel").wait_for(state="detached")
+    assert query(server, "select status, count(*) from jobs where run_id = ? group by status", [second]) == [
+        ("cancelled", 3)]
+    # Pause "Run all": the job in flight finishes, nothing more is claimed; Resume finishes the rest
+    real = SimulatorProvider.inference
+    monkeypatch.setattr(SimulatorProvider, "inference",
+                        lambda self, *a, **k: (time.sleep(0.8), real(self, *a, **k))[1])
+    page.click("#sk-run-all")
+    page.locator("#sk-stop").wait_for(state="visible")
+    page.click("#sk-stop")
+    page.locator("#sk-resume").wait_for(state="visible")
+    assert "paused" in page.text_content("#sk-runner-text")
+    done = query(server, "select count(*) from jobs where run_id = ? and status = 'succeeded'", [first])[0][0]
+    assert 1 <= done < 3
+    assert query(server, "select count(*) from jobs where status = 'queued'")[0][0] == 3 - done
+    monkeypatch.setattr(SimulatorProvider, "inference", real)
+    page.click("#sk-resume")
+    page.wait_for_function("document.querySelector('#sk-runner-text').textContent.includes('finished')")
+    assert query(server, "select count(*) from jobs where run_id = ? and status = 'succeeded'", [first])[0][0] == 3
+    # Cancel queued jobs: the whole queue (after a confirmation)
+    third = queue_run(server.db_path, dict(spec, name="queue third"))
+    page.locator(runs.format(third)).wait_for()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#sk-cancel-queue")
+    page.wait_for_function("document.querySelector('#sk-upcoming-note').textContent === 'The queue is empty.'")
+    assert query(server, "select count(*) from jobs where status = 'queued'")[0][0] == 0

@@ -246,8 +246,90 @@ async def test_failed_and_interrupted_jobs_show_and_can_be_retried_or_cancelled(
     assert (await lab.post("/-/sinkin/queue/cancel.json", {"run_id": 999})).status_code == 404
 
 
+@pytest.mark.asyncio
+async def test_cancel_one_job_one_run_or_the_whole_queue(lab):
+    first, second, third = make_run(lab), make_run(lab, name="second"), make_run(lab, name="third")
+    job = query(lab, "select min(id) from jobs where run_id = ?", [first])[0][0]
+    r = await lab.post("/-/sinkin/queue/cancel.json", {"job_ids": [job]})
+    assert r.status_code == 200 and r.json()["message"] == "1 job cancelled"
+    assert statuses(lab, first) == {"cancelled": 1, "queued": 7}
+    r = await lab.post("/-/sinkin/queue/cancel.json", {"run_id": second})
+    assert r.json()["count"] == 8 and statuses(lab, second) == {"cancelled": 8}
+    assert statuses(lab, third) == {"queued": 8}
+    status = (await lab.ds.client.get("/-/sinkin/status.json")).json()
+    assert status["queue_count"] == 15 and {j["run_id"] for j in status["queue"]} == {first, third}
+    r = await lab.post("/-/sinkin/queue/cancel.json", {})
+    assert r.json()["message"] == "15 jobs cancelled"
+    assert statuses(lab) == {"cancelled": 24}
+    # nothing left to run: Run next finds an empty queue and nothing is made
+    r = await lab.post("/-/sinkin/queue/next.json", {})
+    assert r.json()["job"] is None and query(lab, "select count(*) from images")[0][0] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_run_moved_to_the_front_is_claimed_next(lab):
+    first, second, third = make_run(lab), make_run(lab, name="second"), make_run(lab, name="third")
+    r = await lab.post("/-/sinkin/queue/front.json", {"run_id": third})
+    assert r.status_code == 200 and r.json()["message"] == "8 jobs moved to the front of the queue"
+    status = (await lab.ds.client.get("/-/sinkin/status.json")).json()
+    assert [j["run_id"] for j in status["queue"][:9]] == [third] * 8 + [first]
+    # the job list is the order of the claim: Run next takes the third run's first job
+    r = await lab.post("/-/sinkin/queue/next.json", {})
+    assert r.json()["job"]["run_id"] == third
+    third_jobs = [row[0] for row in query(lab, "select id from jobs where run_id = ? order by id", [third])]
+    assert query(lab, "select status from jobs where id = ?", [third_jobs[0]])[0][0] == "succeeded"
+    # then one job of the second run goes before everything else
+    job = query(lab, "select max(id) from jobs where run_id = ?", [second])[0][0]
+    r = await lab.post("/-/sinkin/queue/front.json", {"job_ids": [job]})
+    assert r.json()["count"] == 1
+    r = await lab.post("/-/sinkin/queue/next.json", {})
+    assert r.json()["job"]["id"] == job
+    r = await lab.post("/-/sinkin/queue/next.json", {})
+    assert r.json()["job"]["id"] == third_jobs[1]
+    for bad, code in (({}, 400), ({"run_id": 999}, 404), ({"job_ids": "x"}, 400), ({"run_id": 0}, 400)):
+        r = await lab.post("/-/sinkin/queue/front.json", bad)
+        assert r.status_code == code, bad
+        assert r.json()["error"]
+    # a finished job is not queued: nothing moves
+    r = await lab.post("/-/sinkin/queue/front.json", {"job_ids": [job]})
+    assert r.status_code == 200 and r.json()["count"] == 0
+
+
+@pytest.mark.asyncio
+async def test_pause_lets_jobs_in_flight_finish_and_claims_nothing_more(lab, monkeypatch):
+    """Pause sets the worker's stop_event: the job in flight finishes, the rest stay queued."""
+    from sinkin_plugins.simulator import SimulatorProvider
+
+    run_id = make_run(lab)
+    entered, release = threading.Event(), threading.Event()
+    real = SimulatorProvider.inference
+
+    def slow(self, payload, init_image=None):
+        entered.set()
+        release.wait(10)
+        return real(self, payload, init_image)
+
+    monkeypatch.setattr(SimulatorProvider, "inference", slow)
+    r = await lab.post("/-/sinkin/queue/run-all.json", {"run_id": run_id})
+    assert r.status_code in (200, 202)
+    assert await asyncio.to_thread(entered.wait, 10)
+    pause = await lab.post("/-/sinkin/queue/stop.json", {})
+    assert pause.status_code == 200 and pause.json()["runner"]["stopping"] is True
+    assert "Pausing" in pause.json()["message"]
+    release.set()
+    status = await wait_for_runner(lab)
+    assert status["runner"]["jobs"] == 1 and status["runner"]["run_id"] == run_id
+    assert statuses(lab, run_id) == {"succeeded": 1, "queued": 7}
+    # resuming is "Run all" again with the same options
+    monkeypatch.setattr(SimulatorProvider, "inference", real)
+    r = await lab.post("/-/sinkin/queue/run-all.json", {"run_id": run_id})
+    assert r.status_code in (200, 202)
+    await wait_for_runner(lab)
+    assert statuses(lab, run_id) == {"succeeded": 8}
+
+
 ACTIONS = ["/-/sinkin/queue/next.json", "/-/sinkin/queue/run-all.json", "/-/sinkin/queue/retry.json",
-           "/-/sinkin/queue/cancel.json", "/-/sinkin/queue/stop.json"]
+           "/-/sinkin/queue/cancel.json", "/-/sinkin/queue/stop.json", "/-/sinkin/queue/front.json"]
 
 
 @pytest.mark.asyncio

@@ -1,6 +1,7 @@
 /* SinkIn dashboard (/-/sinkin): renders the status JSON, polls it about once a second, and sends
-   the queue actions (Run next, Run all, Stop, Retry, Cancel) as JSON POSTs with the CSRF token.
-   Everything is built with textContent: no server text is ever parsed as HTML. */
+   the queue actions (Run next, Run all, Pause/Resume, Retry, Cancel a job, a run or the queue, To the
+   front) as JSON POSTs with the CSRF token. Everything is built with textContent: no server text is
+   ever parsed as HTML. The tables are rebuilt on each poll; the focused button keeps the focus. */
 (function () {
   "use strict";
   const $ = (selector) => document.querySelector(selector);
@@ -95,7 +96,13 @@
         el("td", { class: "sk-links" },
           el("a", { href: `${base}/-/sinkin/runs/${run.run_id}` }, "Gallery"), " · ",
           el("a", { href: `${tableUrl}?run_id=${encodeURIComponent(run.run_id)}` }, "Rows"), " · ",
-          el("a", { href: `${base}/-/sinkin/new?from=${run.run_id}`, title: "Open this run in the form to change and queue it again" }, "Clone")));
+          el("a", { href: `${base}/-/sinkin/new?from=${run.run_id}`, title: "Open this run in the form to change and queue it again" }, "Clone")),
+        el("td", { class: "sk-actions" }, run.queued ? [
+          el("button", { type: "button", class: "sk-button sk-small sk-front", dataset: { focus: `front-run-${run.run_id}` },
+            title: `Run the ${plural(run.queued, "queued job")} of this run before every other queued job`,
+            onclick: () => queueChange("front", { run_id: run.run_id }) }, "To the front"),
+          el("button", { type: "button", class: "sk-button sk-small sk-cancel", dataset: { focus: `cancel-run-${run.run_id}` },
+            onclick: () => cancelRun(run) }, "Cancel queued")] : ""));
     });
     $("#sk-runs").replaceChildren(...rows);
     $("#sk-no-runs").hidden = status.runs.length > 0;
@@ -110,12 +117,14 @@
       el("td", {}, el("span", { class: `sk-status sk-${job.status}` }, job.status)),
       el("td", { class: "sk-message" }, job.error || "(no message)"),
       el("td", { class: "sk-actions" },
-        el("button", { type: "button", class: "sk-button sk-small", onclick: () => queueChange("retry", [job.id]) }, "Retry"),
-        el("button", { type: "button", class: "sk-button sk-small", onclick: () => queueChange("cancel", [job.id]) }, "Cancel")))));
+        el("button", { type: "button", class: "sk-button sk-small", dataset: { focus: `retry-job-${job.id}` },
+          onclick: () => queueChange("retry", { job_ids: [job.id] }) }, "Retry"),
+        el("button", { type: "button", class: "sk-button sk-small", dataset: { focus: `cancel-problem-${job.id}` },
+          onclick: () => queueChange("cancel", { job_ids: [job.id] }) }, "Cancel")))));
   }
 
   function renderUpcoming() {
-    const rows = (status.queue || []).map((job, i) => el("tr", {},
+    const rows = (status.queue || []).map((job, i) => el("tr", { dataset: { jobId: job.id } },
       el("td", { class: "sk-num" }, i + 1),
       el("td", {}, job.kind === "upscale" ? `${job.id} (upscale of image ${job.image_id})` : job.id),
       el("td", {}, job.run_id),
@@ -127,7 +136,12 @@
       el("td", {}, job.scheduler || ""),
       el("td", { class: "sk-num" }, job.seed ?? ""),
       el("td", { class: "sk-num" }, job.num_images ?? ""),
-      el("td", { class: "sk-num" }, credits(job.credit_estimate))));
+      el("td", { class: "sk-num" }, credits(job.credit_estimate)),
+      el("td", { class: "sk-actions" },
+        i ? el("button", { type: "button", class: "sk-button sk-small sk-front", dataset: { focus: `front-job-${job.id}` },
+          title: "Run this job next", "aria-label": `Run job ${job.id} next`, onclick: () => queueChange("front", { job_ids: [job.id] }) }, "Next") : "",
+        el("button", { type: "button", class: "sk-button sk-small sk-cancel", dataset: { focus: `cancel-job-${job.id}` },
+          "aria-label": `Cancel job ${job.id}`, onclick: () => queueChange("cancel", { job_ids: [job.id] }) }, "Cancel"))));
     $("#sk-upcoming").replaceChildren(...rows);
     $("#sk-upcoming").closest("table").hidden = !rows.length;
     const shown = rows.length;
@@ -140,7 +154,10 @@
     const runner = status.runner;
     const box = $("#sk-runner");
     $("#sk-stop").hidden = !(runner && runner.active);
+    $("#sk-stop").disabled = Boolean(runner && runner.stopping);
     $("#sk-run-all").disabled = Boolean(runner && runner.active);
+    $("#sk-resume").hidden = !resumable(runner);
+    $("#sk-cancel-queue").disabled = !status.queue_count;
     if (!runner) { box.hidden = true; return; }
     box.hidden = false;
     const scopeQueued = runner.run_id
@@ -156,20 +173,35 @@
       `, ${plural(runner.images, "image")}, ${credits(runner.credits)} credits`;
     const scope = runner.run_id ? ` on run ${runner.run_id}` : "";
     let text;
-    if (runner.active) text = `${runner.stopping ? "Stopping" : "Running all"}${scope}: ${what}` +
+    if (runner.active) text = `${runner.stopping ? "Pausing (the jobs in flight finish)" : "Running all"}${scope}: ${what}` +
       ` · concurrency ${runner.concurrency}` + (runner.budget !== null ? ` · budget ${credits(runner.budget)}` : "");
     else if (runner.error) text = `Run all${scope} stopped: ${runner.error}`;
+    else if (resumable(runner)) text = `Run all${scope} paused: ${what}. ${plural(queuedIn(runner), "job")} still queued: Resume continues.`;
     else text = `Run all${scope} finished: ${what}.` + (runner.stopped ? ` ${runner.stopped}` : "");
     $("#sk-runner-text").textContent = text;
     box.classList.toggle("sk-error", Boolean(runner.error));
   }
 
+  function queuedIn(runner) {
+    return runner.run_id ? ((status.runs.find((r) => r.run_id === runner.run_id) || {}).queued || 0) : status.queue_count;
+  }
+
+  /* a finished "Run all" that was paused (or stopped early) with jobs still queued in its scope */
+  function resumable(runner) {
+    return Boolean(runner && !runner.active && runner.stopped && !runner.error && queuedIn(runner) > 0);
+  }
+
   function render() {
+    const focused = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.focus;
     renderTotals();
     renderRuns();
     renderProblems();
     renderUpcoming();
     renderRunner();
+    if (focused && document.activeElement === document.body) {
+      const again = document.querySelector(`[data-focus="${CSS.escape(focused)}"]`);
+      if (again) again.focus();
+    }
   }
 
   /* -- toasts from what changed ---------------------------------------------------------------- */
@@ -258,19 +290,49 @@
     notify(body.message, "ok");
   }));
 
-  $("#sk-stop").addEventListener("click", (event) => withButton(event.currentTarget, "Stopping…", async () => {
+  $("#sk-stop").addEventListener("click", (event) => withButton(event.currentTarget, "Pausing…", async () => {
     const { body } = await send("/-/sinkin/queue/stop.json", {});
     notify(body.ok ? body.message : body.error, body.ok ? "info" : "error");
   }));
 
-  async function queueChange(kind, jobIds) {
-    const data = jobIds ? { job_ids: jobIds } : {};
-    const { body } = await send(`/-/sinkin/queue/${kind}.json`, data);
+  /* Resume: "Run all" again with the paused one's scope and concurrency, and what is left of its budget */
+  $("#sk-resume").addEventListener("click", (event) => withButton(event.currentTarget, "Resuming…", async () => {
+    const runner = status.runner;
+    if (!runner) return;
+    const data = { concurrency: runner.concurrency || 1 };
+    if (runner.run_id) data.run_id = runner.run_id;
+    if (runner.budget !== null && runner.budget !== undefined) data.budget = Math.max(0, runner.budget - (runner.credits || 0));
+    if (runner.limit) data.limit = Math.max(1, runner.limit - runner.jobs);
+    const { body } = await send("/-/sinkin/queue/run-all.json", data);
+    if (!body.ok) return notify(body.error, "error");
+    runnerActive = Boolean(body.runner && body.runner.active);
+    notify("Run all resumed", "ok");
+  }));
+
+  async function queueChange(kind, data) {
+    const { body } = await send(`/-/sinkin/queue/${kind}.json`, data || {});
     notify(body.ok ? body.message : body.error, body.ok ? "ok" : "error");
     await refresh();
   }
-  $("#sk-retry-all").addEventListener("click", () => queueChange("retry", (status.problems || []).map((j) => j.id)));
-  $("#sk-cancel-all").addEventListener("click", () => queueChange("cancel", (status.problems || []).map((j) => j.id)));
+
+  function cancelRun(run) {
+    const what = `${plural(run.queued, "queued job")} of run ${run.run_id} “${run.name || ""}”`;
+    if (window.confirm(`Cancel the ${what}? Cancelled jobs are not run and cost nothing.`)) {
+      queueChange("cancel", { run_id: run.run_id });
+    }
+  }
+
+  $("#sk-controls").addEventListener("submit", (event) => event.preventDefault());
+  $("#sk-cancel-queue").addEventListener("click", () => {
+    const chosen = scope();
+    const run = chosen.run_id && status.runs.find((r) => r.run_id === chosen.run_id);
+    if (run) return cancelRun(run);
+    if (!status.queue_count) return notify("The queue is empty.", "info");
+    if (window.confirm(`Cancel all ${plural(status.queue_count, "queued job")} (~${credits(status.queue_estimate)} credits estimated)? ` +
+      "Jobs running now finish.")) queueChange("cancel", {});
+  });
+  $("#sk-retry-all").addEventListener("click", () => queueChange("retry", { job_ids: (status.problems || []).map((j) => j.id) }));
+  $("#sk-cancel-all").addEventListener("click", () => queueChange("cancel", { job_ids: (status.problems || []).map((j) => j.id) }));
 
   render();
   const created = root.dataset.created;
