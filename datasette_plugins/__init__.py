@@ -6,7 +6,7 @@ from datasette import hookimpl
 from . import security
 
 #: modules that define ``routes()`` -> [(regex, view)], ``menu_links`` items and assets
-PAGE_MODULES = ("review", "dashboard")
+PAGE_MODULES = ("review", "dashboard", "insights")
 
 
 def _page_modules():

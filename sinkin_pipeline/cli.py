@@ -255,6 +255,7 @@ def plugins_command():
 
 def _register_extra():
     from . import cli_queue  # noqa: F401  (work, next, queue, retry, cancel, upscale, models)
+    from . import cli_insights  # noqa: F401  (insights, suggest)
     from . import serve  # noqa: F401  (serve)
 
     load_plugins()

@@ -1,0 +1,102 @@
+"""What wins: the insights page of a run (``/-/sinkin/runs/<id>/insights``, and ``.json``), the
+same across runs (``/-/sinkin/insights?runs=1,3``). Read-only: the numbers come from
+:mod:`sinkin_pipeline.insights`, exactly what ``sinkin insights`` prints."""
+from urllib.parse import urlencode
+
+from datasette import Response
+
+from .appdb import NoDatabase, error, ok, with_db
+
+MENU_LINKS = []
+
+
+def routes():
+    return [
+        (r"^/-/sinkin/runs/(?P<run_id>\d+)/insights(?P<as_json>\.json)?$", run_insights),
+        (r"^/-/sinkin/insights(?P<as_json>\.json)?$", runs_insights),
+    ]
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def parse_runs(text):
+    ids = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise BadRequest("runs: {!r} is not a run id; give ids such as ?runs=1,3".format(part[:40]))
+        ids.append(int(part))
+    if not ids:
+        raise BadRequest("choose the runs to compare, e.g. ?runs=1,3")
+    if len(ids) > 100:
+        raise BadRequest("runs: at most 100 runs at once")
+    return ids
+
+
+def parse_normalize(args):
+    value = args.get("normalize") or None
+    if value not in (None, "prompt"):
+        raise BadRequest("normalize: expected 'prompt' (or nothing), got {!r}".format(value[:40]))
+    return value
+
+
+def page_data(db, run_ids, normalize, x=None, y=None):
+    """The insights plus, when two axes vary, a heatmap (``x``/``y`` or the two top axes)."""
+    from sinkin_pipeline.insights import InsightsError, compute, heatmap, load
+
+    data = load(db, run_ids)
+    result = compute(data, normalize)
+    result["heatmap"] = None
+    if len(data.axes) >= 2:
+        ranked = [a["axis"] for a in result["axes"]]
+        x = x or next(a for a in ranked if a != y)
+        y = y or next(a for a in ranked if a != x)
+        try:
+            result["heatmap"] = heatmap(data, x, y, normalize)
+        except InsightsError as e:
+            raise BadRequest(str(e))
+    return result
+
+
+async def _answer(datasette, request, run_ids, single):
+    try:
+        normalize = parse_normalize(request.args)
+        x, y = request.args.get("x") or None, request.args.get("y") or None
+        result = await with_db(datasette, page_data, run_ids, normalize, x, y)
+    except BadRequest as e:
+        return error(str(e), 400) if request.url_vars.get("as_json") else _html_error(str(e), 400)
+    except LookupError as e:
+        return error(e.args[0], 404) if request.url_vars.get("as_json") else _html_error(e.args[0], 404)
+    except NoDatabase as e:
+        return error(str(e), 404) if request.url_vars.get("as_json") else _html_error(str(e), 404)
+    if request.url_vars.get("as_json"):
+        return ok(result)
+    from .insights_page import render_page
+
+    return await render_page(datasette, request, result, single)
+
+
+def _html_error(message, status):
+    from html import escape
+
+    return Response.html("<h1>Insights</h1><p>{}</p>".format(escape(message)), status=status)
+
+
+async def run_insights(datasette, request):
+    return await _answer(datasette, request, [int(request.url_vars["run_id"])], True)
+
+
+async def runs_insights(datasette, request):
+    try:
+        run_ids = parse_runs(request.args.get("runs"))
+    except BadRequest as e:
+        return error(str(e), 400) if request.url_vars.get("as_json") else _html_error(str(e), 400)
+    return await _answer(datasette, request, run_ids, False)
+
+
+def query(**params):
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})
