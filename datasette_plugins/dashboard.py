@@ -16,6 +16,7 @@ from . import runner
 from .appdb import (NoDatabase, database_name, database_path, error, json_script, ok,
                     optional_float, optional_int, rows, with_db)
 from .security import write_request
+from sinkin_pipeline.wording import plural
 
 #: how many upcoming jobs the dashboard lists (the counts and the estimate cover all of them)
 QUEUE_SHOWN = 200
@@ -59,6 +60,7 @@ def read_status(db, db_path):
         run["inference_succeeded"] = p.get("succeeded") or 0
         run["inference_cancelled"] = p.get("cancelled") or 0
     queue = list_queue(db, run_id=None, limit=QUEUE_SHOWN)
+    label_varying(db, queue)
     queued, estimate = db.execute(
         "select count(*), coalesce(sum(credit_estimate), 0) from jobs where status = 'queued'").fetchone()
     problems = rows(db, """
@@ -87,6 +89,27 @@ def read_status(db, db_path):
         "recent": recent,
         "runner": current.to_dict() if current else None,
     }
+
+
+def label_varying(db, queue):
+    """Give each queued job ``varies``: exactly the settings that vary in its run, e.g.
+    ``"negative_prompt blurry · steps 20"`` ("" for a run of one config or an upscale)."""
+    from sinkin_pipeline.varying import config_label, varying_by_run
+
+    ids = [job["id"] for job in queue if job.get("kind") == "inference"]
+    if not ids:
+        return queue
+    varying = varying_by_run(db, {job["run_id"] for job in queue})
+    configs = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in rows(db, "select jobs.id as job_id, configs.* from jobs join configs on configs.id = "
+                        "jobs.config_id where jobs.id in ({})".format(",".join("?" * len(chunk))), chunk):
+            configs[row["job_id"]] = row
+    for job in queue:
+        config = configs.get(job["id"])
+        job["varies"] = config_label(config, varying.get(job["run_id"], [])) if config else ""
+    return queue
 
 
 async def _status(datasette):
@@ -158,9 +181,10 @@ async def run_next_view(datasette, request):
 
 
 def _job_message(job):
-    n = job.get("images") or 0
-    text = "Job {} {}: {} image{}, {:g} credits".format(
-        job.get("id"), job.get("status"), n, "" if n == 1 else "s", job.get("credit_cost") or 0)
+    from sinkin_pipeline.wording import credit_text, plural
+
+    text = "Job {} {}: {}, {}".format(job.get("id"), job.get("status"),
+                                      plural(job.get("images") or 0, "image"), credit_text(job.get("credit_cost")))
     if job.get("error"):
         text += " – " + str(job["error"])
     return text
@@ -188,7 +212,7 @@ async def run_all_view(datasette, request):
     if started.error:
         return error(started.error, status=400, runner=state)
     return ok({"runner": state, "message": "Run started" if state["active"] else
-               "Run finished: {} job{}".format(state["jobs"], "" if state["jobs"] == 1 else "s")},
+               "Run finished: {}".format(plural(state["jobs"], "job"))},
               status=202 if state["active"] else 200)
 
 
@@ -247,7 +271,7 @@ async def _queue_change(datasette, request, fn, verb):
         n = await with_db(datasette, fn, data)
     except (ValueError, LookupError) as e:
         return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
-    return ok({"count": n, "message": "{} job{} {}".format(n, "" if n == 1 else "s", verb)})
+    return ok({"count": n, "message": "{} {}".format(plural(n, "job"), verb)})
 
 
 async def retry_view(datasette, request):

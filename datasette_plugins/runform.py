@@ -51,10 +51,11 @@ def upload_limit():
 # -- the page ---------------------------------------------------------------------------------
 
 def _page_data(db, from_run):
-    from sinkin_pipeline.models import list_models
+    from sinkin_pipeline.models import known_models
     from sinkin_pipeline.providers import get_providers
 
-    models = list_models(db)
+    last = db.execute("select provider from runs order by id desc limit 1").fetchone()
+    models = known_models(db, last[0] if last else "simulator")  # an empty cache is filled on first use
     data = {
         "providers": sorted(get_providers()),
         "models": [m for m in models if m["kind"] == "model"],
@@ -79,7 +80,6 @@ def _page_data(db, from_run):
             data["from_run"] = {"id": run["id"], "name": run["name"]}
             data["assets"] = _assets(db, assets)
     if data["form"] is None:
-        last = db.execute("select provider from runs order by id desc limit 1").fetchone()
         data["default_provider"] = last[0] if last else "simulator"
     return data
 
@@ -135,11 +135,15 @@ def _assets_paths(db, ids):
     return rows(db, "select id, path from assets where id in ({})".format(",".join("?" for _ in ids)), ids)
 
 
-def evaluate(db, form):
-    """Check a form: ``(spec_dict, spec, plan, problems)``; problems is ``{}`` when all is well.
+def evaluate(db, form, store_models=False):
+    """Check a form: ``(spec_dict, spec, plan, problems, cautions)``; problems is ``{}`` when all
+    is well. Cautions do not stop the plan (always shown) but ask for a confirmation at "Create":
+    a provider that is not ready (no API key: how to set it) and model or LoRA ids that are not in
+    the cached list (with the nearest known ids).
 
     Uses the CLI's own functions: ``check_spec`` for every value, ``make_plan`` for the counts
-    and the estimate, ``Provider.check_ready`` for the provider (e.g. a missing API key)."""
+    and the estimate, ``Provider.check_ready`` for the provider, ``models.unknown_ids``."""
+    from sinkin_pipeline.models import known_models, unknown_ids
     from sinkin_pipeline.providers import ConfigurationError, get_provider
     from sinkin_pipeline.runs import make_plan, provider_name
     from sinkin_pipeline.spec import SpecError, check_spec
@@ -147,25 +151,33 @@ def evaluate(db, form):
     try:
         spec_dict = form_to_spec(form, _asset_paths(db, form))
     except FormError as e:
-        return None, None, None, e.problems
+        return None, None, None, e.problems, []
     try:
         spec = check_spec(spec_dict)
     except SpecError as e:
-        return spec_dict, None, None, problems_by_field(e.problems)
+        return spec_dict, None, None, problems_by_field(e.problems), []
+    name = provider_name(spec)
     try:
         plan = make_plan(db, spec)
-        get_provider(provider_name(spec)).check_ready()
+    except ConfigurationError as e:  # an unknown provider
+        return spec_dict, spec, None, {"provider": ["provider: {}".format(e)]}, []
+    cautions = []
+    try:
+        get_provider(name).check_ready()
     except ConfigurationError as e:
-        return spec_dict, spec, None, {"provider": ["provider: {}".format(e)]}
-    return spec_dict, spec, plan, {}
+        cautions.append("{}. The run can be queued now; its jobs wait until this is fixed (an "
+                        "environment variable such as the key reaches the server when you restart "
+                        "`sinkin serve` from a shell where it is set).".format(str(e).rstrip(".")))
+    cautions.extend(unknown_ids(known_models(db, name, store=store_models), spec.values))
+    return spec_dict, spec, plan, {}, cautions
 
 
 def _check(db, form):
-    spec_dict, spec, plan, problems = evaluate(db, form)
+    spec_dict, spec, plan, problems, cautions = evaluate(db, form)
     return {
         "ok": not problems, "problems": problems, "spec": spec_dict,
         "yaml": spec_yaml(spec_dict) if spec_dict else "",
-        "plan": plan.to_dict() if plan else None,
+        "plan": plan.to_dict() if plan else None, "cautions": cautions,
     }
 
 
@@ -188,21 +200,25 @@ def _existing_run(db, request_key):
 def _create(db, form, request_key, confirm):
     """``(status, body)``: create the run, or say why not."""
     from sinkin_pipeline.runs import create_run
+    from sinkin_pipeline.wording import credit_text, plural
 
     with _create_lock:
         existing = _existing_run(db, request_key)
         if existing:
             return 200, {"ok": True, "run_id": existing, "existing": True,
                          "message": "Run {} was already created from this form".format(existing)}
-        spec_dict, spec, plan, problems = evaluate(db, form)
+        spec_dict, spec, plan, problems, cautions = evaluate(db, form, store_models=True)
         if problems:
             return 400, {"ok": False, "problems": problems,
                          "error": "the form has problems: nothing was queued"}
-        if plan.needs_confirmation() and confirm is not True:
+        if (plan.needs_confirmation() or cautions) and confirm is not True:
+            reasons = list(cautions)
+            if plan.needs_confirmation():
+                reasons.append("This queues {} ({}, {} estimated): a large or costly grid.".format(
+                    plural(plan.jobs, "job"), plural(plan.images, "image"), credit_text(plan.credits, estimate=True)))
             return 409, {"ok": False, "needs_confirmation": True, "plan": plan.to_dict(),
-                         "error": "This queues {} jobs ({} images, ~{:g} credits estimated): a large "
-                                  "or costly grid. Confirm to queue it.".format(
-                                      plan.jobs, plan.images, plan.credits)}
+                         "cautions": cautions, "reasons": reasons,
+                         "error": " ".join(reasons) + " Confirm to queue it."}
         try:
             run_id = create_run(db, spec, spec_yaml=spec_yaml(spec_dict), request_key=request_key)
         except sqlite3.IntegrityError:
@@ -211,9 +227,10 @@ def _create(db, form, request_key, confirm):
                 raise
             return 200, {"ok": True, "run_id": existing, "existing": True,
                          "message": "Run {} was already created from this form".format(existing)}
-    return 200, {"ok": True, "run_id": run_id, "plan": plan.to_dict(),
-                 "message": "Run {} queued: {} jobs, {} images, ~{:g} credits estimated".format(
-                     run_id, plan.jobs, plan.images, plan.credits)}
+    return 200, {"ok": True, "run_id": run_id, "plan": plan.to_dict(), "cautions": cautions,
+                 "message": "Run {} queued: {}, {}, {} estimated".format(
+                     run_id, plural(plan.jobs, "job"), plural(plan.images, "image"),
+                     credit_text(plan.credits, estimate=True))}
 
 
 async def create_view(datasette, request):
@@ -272,17 +289,18 @@ async def upload_view(datasette, request):
 
 
 def _refresh(db, provider_name):
-    from sinkin_pipeline.models import list_models, refresh_models
+    from sinkin_pipeline.models import count_by_kind, list_models, refresh_models
     from sinkin_pipeline.providers import get_provider
 
     provider = get_provider(provider_name)
     provider.check_ready()
     count = refresh_models(db, provider)
-    return count, list_models(db)
+    return count, count_by_kind(db), list_models(db)
 
 
 async def refresh_models_view(datasette, request):
     """Fetch the chosen provider's model list into the ``models`` cache."""
+    from sinkin_pipeline.models import describe_counts
     from sinkin_pipeline.providers import ConfigurationError, ProviderError
 
     data, refusal = await write_request(request)
@@ -292,13 +310,13 @@ async def refresh_models_view(datasette, request):
     if not isinstance(provider, str) or not provider:
         return error("provider: choose a provider")
     try:
-        count, models = await with_db(datasette, _refresh, provider)
+        count, counts, models = await with_db(datasette, _refresh, provider)
     except ConfigurationError as e:
         return error(str(e))
     except ProviderError as e:
         return error("could not fetch models: {}".format(e), status=502)
-    return ok({"count": count, "models": models,
-               "message": "{} models cached from {}".format(count, provider)})
+    return ok({"count": count, "counts": counts, "models": models,
+               "message": "{} cached from {}".format(describe_counts(counts), provider)})
 
 
 def _asset_file(db, asset_id):

@@ -271,3 +271,38 @@ def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page
     page.click("#sk-cancel-queue")
     page.wait_for_function("document.querySelector('#sk-upcoming-note').textContent === 'The queue is empty.'")
     assert query(server, "select count(*) from jobs where status = 'queued'")[0][0] == 0
+
+
+def test_paid_provider_without_a_key_and_an_unknown_model_id(page, server, shots, monkeypatch):
+    monkeypatch.delenv("SINKIN_API_KEY", raising=False)
+    page.goto(server.url + "/-/sinkin/new")
+    page.select_option("#f-provider", "sinkin")
+    page.fill("#f-name", "typo on sinkin")
+    page.fill("#f-prompt", "a lighthouse")
+    page.fill("#f-model_other", "4zdwGO8")
+    page.fill("#f-steps", "12")
+    # the plan and the estimate stay; the missing key and the unknown id are cautions
+    page.wait_for_function("document.querySelector('#sk-cautions').textContent.includes('nearest: 4zdwGOB')")
+    assert re.match(r"1 job, 1 image, ~[\d.]+ credits? on sinkin", page.text_content("#sk-plan"))
+    assert "export SINKIN_API_KEY=" in page.text_content("#sk-cautions")
+    assert page.text_content("#sk-pending") == ""
+    page.screenshot(path=str(shots / "form-cautions.png"), full_page=True)
+    page.click("#sk-create")
+    page.locator("#sk-confirm").wait_for(state="visible")
+    assert page.locator("#sk-confirm-reasons li").count() == 2
+    assert page.text_content("#sk-confirm-yes") == "Queue anyway (1 job)"
+    assert query(server, "select count(*) from runs where name = 'typo on sinkin'")[0][0] == 0
+    page.click("#sk-confirm-yes")  # the explicit override: a model new to SinkIn keeps working
+    page.wait_for_url(re.compile(r"/-/sinkin(\?.*)?$"))
+    run_id = run_id_by_name(server, "typo on sinkin")
+    assert query(server, "select model_id from configs where run_id = ?", [run_id]) == [("4zdwGO8",)]
+    # the next form starts on the last run's provider, sinkin: no "Still to fill in: Provider."
+    page.goto(server.url + "/-/sinkin/new")
+    page.wait_for_function("document.querySelector('#sk-plan').textContent.includes('on sinkin')"
+                           " || document.querySelector('#sk-pending').textContent !== ''")
+    assert page.input_value("#f-provider") == "sinkin"
+    assert "Provider" not in page.text_content("#sk-pending")
+    db = open_db(server.db_path)
+    with db.conn:
+        db.execute("update jobs set status = 'cancelled' where run_id = ?", [run_id])
+    db.conn.close()

@@ -65,6 +65,9 @@ async def test_dashboard_lists_runs_and_upcoming_jobs(lab):
     first = status["queue"][0]
     assert first["run_id"] == run_id and first["prompt"] == "a lighthouse at dusk"
     assert first["scheduler"] == "DDIM" and first["steps"] == 8 and "credit_estimate" in first
+    # exactly the settings that vary in the run, in full
+    assert first["varies"] == "prompt a lighthouse at dusk · scale 5 · scheduler DDIM"
+    assert status["queue"][-1]["varies"] == "prompt a red fox in snow · scale 9 · scheduler K_EULER"
     assert status["queue_estimate"] == 0 and status["credits_spent"] == 0
     assert status["runner"] is None
 

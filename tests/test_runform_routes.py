@@ -102,12 +102,48 @@ async def test_check_puts_each_problem_next_to_its_field(lab):
 
 
 @pytest.mark.asyncio
-async def test_check_reports_a_provider_that_is_not_ready(lab, monkeypatch):
+async def test_without_an_api_key_the_plan_shows_and_create_warns_how_to_set_it(lab, monkeypatch):
     monkeypatch.delenv("SINKIN_API_KEY", raising=False)
     body = (await lab.post("/-/sinkin/new/check.json", {"form": dict(GRID, provider="sinkin")})).json()
-    assert body["ok"] is False and "SINKIN_API_KEY" in " ".join(body["problems"]["provider"])
+    # the plan and the estimate are there (as with `sinkin plan`); the key is a caution, not a problem
+    assert body["ok"] is True and body["problems"] == {}
+    assert (body["plan"]["jobs"], body["plan"]["images"], body["plan"]["provider"]) == (8, 8, "sinkin")
+    assert body["plan"]["credits"] > 0
+    [caution] = body["cautions"]
+    assert "SINKIN_API_KEY" in caution and "export SINKIN_API_KEY=" in caution and "restart `sinkin serve`" in caution and "queued now" in caution
+    form = {"form": dict(GRID, provider="sinkin"), "request_key": "form-load-nokey"}
+    r = await lab.post("/-/sinkin/new/create.json", form)
+    assert r.status_code == 409 and r.json()["needs_confirmation"] is True
+    assert r.json()["reasons"] == [caution] and count(lab, "runs") == 0
+    r = await lab.post("/-/sinkin/new/create.json", dict(form, confirm=True))
+    assert r.status_code == 200 and count(lab, "jobs", "status = 'queued'") == 8
     body = (await lab.post("/-/sinkin/new/check.json", {"form": dict(GRID, provider="nope")})).json()
-    assert "Unknown provider" in body["problems"]["provider"][0]
+    assert body["ok"] is False and "Unknown provider" in body["problems"]["provider"][0]
+
+
+@pytest.mark.asyncio
+async def test_the_empty_model_cache_is_filled_on_first_use(lab):
+    assert count(lab, "models") == 0
+    page = page_data((await lab.ds.client.get("/-/sinkin/new")).text)
+    assert "4zdwGOB" in {m["id"] for m in page["models"]} and len(page["loras"]) == 2
+    assert count(lab, "models") == len(page["models"]) + 2
+
+
+@pytest.mark.asyncio
+async def test_unknown_model_and_lora_ids_are_named_with_the_nearest_known_ones(lab):
+    form = dict(GRID, model_id="4zdwGO8, r2La2w2", lora="lora-flim")
+    body = (await lab.post("/-/sinkin/new/check.json", {"form": form})).json()
+    assert body["ok"] is True and body["plan"]["jobs"] == 16
+    assert body["cautions"] == [
+        "model_id: '4zdwGO8' is not in the cached model list – nearest: 4zdwGOB (DreamShaper)",
+        "lora: 'lora-flim' is not in the cached LoRA list – nearest: lora-film (Film grain (simulated)), "
+        "lora-ink (Ink sketch (simulated))"]
+    # nothing is queued without the explicit override; with it a new model id keeps working
+    r = await lab.post("/-/sinkin/new/create.json", {"form": form, "request_key": "form-load-typo1"})
+    assert r.status_code == 409 and "4zdwGO8" in r.json()["error"] and count(lab, "runs") == 0
+    r = await lab.post("/-/sinkin/new/create.json", {"form": form, "request_key": "form-load-typo1",
+                                                      "confirm": True})
+    assert r.status_code == 200 and count(lab, "configs", "model_id = '4zdwGO8'") == 8
 
 
 # -- create.json ------------------------------------------------------------------------------
@@ -249,6 +285,7 @@ async def test_refresh_models_fills_the_cache(lab):
     r = await lab.post("/-/sinkin/models/refresh.json", {"provider": "simulator"})
     assert r.status_code == 200, r.text
     assert r.json()["count"] == count(lab, "models") > 0
+    assert r.json()["message"] == "6 models and 2 LoRAs cached from simulator"
     page = page_data((await lab.ds.client.get("/-/sinkin/new")).text)
     assert {m["id"] for m in page["models"]} == {m["id"] for m in r.json()["models"] if m["kind"] == "model"}
     r = await lab.post("/-/sinkin/models/refresh.json", {"provider": "nope"})

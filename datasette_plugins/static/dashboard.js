@@ -32,10 +32,8 @@
   }
 
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  const credits = (x) => {
-    const n = Number(x || 0);
-    return n.toLocaleString(undefined, { maximumFractionDigits: n < 10 ? 2 : 1 });
-  };
+  const creditText = (x, estimate) => window.creditText(x, estimate);  // sinkin.js: "1 credit", "~0.67 credits"
+  const credits = (x) => (Math.round(Number(x || 0) * 100) / 100).toLocaleString("en-US", { maximumFractionDigits: 2 });
   const notify = (message, kind) => {
     if (typeof window.toast === "function") window.toast(message, kind);
     else console.log(`[${kind}] ${message}`);
@@ -54,8 +52,8 @@
     const running = (status.running || []).length;
     $("#sk-totals").replaceChildren(
       el("strong", {}, plural(status.queue_count, "job")), " queued · ",
-      el("strong", {}, `~${credits(status.queue_estimate)}`), " credits estimated · ",
-      el("strong", {}, credits(status.credits_spent)), " credits spent so far",
+      el("strong", {}, creditText(status.queue_estimate, true)), " estimated · ",
+      el("strong", {}, creditText(status.credits_spent)), " spent so far",
       running ? ` · ${running} running now` : "");
     const scope = $("#sk-scope");
     const chosen = scope.value;
@@ -128,6 +126,7 @@
       el("td", { class: "sk-num" }, i + 1),
       el("td", {}, job.kind === "upscale" ? `${job.id} (upscale of image ${job.image_id})` : job.id),
       el("td", {}, job.run_id),
+      el("td", { class: "sk-varies", title: job.varies || "" }, job.varies || ""),
       el("td", {}, job.model_id || ""),
       el("td", { class: "sk-prompt", title: job.prompt || "" }, job.prompt || ""),
       el("td", {}, job.width ? `${job.width}×${job.height}` : ""),
@@ -146,7 +145,7 @@
     $("#sk-upcoming").closest("table").hidden = !rows.length;
     const shown = rows.length;
     $("#sk-upcoming-note").textContent = !status.queue_count ? "The queue is empty."
-      : `${plural(status.queue_count, "job")}, ~${credits(status.queue_estimate)} credits estimated in total` +
+      : `${plural(status.queue_count, "job")}, ${creditText(status.queue_estimate, true)} estimated in total` +
         (shown < status.queue_count ? ` (the first ${shown} are listed).` : ".");
   }
 
@@ -170,11 +169,11 @@
     const what = `${plural(runner.jobs, "job")} done` +
       (runner.failed ? ` (${runner.failed} failed)` : "") +
       (runner.interrupted ? ` (${runner.interrupted} interrupted)` : "") +
-      `, ${plural(runner.images, "image")}, ${credits(runner.credits)} credits`;
+      `, ${plural(runner.images, "image")}, ${creditText(runner.credits)}`;
     const scope = runner.run_id ? ` on run ${runner.run_id}` : "";
     let text;
     if (runner.active) text = `${runner.stopping ? "Pausing (the jobs in flight finish)" : "Running all"}${scope}: ${what}` +
-      ` · concurrency ${runner.concurrency}` + (runner.budget !== null ? ` · budget ${credits(runner.budget)}` : "");
+      ` · concurrency ${runner.concurrency}` + (runner.budget !== null ? ` · budget ${creditText(runner.budget)}` : "");
     else if (runner.error) text = `Run all${scope} stopped: ${runner.error}`;
     else if (resumable(runner)) text = `Run all${scope} paused: ${what}. ${plural(queuedIn(runner), "job")} still queued: Resume continues.`;
     else text = `Run all${scope} finished: ${what}.` + (runner.stopped ? ` ${runner.stopped}` : "");
@@ -328,7 +327,7 @@
     const run = chosen.run_id && status.runs.find((r) => r.run_id === chosen.run_id);
     if (run) return cancelRun(run);
     if (!status.queue_count) return notify("The queue is empty.", "info");
-    if (window.confirm(`Cancel all ${plural(status.queue_count, "queued job")} (~${credits(status.queue_estimate)} credits estimated)? ` +
+    if (window.confirm(`Cancel all ${plural(status.queue_count, "queued job")} (${creditText(status.queue_estimate, true)} estimated)? ` +
       "Jobs running now finish.")) queueChange("cancel", {});
   });
   $("#sk-retry-all").addEventListener("click", () => queueChange("retry", { job_ids: (status.problems || []).map((j) => j.id) }));

@@ -111,7 +111,8 @@
     for (const [key, lines] of Object.entries(problems || {})) {
       const box = fieldBox(key);
       if (!box) { general.push(...lines); continue; }
-      if (!showAll && !touched.has(key)) { pending.push(key); continue; }
+      // an untouched, empty field is "still to fill in"; a field holding a value shows its problem
+      if (!showAll && !touched.has(key) && isEmpty(box)) { pending.push(key); continue; }
       box.classList.add("sk-invalid");
       const message = document.createElement("p");
       message.className = "sk-field-error";
@@ -127,6 +128,12 @@
     $("#sk-pending").textContent = pending.length ? `Still to fill in: ${pending.map(labelOf).join(", ")}.` : "";
   }
 
+  function isEmpty(box) {
+    const inputs = Array.from(box.querySelectorAll("input, textarea, select"));
+    return !inputs.some((input) => (input.type === "checkbox" || input.type === "radio") ? input.checked
+      : input.type !== "file" && input.value.trim() !== "");
+  }
+
   function labelOf(key) {
     const box = fieldBox(key);
     const label = box && box.querySelector("label, .sk-label");
@@ -140,7 +147,7 @@
     const count = Object.values(result.problems || {}).reduce((n, lines) => n + lines.length, 0);
     if (plan) {
       $("#sk-plan").replaceChildren(
-        Object.assign(document.createElement("strong"), { textContent: `${plural(plan.jobs, "job")}, ${plural(plan.images, "image")}, ~${plan.credits.toLocaleString(undefined, { maximumFractionDigits: 2 })} credits` }),
+        Object.assign(document.createElement("strong"), { textContent: `${plural(plan.jobs, "job")}, ${plural(plan.images, "image")}, ${window.creditText(plan.credits, true)}` }),
         ` on ${plan.provider}`);
       const axes = Object.entries(plan.axes || {}).map(([key, values]) => `${key} (${values.length})`);
       $("#sk-basis").textContent = (axes.length ? `Varies: ${axes.join(" × ")}. ` : "No axis varies. ") + (plan.basis ? `Estimate: ${plan.basis}.` : "");
@@ -149,6 +156,8 @@
       $("#sk-basis").textContent = "";
     }
     $("#sk-warnings").replaceChildren(...((plan && plan.warnings) || []).map((w) => Object.assign(document.createElement("li"), { textContent: w })));
+    // cautions (no API key, unknown model ids) never hide the plan; "Create" asks before queueing
+    $("#sk-cautions").replaceChildren(...(result.cautions || []).map((w) => Object.assign(document.createElement("li"), { textContent: w })));
     $("#sk-yaml").textContent = result.yaml || "";
     $("#sk-create").disabled = creating;
     if (!creating) $("#sk-create").textContent = plan ? `Create run (${plural(plan.jobs, "job")})` : "Create run";
@@ -221,6 +230,7 @@
     const { status, body } = await send("/-/sinkin/new/create.json", payload);
     if (body.ok) {
       notify(body.message, "ok");
+      for (const caution of body.cautions || []) notify(caution, "info");
       window.location.assign(body.redirect);
       return;  // the button stays disabled: this form load has made its run
     }
@@ -228,9 +238,13 @@
     button.disabled = false;
     button.textContent = "Create run";
     if (status === 409 && body.needs_confirmation) {
-      $("#sk-confirm-text").textContent = body.error;
+      const reasons = body.reasons || [body.error];
+      $("#sk-confirm-text").textContent = reasons.length > 1 ? "Before queueing, note:" : reasons[0];
+      $("#sk-confirm-reasons").replaceChildren(...(reasons.length > 1 ? reasons : []).map(
+        (line) => Object.assign(document.createElement("li"), { textContent: line })));
       $("#sk-confirm").hidden = false;
-      $("#sk-confirm-yes").textContent = `Queue ${plural(body.plan.jobs, "job")}`;
+      $("#sk-confirm-yes").textContent = (body.cautions || []).length ? `Queue anyway (${plural(body.plan.jobs, "job")})`
+        : `Queue ${plural(body.plan.jobs, "job")}`;
       $("#sk-confirm-yes").focus();
       return;
     }

@@ -19,6 +19,12 @@
     setTimeout(() => item.remove(), kind === "error" ? 8000 : 3500);
   };
 
+  /* Credits as sinkin_pipeline/wording.py writes them: rounded like money, "1 credit", "~0.67 credits". */
+  window.creditText = function (amount, estimate) {
+    const shown = (Math.round(Number(amount || 0) * 100) / 100 + 0).toLocaleString("en-US", { maximumFractionDigits: 2 });
+    return `${estimate ? "~" : ""}${shown} credit${shown === "1" ? "" : "s"}`;
+  };
+
   window.csrfToken = function () {
     const meta = document.querySelector('meta[name="csrftoken"]');
     return meta ? meta.content : "";
