@@ -1,6 +1,8 @@
 """The SinkIn Lab Datasette plugin (installed as ``datasette_sinkin``): review pages, keyboard
 scoring, upscale comparison, the dashboard and the run form. Each page's routes live in their
 own module; this module only wires Datasette's hooks."""
+import re
+
 from datasette import hookimpl
 
 from . import security
@@ -62,6 +64,20 @@ def table_actions(datasette, database, table):
         return []
     href = datasette.urls.table(database, "image_table", format="csv") + "?_stream=on&_dl=1&_nocol=thumbnail"
     return [{"href": href, "label": "Export CSV (every row, streamed)"}]
+
+
+THUMB_URL = re.compile(r"^/-/sinkin/images/\d+/thumb$")
+
+
+@hookimpl
+def render_cell(value, column):
+    """The ranking table's ``thumbnail`` (the preview's URL) as a lazily loaded picture."""
+    if column == "thumbnail" and isinstance(value, str) and THUMB_URL.match(value):
+        from markupsafe import Markup, escape
+
+        return Markup('<img class="sk-cell-thumb" src="{0}" alt="preview" loading="lazy" width="96">'
+                      .format(escape(value)))
+    return None
 
 
 @hookimpl

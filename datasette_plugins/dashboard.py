@@ -48,11 +48,10 @@ def read_status(db, db_path):
     from sinkin_pipeline.runs import run_counts
 
     runs = run_counts(db)
+    # counters kept by triggers (sinkin_pipeline/ranking.py): no scan of the jobs on each poll
     progress = {r["run_id"]: r for r in rows(db, """
-        select run_id, count(*) as jobs,
-               sum(status not in ('queued', 'running')) as finished,
-               sum(status = 'succeeded') as succeeded, sum(status = 'cancelled') as cancelled
-        from jobs where kind = 'inference' group by run_id""")}
+        select run_id, jobs, inference_finished as finished, inference_succeeded as succeeded,
+               inference_cancelled as cancelled from run_stats""")}
     for run in runs:
         p = progress.get(run["run_id"], {})
         run["inference_jobs"] = p.get("jobs") or 0
@@ -62,7 +61,7 @@ def read_status(db, db_path):
     queue = list_queue(db, run_id=None, limit=QUEUE_SHOWN)
     label_varying(db, queue)
     queued, estimate = db.execute(
-        "select count(*), coalesce(sum(credit_estimate), 0) from jobs where status = 'queued'").fetchone()
+        "select coalesce(sum(queued), 0), coalesce(sum(credits_queued), 0) from run_stats").fetchone()
     problems = rows(db, """
         select jobs.id, jobs.run_id, runs.name as run_name, jobs.kind, jobs.status, jobs.error,
                jobs.attempts, jobs.finished_at, jobs.image_id
@@ -76,7 +75,7 @@ def read_status(db, db_path):
                jobs.finished_at, (select count(*) from images where images.job_id = jobs.id) as images
         from jobs where jobs.finished_at is not null and jobs.status != 'cancelled'
         order by jobs.finished_at desc, jobs.id desc limit 20""")
-    spent = db.execute("select coalesce(sum(credit_cost), 0) from jobs").fetchone()[0]
+    spent = db.execute("select coalesce(sum(credits), 0) from run_stats").fetchone()[0]
     current = runner.current(db_path)
     return {
         "runs": runs,

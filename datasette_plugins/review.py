@@ -8,16 +8,11 @@ from datasette import Response
 
 from sinkin_pipeline.varying import config_label, varying_fields
 
+from .gallery_order import SORTS, ordered_ids, window
 from .appdb import NoDatabase, database_name, database_path, error, json_script, ok, rows, with_db
 from .security import write_request
 
 PAGE_SIZE = 48
-SORTS = {
-    "newest": ("Newest first", "image_id desc"),
-    "oldest": ("Oldest first", "image_id asc"),
-    "score_desc": ("Score, high to low", "score is null, score desc, image_id desc"),
-    "score_asc": ("Score, low to high", "score is null, score asc, image_id desc"),
-}
 FILTER_FIELDS = ("model_id", "prompt", "negative_prompt", "scheduler", "steps", "scale", "width", "height",
                  "seed", "num_images", "lora", "lora_scale", "lcm", "use_default_neg", "image_strength",
                  "controlnet", "upscale_type")
@@ -65,56 +60,57 @@ def state_params(state, page=None, **changes):
     return urlencode(params)
 
 
-def where_sql(run_id, state):
-    sql = " where run_id = ?"
-    params = [run_id]
-    if state["unrated"]:
-        sql += " and score is null"
-    for key, value in state["filters"].items():
-        if value == "(none)":
-            sql += " and {} is null".format(key)
-        else:
-            sql += " and {} = ?".format(key)
-            params.append(value)
-    return sql, params
-
-
-def ordered_ids(db, run_id, state):
-    where, params = where_sql(run_id, state)
-    sql = "select image_id from image_table{} order by {}".format(where, SORTS[state["sort"]][1])
-    return [r[0] for r in db.execute(sql, params).fetchall()]
-
-
 def gallery_data(db, run_id, state):
     found = rows(db, "select * from run_summary where run_id = ?", [run_id])
     if not found:
         raise LookupError("run {} not found".format(run_id))
-    where, params = where_sql(run_id, state)
-    total = db.execute("select count(*) from image_table" + where, params).fetchone()[0]
+    order = ordered_ids(db, run_id, state)
+    total = len(order)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(state["page"], pages)
+    page_ids = list(order[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
     varying = varying_fields(db, run_id)
     extra = "".join(", " + c for c in varying if c != "prompt")
-    images = rows(db, "select image_id, score, prompt, upscale_path is not null as upscaled, path is not null "
-                      "as downloaded{} from image_table{} order by {} limit ? offset ?"
-                  .format(extra, where, SORTS[state["sort"]][1]), params + [PAGE_SIZE, (page - 1) * PAGE_SIZE])
+    found_images = rows(db, "select image_id, score, prompt, upscale_path is not null as upscaled, path is not "
+                            "null as downloaded{} from image_table where image_id in ({})"
+                        .format(extra, ", ".join("?" * len(page_ids))), page_ids)
+    by_id = {image["image_id"]: image for image in found_images}
+    images = [by_id[i] for i in page_ids if i in by_id]
     for image in images:
         image["label"] = config_label(image, varying)
     return {"run": found[0], "total": total, "page": page, "pages": pages, "images": images,
             "choices": filter_choices(db, run_id, state), "varying": varying}
 
 
-def filter_choices(db, run_id, state):
-    """For each setting that varies in the run, its values with image counts: one pass over the
-    run's images (the view's grouped queries, one per setting, took ~15 ms each at 10,000 images)."""
+_choice_cache = {}
+
+
+def setting_counts(db, run_id):
+    """For each filter setting, a Counter of its values over the run's images: one pass over the
+    run's rows of image_table, cached until the run's images change (scores do not matter)."""
     from collections import Counter
 
-    columns = ", ".join(("images." if k == "upscale_type" else "configs.") + k for k in FILTER_FIELDS)
+    from .gallery_order import _file_key
+
+    version = db.execute("select version from run_stats where run_id = ?", [run_id]).fetchone()
+    key = (_file_key(db), run_id, version[0] if version else None)
+    if key in _choice_cache:
+        return _choice_cache[key]
     counts = [Counter() for _ in FILTER_FIELDS]
-    for row in db.execute("select {} from images join configs on configs.id = images.config_id "
-                          "where images.run_id = ?".format(columns), [run_id]):
+    for row in db.execute("select {} from image_table where run_id = ?".format(", ".join(FILTER_FIELDS)),
+                          [run_id]):
         for counter, value in zip(counts, row):
             counter[value] += 1
+    if version is not None:
+        if len(_choice_cache) > 32:
+            _choice_cache.clear()
+        _choice_cache[key] = counts
+    return counts
+
+
+def filter_choices(db, run_id, state):
+    """For each setting that varies in the run, its values with image counts."""
+    counts = setting_counts(db, run_id)
     choices = {}
     for key, counter in zip(FILTER_FIELDS, counts):
         if len(counter) > 1 or key in state["filters"]:
@@ -180,11 +176,26 @@ def image_info(db, image_id):
     return image
 
 
+def order_window(db, run_id, state, around, span):
+    order = ordered_ids(db, run_id, state)
+    ids, offset, index = window(order, around, span)
+    return {"run_id": run_id, "ids": ids, "offset": offset, "index": index, "total": len(order)}
+
+
 async def order_view(datasette, request):
+    """A window of the gallery's order: ``span`` ids (default 100, at most 500) each side of
+    ``around`` (an image id), with ``offset`` (the position of ``ids[0]``), ``index`` (where
+    ``around`` is in ``ids``, -1 if it is not in the order) and ``total``."""
     run_id = int(request.url_vars["run_id"])
     state = parse_state(request.args)
-    ids = await with_db(datasette, ordered_ids, run_id, state)
-    return ok({"run_id": run_id, "ids": ids})
+    try:
+        around = int(request.args["around"]) if request.args.get("around") else None
+        span = int(request.args.get("span") or 100)
+    except ValueError:
+        return error("around and span must be whole numbers", 400)
+    if not 1 <= span <= 500:
+        return error("span must be from 1 to 500", 400)
+    return ok(await with_db(datasette, order_window, run_id, state, around, span))
 
 
 async def image_view(datasette, request):

@@ -65,6 +65,17 @@ def m002_job_priority(db):
     db.execute("create index jobs_claim_order on jobs (status, priority desc, id)")
 
 
+@migrations()
+def m003_ranking_table(db):
+    """image_table becomes a table kept in step by triggers (indexed for the gallery, Datasette's facets,
+    sorts and keyset CSV streaming); run_stats counts each run's images and jobs (run_summary reads it);
+    jobs are indexed by finish time for the dashboard's recent list."""
+    from .ranking import build
+
+    build(db)
+    db.execute("create index if not exists jobs_finished on jobs (finished_at, id)")
+
+
 RUN_SUMMARY_SQL = """
 create view run_summary as
 select

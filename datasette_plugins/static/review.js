@@ -72,8 +72,11 @@
     const state = boot.state ? "?" + boot.state : "";
     const cache = new Map(); // id -> image info
     const pictures = new Map(); // id -> preloaded Image
-    let ids = [boot.image_id];
+    let ids = [boot.image_id]; // a window of the gallery's order, grown as you move
     let index = 0;
+    let offset = 0; // position of ids[0] in the whole order
+    let total = 1;
+    let growing = null;
     let current = null;
     let upscaling = false;
 
@@ -96,6 +99,7 @@
       const picture = new Image();
       picture.decoding = "async";
       picture.src = path(`/-/sinkin/images/${id}/full`);
+      picture.decode().catch(() => {}); // decoded ahead: the swap only paints
       pictures.set(id, picture);
       info(id).catch(() => {});
     }
@@ -120,18 +124,48 @@
     }
 
     function updatePosition() {
-      position.textContent = ids.length > 1 ? `${index + 1} of ${ids.length}` : "";
+      position.textContent = total > 1 ? `${offset + index + 1} of ${total}` : "";
     }
 
     function backHref() {
-      const page = Math.floor(index / boot.page_size) + 1;
+      const page = Math.floor((offset + index) / boot.page_size) + 1;
       const params = new URLSearchParams(boot.state);
       if (page > 1) params.set("page", page); else params.delete("page");
       const q = params.toString();
       return path(`/-/sinkin/runs/${boot.run_id}`) + (q ? "?" + q : "") + `#img-${ids[index]}`;
     }
 
+    function orderWindow(around) {
+      const q = new URLSearchParams(boot.state);
+      q.set("around", around);
+      return fetch(path(`/-/sinkin/runs/${boot.run_id}/order.json?`) + q, {credentials: "same-origin"})
+        .then((r) => r.json()).then((body) => { if (!body.ok) throw new Error(body.error); return body; });
+    }
+
+    /* fetch the next part of the order past the known window's end (dir 1) or start (-1) */
+    function grow(dir) {
+      if (growing) return growing;
+      const edge = dir > 0 ? ids[ids.length - 1] : ids[0];
+      growing = orderWindow(edge).then((body) => {
+        const at = body.ids.indexOf(edge);
+        total = body.total;
+        if (at === -1) return;
+        const known = new Set(ids);
+        if (dir > 0) ids = ids.concat(body.ids.slice(at + 1).filter((id) => !known.has(id)));
+        else {
+          const before = body.ids.slice(0, at).filter((id) => !known.has(id));
+          ids = before.concat(ids);
+          index += before.length;
+          offset = body.offset;
+        }
+      }).catch((e) => toast(`Could not load the gallery order: ${e.message}`, "error"))
+        .finally(() => { growing = null; });
+      return growing;
+    }
+
     async function show(i) {
+      if (i >= ids.length && offset + ids.length < total) { await grow(1); }
+      if (i < 0 && offset > 0) { const before = index; await grow(-1); i += index - before; }
       if (i < 0 || i >= ids.length) {
         toast(i < 0 ? "This is the first image" : "That was the last image", "info");
         return;
@@ -155,6 +189,8 @@
       preload(ids[index + 1]);
       preload(ids[index - 1]);
       preload(ids[index + 2]);
+      if (index > ids.length - 20 && offset + ids.length < total) grow(1);
+      else if (index < 20 && offset > 0) grow(-1);
       return cached;
     }
 
@@ -165,7 +201,7 @@
       scoreBox.classList.add("sk-flash");
       setTimeout(() => scoreBox.classList.remove("sk-flash"), 250);
       const saving = postJSON(path(`/-/sinkin/images/${id}/score.json`), {score: value});
-      if (auto.checked && value !== null && index < ids.length - 1) show(index + 1);
+      if (auto.checked && value !== null && (index < ids.length - 1 || offset + ids.length < total)) show(index + 1);
       try {
         const result = await saving;
         const entry = await info(id).catch(() => null);
@@ -278,13 +314,13 @@
     });
 
     info(boot.image_id).then((image) => { current = image; renderSettings(image); showScore(image.score); }).catch(() => {});
-    fetch(path(`/-/sinkin/runs/${boot.run_id}/order.json`) + state, {credentials: "same-origin"})
-      .then((r) => r.json())
+    orderWindow(boot.image_id)
       .then((body) => {
-        if (!body.ok) throw new Error(body.error);
         ids = body.ids;
-        index = ids.indexOf(boot.image_id);
-        if (index === -1) { ids = [boot.image_id].concat(body.ids); index = 0; }
+        index = body.index;
+        offset = body.offset;
+        total = body.total;
+        if (index === -1) { ids = [boot.image_id].concat(body.ids); index = 0; total += 1; }
         document.getElementById("sk-back").href = backHref();
         updatePosition();
         preload(ids[index + 1]);
