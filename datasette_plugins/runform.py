@@ -135,9 +135,10 @@ def _assets_paths(db, ids):
     return rows(db, "select id, path from assets where id in ({})".format(",".join("?" for _ in ids)), ids)
 
 
-def evaluate(db, form, store_models=False):
-    """Check a form: ``(spec_dict, spec, plan, problems, cautions)``; problems is ``{}`` when all
-    is well. Cautions do not stop the plan (always shown) but ask for a confirmation at "Create":
+def evaluate(db, form):
+    """Check a form: ``(spec_dict, spec, plan, problems, cautions, models)``; problems is ``{}``
+    when all is well; ``models`` is the list the ids were checked against (fetched from the
+    provider when the cache is empty, not stored: :func:`_create` keeps it once a run exists). Cautions do not stop the plan (always shown) but ask for a confirmation at "Create":
     a provider that is not ready (no API key: how to set it) and model or LoRA ids that are not in
     the cached list (with the nearest known ids).
 
@@ -151,16 +152,16 @@ def evaluate(db, form, store_models=False):
     try:
         spec_dict = form_to_spec(form, _asset_paths(db, form))
     except FormError as e:
-        return None, None, None, e.problems, []
+        return None, None, None, e.problems, [], []
     try:
         spec = check_spec(spec_dict)
     except SpecError as e:
-        return spec_dict, None, None, problems_by_field(e.problems), []
+        return spec_dict, None, None, problems_by_field(e.problems), [], []
     name = provider_name(spec)
     try:
         plan = make_plan(db, spec)
     except ConfigurationError as e:  # an unknown provider
-        return spec_dict, spec, None, {"provider": ["provider: {}".format(e)]}, []
+        return spec_dict, spec, None, {"provider": ["provider: {}".format(e)]}, [], []
     cautions = []
     try:
         get_provider(name).check_ready()
@@ -168,12 +169,13 @@ def evaluate(db, form, store_models=False):
         cautions.append("{}. The run can be queued now; its jobs wait until this is fixed (an "
                         "environment variable such as the key reaches the server when you restart "
                         "`sinkin serve` from a shell where it is set).".format(str(e).rstrip(".")))
-    cautions.extend(unknown_ids(known_models(db, name, store=store_models), spec.values))
-    return spec_dict, spec, plan, {}, cautions
+    models = known_models(db, name, store=False)
+    cautions.extend(unknown_ids(models, spec.values))
+    return spec_dict, spec, plan, {}, cautions, models
 
 
 def _check(db, form):
-    spec_dict, spec, plan, problems, cautions = evaluate(db, form)
+    spec_dict, spec, plan, problems, cautions, _ = evaluate(db, form)
     return {
         "ok": not problems, "problems": problems, "spec": spec_dict,
         "yaml": spec_yaml(spec_dict) if spec_dict else "",
@@ -199,6 +201,7 @@ def _existing_run(db, request_key):
 
 def _create(db, form, request_key, confirm):
     """``(status, body)``: create the run, or say why not."""
+    from sinkin_pipeline.models import cache_if_empty
     from sinkin_pipeline.runs import create_run
     from sinkin_pipeline.wording import credit_text, plural
 
@@ -207,7 +210,7 @@ def _create(db, form, request_key, confirm):
         if existing:
             return 200, {"ok": True, "run_id": existing, "existing": True,
                          "message": "Run {} was already created from this form".format(existing)}
-        spec_dict, spec, plan, problems, cautions = evaluate(db, form, store_models=True)
+        spec_dict, spec, plan, problems, cautions, models = evaluate(db, form)
         if problems:
             return 400, {"ok": False, "problems": problems,
                          "error": "the form has problems: nothing was queued"}
@@ -227,6 +230,7 @@ def _create(db, form, request_key, confirm):
                 raise
             return 200, {"ok": True, "run_id": existing, "existing": True,
                          "message": "Run {} was already created from this form".format(existing)}
+        cache_if_empty(db, models)
     return 200, {"ok": True, "run_id": run_id, "plan": plan.to_dict(), "cautions": cautions,
                  "message": "Run {} queued: {}, {}, {} estimated".format(
                      run_id, plural(plan.jobs, "job"), plural(plan.images, "image"),

@@ -101,8 +101,10 @@ def plan(spec_path, provider, as_json, db_path):
     Example:
         sinkin plan examples/quickstart.yml
     """
+    from .models import known_models, unknown_ids
+    from .planview import plan_lines
     from .providers import ConfigurationError
-    from .runs import make_plan
+    from .runs import make_plan, provider_name
 
     spec = _spec_or_fail(spec_path)
     db = opendb(db_path)
@@ -110,22 +112,17 @@ def plan(spec_path, provider, as_json, db_path):
         result = make_plan(db, spec, provider)
     except ConfigurationError as e:
         fail(str(e))
+    # plan writes nothing: an empty model cache is read from the provider, not stored
+    unknown = unknown_ids(known_models(db, provider_name(spec, provider), store=False), spec.values)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(dict(result.to_dict(), unknown_ids=unknown), indent=2))
         return
-    click.echo("{} job{}, {} image{} on provider {}".format(
-        result.jobs, "" if result.jobs == 1 else "s", result.images,
-        "" if result.images == 1 else "s", result.provider))
-    if result.axes:
-        click.echo("Axes that vary:")
-        for key, values in result.axes.items():
-            click.echo("  {}: {} values ({})".format(key, len(values), ", ".join(map(str, values[:8]))
-                                                     + (", …" if len(values) > 8 else "")))
-    else:
-        click.echo("No axis varies: every job uses the same settings.")
-    click.echo("Estimated credits: ~{:g} ({})".format(result.credits, result.basis))
-    for w in result.warnings:
+    for line in plan_lines(spec, result):
+        click.echo(line)
+    for w in unknown:
         click.echo("Warning: " + w)
+    if unknown:
+        click.echo("(`sinkin run` queues these only with --allow-unknown-ids.)")
 
 
 @cli.command()
@@ -133,11 +130,15 @@ def plan(spec_path, provider, as_json, db_path):
 @click.option("--name", help="Name of the run (default: the spec's name).")
 @click.option("--provider", help="Override the spec's provider (sinkin or simulator).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before a large or costly grid.")
+@click.option("--allow-unknown-ids", is_flag=True,
+              help="Queue model or LoRA ids that are not in the cached model list (e.g. a new model).")
 @db_option
-def run(spec_path, name, provider, yes, db_path):
+def run(spec_path, name, provider, yes, allow_unknown_ids, db_path):
     """Create a run from SPEC and queue one job per config (nothing is spent yet).
 
-    Run the queue with `sinkin work` (all) or `sinkin next` (one job).
+    Run the queue with `sinkin work` (all) or `sinkin next` (one job). Model and LoRA ids are
+    checked against the cached model list (fetched on first use); an unknown id is refused with
+    the nearest known ids unless --allow-unknown-ids is given.
 
     \b
     Example:
@@ -146,23 +147,36 @@ def run(spec_path, name, provider, yes, db_path):
     """
     from pathlib import Path
 
+    from .models import cache_if_empty, known_models, unknown_ids
     from .runs import make_plan, create_run, provider_name
+    from .wording import credit_text, plural
 
     spec = _spec_or_fail(spec_path)
     db = opendb(db_path)
     _provider_ready(provider_name(spec, provider))
+    known = known_models(db, provider_name(spec, provider), store=False)
+    unknown = unknown_ids(known, spec.values)
+    if unknown and not allow_unknown_ids:
+        fail("nothing queued: {}\n  - {}\nFix the spec, or pass --allow-unknown-ids to use them anyway "
+             "(e.g. a model added to SinkIn since `sinkin models --refresh`).".format(
+                 plural(len(unknown), "unknown id"), "\n  - ".join(unknown)))
     result = make_plan(db, spec, provider)
+    what = "{}, {}, {} estimated".format(plural(result.jobs, "job"), plural(result.images, "image"),
+                                         credit_text(result.credits, estimate=True))
     if result.needs_confirmation() and not yes:
-        message = "Queue {} jobs ({} images, ~{:g} credits estimated)?".format(
-            result.jobs, result.images, result.credits)
+        message = "Queue {}?".format(what)
         if not sys.stdin.isatty():
             fail(message[:-1] + ": that is a large or costly grid; pass --yes to confirm.")
         if not click.confirm(message):
             fail("Nothing queued.")
     run_id = create_run(db, spec, name=name, provider=provider,
                         spec_yaml=Path(spec_path).read_text(encoding="utf-8"))
-    click.echo("Run {} queued: {} jobs, {} images, ~{:g} credits estimated.".format(
-        run_id, result.jobs, result.images, result.credits))
+    cache_if_empty(db, known)  # first use: the list fetched for the check is kept
+    click.echo("Run {} queued: {}.".format(run_id, what))
+    seeds = db.execute("select distinct seed from configs where run_id = ? order by position",
+                       [run_id]).fetchall()
+    if spec.random_seeds or "seed" not in spec.values:
+        click.echo("Seeds drawn: {}".format(", ".join(str(r[0]) for r in seeds)))
     click.echo("Next: `sinkin work` to run them all, or `sinkin next` for one.")
 
 
@@ -177,6 +191,7 @@ def runs(as_json, db_path):
         sinkin runs --json
     """
     from .runs import run_counts
+    from .wording import money
 
     rows = run_counts(opendb(db_path))
     if as_json:
@@ -188,9 +203,9 @@ def runs(as_json, db_path):
     click.echo("{:>4}  {:<28} {:>6} {:>8} {:>8} {:>6} {:>6} {:>9}".format(
         "id", "name", "total", "unrated", "upscaled", "queued", "failed", "credits"))
     for r in rows:
-        click.echo("{:>4}  {:<28} {:>6} {:>8} {:>8} {:>6} {:>6} {:>9g}".format(
+        click.echo("{:>4}  {:<28} {:>6} {:>8} {:>8} {:>6} {:>6} {:>9}".format(
             r["run_id"], (r["name"] or "")[:28], r["total"], r["unrated"], r["upscaled"],
-            r["queued"], r["failed"], r["credits"]))
+            r["queued"], r["failed"], money(r["credits"])))
 
 
 @cli.command()

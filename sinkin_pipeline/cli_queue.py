@@ -33,6 +33,7 @@ def queue(run_id, as_json, db_path):
         sinkin queue --run 2
     """
     from .queue import list_queue
+    from .wording import credit_text, money, plural
 
     db = opendb(db_path)
     _run_exists(db, run_id)
@@ -52,8 +53,8 @@ def queue(run_id, as_json, db_path):
             what = "{} {}x{} {} steps cfg {:g} {} seed {}  {}".format(
                 j["model_id"], j["width"], j["height"], j["steps"], j["scale"], j["scheduler"],
                 j["seed"], (j["prompt"] or "")[:40])
-        click.echo("job {:>5}  run {:>3}  ~{:>6g} cr  {}".format(j["id"], j["run_id"], j["credit_estimate"] or 0, what))
-    click.echo("{} job{}, ~{:g} credits estimated".format(len(jobs), "" if len(jobs) == 1 else "s", total))
+        click.echo("job {:>5}  run {:>3}  ~{:>6} cr  {}".format(j["id"], j["run_id"], money(j["credit_estimate"]), what))
+    click.echo("{}, {} estimated".format(plural(len(jobs), "job"), credit_text(total, estimate=True)))
 
 
 @cli.command(name="next")
@@ -67,6 +68,7 @@ def next_command(run_id, db_path):
         sinkin next
     """
     from .providers import ConfigurationError
+    from .wording import credit_text, plural
     from .worker import run_next
 
     db = opendb(db_path)
@@ -79,9 +81,12 @@ def next_command(run_id, db_path):
     if job is None:
         click.echo("The queue is empty.")
         return
-    click.echo("Job {} {}: {} image{}, {:g} credits{}".format(
-        job["id"], job["status"], job.get("images", 0), "" if job.get("images", 0) == 1 else "s",
-        job.get("credit_cost") or 0, (" – " + job["error"]) if job.get("error") else ""))
+    click.echo("Job {} {}: {}, {}{}".format(
+        job["id"], job["status"], plural(job.get("images", 0), "image"), credit_text(job.get("credit_cost")),
+        (" – " + job["error"]) if job.get("error") else ""))
+    for image_id, path in db.execute("select id, coalesce(upscale_path, path) from images where job_id = ? "
+                                     "or upscale_job_id = ? order by image_index", [job["id"], job["id"]]):
+        click.echo("  image {}: {}".format(image_id, path or "(not downloaded: `sinkin retry` fetches it)"))
     if job["status"] not in ("succeeded",):
         raise SystemExit(1)
 
@@ -106,6 +111,7 @@ def work(run_id, concurrency, budget, limit, db_path):
     """
     from .providers import ConfigurationError
     from .queue import list_queue
+    from .wording import credit_text, plural
     from .worker import BudgetTooSmall, work as do_work
 
     db = opendb(db_path)
@@ -124,8 +130,9 @@ def work(run_id, concurrency, budget, limit, db_path):
         def progress(summary):
             step = summary.jobs - state["done"]
             state["done"] = summary.jobs
-            bar.update(step, "{} images, {:g} credits{}".format(
-                summary.images, summary.credits, ", {} failed".format(summary.failed) if summary.failed else ""))
+            bar.update(step, "{}, {}{}".format(
+                plural(summary.images, "image"), credit_text(summary.credits),
+                ", {} failed".format(summary.failed) if summary.failed else ""))
 
         try:
             summary = do_work(db_path, run_id=run_id, concurrency=concurrency, budget=budget,
@@ -134,8 +141,9 @@ def work(run_id, concurrency, budget, limit, db_path):
             fail(str(e))
         except ConfigurationError as e:
             fail(str(e))
-    click.echo("Done: {} jobs ({} succeeded, {} failed, {} interrupted), {} images, {:g} credits.".format(
-        summary.jobs, summary.succeeded, summary.failed, summary.interrupted, summary.images, summary.credits))
+    click.echo("Done: {} ({} succeeded, {} failed, {} interrupted), {}, {}.".format(
+        plural(summary.jobs, "job"), summary.succeeded, summary.failed, summary.interrupted,
+        plural(summary.images, "image"), credit_text(summary.credits)))
     if summary.stopped:
         click.echo(summary.stopped)
     for message in summary.messages:
@@ -212,20 +220,29 @@ def upscale(image_id, upscale_type, scale, strength, db_path):
 
 @cli.command()
 @click.option("--refresh", is_flag=True, help="Fetch the list from the provider (cached in the models table).")
-@click.option("--provider", default="sinkin", show_default=True, help="Provider to ask when refreshing.")
+@click.option("--provider", default="sinkin", show_default=True,
+              help="Provider to ask when refreshing (or when the cache is empty).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option
 def models(refresh, provider, as_json, db_path):
     """List models and LoRAs (cached; --refresh asks the provider).
 
+    An empty cache is filled from the provider on first use. `sinkin run` and the run form warn
+    about model and LoRA ids that are not in this list.
+
     \b
-    Example:
+    Examples:
         sinkin models --refresh
+        sinkin models --refresh --provider simulator   # offline, no key
     """
-    from .models import list_models, refresh_models
+    from .models import count_by_kind, describe_counts, known_models, list_models, refresh_models
     from .providers import ConfigurationError, ProviderError, get_provider
 
     db = opendb(db_path)
+    if not refresh and not list_models(db) and known_models(db, provider):
+        # first use: the empty cache was just filled from the provider
+        if not as_json:
+            click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db)), provider), err=True)
     if refresh:
         try:
             prov = get_provider(provider)
@@ -236,12 +253,14 @@ def models(refresh, provider, as_json, db_path):
         except ProviderError as e:
             fail("could not fetch models: {}".format(e))
         if not as_json:
-            click.echo("{} models cached.".format(n), err=True)
+            click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db)), provider), err=True)
     rows = list_models(db)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("No models cached yet: run `sinkin models --refresh`.")
+        click.echo("No models cached yet, and provider {} cannot be asked now. With SINKIN_API_KEY set, "
+                   "`sinkin models --refresh` fetches SinkIn's list; offline, "
+                   "`sinkin models --refresh --provider simulator` caches the simulator's.".format(provider))
     for r in rows:
         click.echo("{:<10} {:<6} {}".format(r["id"], r["kind"], r["title"]))

@@ -18,6 +18,13 @@ def _rows(answer, fetched):
     return rows
 
 
+def cache_if_empty(db, rows):
+    """Store ``rows`` (from :func:`known_models` with ``store=False``) when the cache is still
+    empty: a run that was actually created fills the cache, a refused one writes nothing."""
+    if rows and not db.execute("select 1 from models limit 1").fetchone():
+        _store(db, rows)
+
+
 def _store(db, rows):
     with db.atomic():
         db.execute("delete from models")
