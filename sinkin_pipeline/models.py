@@ -77,8 +77,8 @@ def known_models(db, provider_name, store=True):
     try:
         provider = get_provider(provider_name)
         provider.check_ready()
-        rows = _rows(provider.models(), now())
-    except ProviderError:
+        rows = _rows(provider.models() or {}, now())
+    except (ProviderError, NotImplementedError, OSError, AttributeError):  # a provider without a list
         return []
     if store and rows:
         _store(db, rows)

@@ -96,3 +96,9 @@ def test_models_fills_an_empty_cache_on_first_use(tmp_path, db_path, monkeypatch
     assert "4zdwGOB" in result.output and "lora-film" in result.output
     result = invoke("models", "--refresh", "--provider", "simulator", "--db", db_path)
     assert "6 models and 2 LoRAs cached from simulator." in result.output
+
+
+def test_a_provider_without_a_model_list_skips_the_check(tmp_path, db_path, fake_provider):
+    result = invoke("run", spec_file(tmp_path, provider="fake", model_id="anything"), "--db", db_path)
+    assert result.exit_code == 0, result.output
+    assert "Run 1 queued: 1 job" in result.output
