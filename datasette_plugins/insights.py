@@ -11,7 +11,9 @@ MENU_LINKS = []
 
 
 def routes():
-    return [
+    from .grid import routes as grid_routes
+
+    return grid_routes() + [
         (r"^/-/sinkin/runs/(?P<run_id>\d+)/insights(?P<as_json>\.json)?$", run_insights),
         (r"^/-/sinkin/insights(?P<as_json>\.json)?$", runs_insights),
     ]

@@ -11,14 +11,10 @@ from .appdb import database_name
 CHART_W, CHART_H = 260, 22
 
 
-def label(value, limit=60):
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return "{:g}".format(value)
-    text = str(value)
+def label(value, limit=60, axis=""):
+    from sinkin_pipeline.varying import format_value
+
+    text = format_value(axis, value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -102,7 +98,8 @@ async def render_page(datasette, request, result, single):
         rows = []
         for v in axis["values"]:
             p = paired.get(v["value"])
-            rows.append({"v": v, "label": label(v["value"]), "title": label(v["value"], 10000),
+            rows.append({"v": v, "label": label(v["value"], axis=axis["axis"]),
+                         "title": label(v["value"], 10000, axis["axis"]),
                          "best": v["value"] == axis["best"], "bar": bar_svg(v, lo, hi, v["value"] == axis["best"]),
                          "mean": num(v["mean"]), "ci": interval(v["ci_low"], v["ci_high"]),
                          "few": v["ci_low"] is None, "paired": p,
@@ -111,7 +108,7 @@ async def render_page(datasette, request, result, single):
                                           interval(p["ci_low"], p["ci_high"])),
                          "href": cell_href(datasette, result, single, {axis["axis"]: filter_value(v["value"])})})
         axes.append({"axis": axis["axis"], "rows": rows, "importance": axis["importance"], "best": axis["best"],
-                     "best_label": label(axis["best"])})
+                     "best_label": label(axis["best"], axis=axis["axis"])})
     heat = None
     if result["heatmap"]:
         h = result["heatmap"]
@@ -126,8 +123,9 @@ async def render_page(datasette, request, result, single):
                              href=cell_href(datasette, result, single,
                                             {h["x"]: filter_value(xv), h["y"]: filter_value(yv)}))
                 row.append(c)
-            grid.append({"label": label(yv, 40), "title": label(yv, 10000), "cells": row})
-        heat = {"x": h["x"], "y": h["y"], "x_labels": [(label(v, 30), label(v, 10000)) for v in h["x_values"]],
+            grid.append({"label": label(yv, 40, h["y"]), "title": label(yv, 10000, h["y"]), "cells": row})
+        heat = {"x": h["x"], "y": h["y"], "x_labels": [(label(v, 30, h["x"]), label(v, 10000, h["x"]))
+                                                      for v in h["x_values"]],
                 "rows": grid}
     toggle = dict(keep)
     if result["normalize"] != "prompt":

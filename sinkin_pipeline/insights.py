@@ -2,8 +2,8 @@
 varies, with per-value means and 95% intervals of the scores, paired one-change effects, axes
 ranked by the share of score variance they explain, and two-axis heatmaps.
 
-The axes are the SinkIn fields of :mod:`sinkin_pipeline.fields` that are config columns and take
-more than one value (plus the keys of a JSON object of extra options, when configs has such a
+The axes are the config columns of :data:`sinkin_pipeline.varying.VARYING_COLUMNS` (the SinkIn
+fields of :mod:`sinkin_pipeline.fields`, and the init image) that take more than one value (plus the keys of a JSON object of extra options, when configs has such a
 column), so a new field appears here without code changes. Means are arithmetic means of the
 scores (1-10); with ``normalize="prompt"`` each score is first taken as its deviation from the
 mean score of its prompt (some prompts are simply easier).
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .fields import FIELDS
 from .stats import mean_ci, mean_ci_of
+from .varying import VARYING_COLUMNS
 
 #: configs columns that may hold a JSON object of provider-declared extra options (flattened)
 EXTRA_JSON_COLUMNS = ("extra", "extras", "extra_options")
@@ -71,7 +72,7 @@ def load(db, run_ids) -> RunData:
     if missing:
         raise LookupError("run {} not found".format(", ".join(map(str, missing))))
     columns = [row[1] for row in db.execute("PRAGMA table_info(configs)")]
-    settings = [name for name in FIELDS if name in columns]
+    settings = [name for name in VARYING_COLUMNS if name in columns]
     extras = [c for c in columns if c in EXTRA_JSON_COLUMNS]
     cursor = db.execute("select id, {} from configs where run_id in ({})".format(
         ", ".join(settings + extras), _in(run_ids)), run_ids)
