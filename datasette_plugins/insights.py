@@ -7,7 +7,7 @@ from datasette import Response
 
 from .appdb import NoDatabase, error, ok, with_db
 
-MENU_LINKS = []
+MENU_LINKS = [{"href": "/-/sinkin/insights", "label": "What wins (insights)"}]
 
 
 def routes():
@@ -93,8 +93,10 @@ async def run_insights(datasette, request):
 
 
 async def runs_insights(datasette, request):
+    if not request.args.get("runs") and not request.url_vars.get("as_json"):
+        return await choose_runs(datasette, request)
     try:
-        run_ids = parse_runs(request.args.get("runs"))
+        run_ids = parse_runs(",".join(request.args.getlist("runs")))
     except BadRequest as e:
         return error(str(e), 400) if request.url_vars.get("as_json") else _html_error(str(e), 400)
     return await _answer(datasette, request, run_ids, False)
@@ -102,3 +104,15 @@ async def runs_insights(datasette, request):
 
 def query(**params):
     return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+async def choose_runs(datasette, request):
+    """Without ``?runs=``: every run with its counts, to open one or compare several."""
+    from sinkin_pipeline.runs import run_counts
+
+    try:
+        runs = await with_db(datasette, run_counts)
+    except NoDatabase as e:
+        return _html_error(str(e), 404)
+    return Response.html(await datasette.render_template("sinkin_insights_runs.html", {"runs": runs},
+                                                         request=request))

@@ -6,9 +6,10 @@ from .varying import format_value
 
 
 def default_axes(data: RunData):
-    """X and Y default to the two varying settings with the most values (X the larger), no Z."""
+    """X and Y default to the two varying settings with the most values (X the larger), no Z;
+    seeds come last, so that a cell holds several seeds side by side."""
     counts = {a: len({cfg[a] for cfg in data.configs.values()}) for a in data.axes}
-    ranked = sorted(data.axes, key=lambda a: -counts[a])
+    ranked = sorted(data.axes, key=lambda a: (a == "seed", -counts[a]))
     return (ranked[0] if ranked else None), (ranked[1] if len(ranked) > 1 else None), None
 
 

@@ -54,8 +54,9 @@ async def test_defaults_and_images_side_by_side(site):
     response = await ds.client.get("/-/sinkin/runs/{}/grid".format(run_id))
     assert response.status_code == 200
     assert len(ids_on(response.text)) == 18  # no Z: one page holds them all
-    # X = scheduler, Y = seed (3 values each): the third setting's images share a cell
-    assert "side by side, by steps" in response.text
+    # X = scheduler (3 values), Y = steps (2): seeds go last, side by side in a cell
+    assert "side by side, by seed" in response.text
+    assert '<option selected>scheduler</option>' in response.text.split('id="sk-y"')[0]
 
 
 @pytest.mark.asyncio

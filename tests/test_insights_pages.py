@@ -57,6 +57,24 @@ async def test_across_runs_and_normalised(site):
 
 
 @pytest.mark.asyncio
+async def test_choosing_runs_and_the_links_that_lead_here(site):
+    ds, _, run_id = site
+    chooser = await ds.client.get("/-/sinkin/insights")
+    assert chooser.status_code == 200
+    assert 'name="runs" value="{}"'.format(run_id) in chooser.text
+    # the chooser's form sends ?runs=1&runs=3 without JavaScript
+    both = await ds.client.get("/-/sinkin/insights.json?runs={0}&runs={0}".format(run_id))
+    assert both.status_code == 200 and both.json()["run_ids"] == [run_id]
+    insights = "/-/sinkin/runs/{}/insights".format(run_id)
+    assert insights in (await ds.client.get("/-/sinkin/runs/{}".format(run_id))).text  # gallery header
+    assert insights in (await ds.client.get("/-/sinkin/images/1")).text  # viewer
+    menu = await ds.client.get("/-/sinkin")
+    assert "/-/sinkin/insights" in menu.text  # Datasette's menu
+    dashboard_js = await ds.client.get("/-/static-plugins/sinkin_pipeline/dashboard.js")
+    assert "/insights`" in dashboard_js.text  # each run row of the dashboard
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("path, status, message", [
     ("/-/sinkin/runs/99/insights.json", 404, "run 99 not found"),
     ("/-/sinkin/runs/99/insights", 404, "run 99 not found"),

@@ -93,6 +93,7 @@
         el("td", { class: "sk-num" }, credits(run.credits)),
         el("td", { class: "sk-links" },
           el("a", { href: `${base}/-/sinkin/runs/${run.run_id}` }, "Gallery"), " · ",
+          el("a", { href: `${base}/-/sinkin/runs/${run.run_id}/insights`, title: "Which settings win, and how sure" }, "Insights"), " · ",
           el("a", { href: `${tableUrl}?run_id=${encodeURIComponent(run.run_id)}` }, "Rows"), " · ",
           el("a", { href: `${base}/-/sinkin/new?from=${run.run_id}`, title: "Open this run in the form to change and queue it again" }, "Clone")),
         el("td", { class: "sk-actions" }, run.queued ? [
