@@ -83,3 +83,10 @@ def render_cell(value, column):
 @hookimpl
 def extra_css_urls(datasette):
     return [datasette.urls.static_plugins("sinkin_pipeline", "sinkin.css")]
+
+
+@hookimpl
+def extra_js_urls(datasette):
+    """sinkin.js on every page, in the <head> (not deferred): it applies the remembered theme
+    before the page paints and adds the theme toggle to Datasette's own pages."""
+    return [datasette.urls.static_plugins("sinkin_pipeline", "sinkin.js")]

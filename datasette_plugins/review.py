@@ -25,6 +25,7 @@ def routes():
     return [
         (r"^/-/sinkin/runs/(?P<run_id>\d+)$", gallery_page),
         (r"^/-/sinkin/runs/(?P<run_id>\d+)/order\.json$", order_view),
+        (r"^/-/sinkin/unrated\.json$", unrated_view),
         (r"^/-/sinkin/images/(?P<image_id>\d+)$", viewer_page),
         (r"^/-/sinkin/images/(?P<image_id>\d+)\.json$", image_view),
         (r"^/-/sinkin/images/(?P<image_id>\d+)/(?P<which>full|upscale|thumb)$", image_file),
@@ -150,12 +151,14 @@ async def viewer_page(datasette, request):
     if not found:
         return Response.html("<h1>Image {} not found</h1>".format(image_id), status=404)
     image = found[0]
+    image.pop("thumbnail", None)
+    varying = await with_db(datasette, varying_fields, image["run_id"])
     state = parse_state(request.args)
     return Response.html(await datasette.render_template("sinkin_viewer.html", {
-        "image": image, "settings": SETTING_FIELDS,
+        "image": image, "settings": SETTING_FIELDS, "varying": varying, "label": config_label(image, varying),
         "state_query": state_params(state),
         "boot": json_script({"image_id": image_id, "run_id": image["run_id"], "state": state_params(state),
-                             "page_size": PAGE_SIZE}),
+                             "page_size": PAGE_SIZE, "width": image["width"], "height": image["height"]}),
     }, request=request))
 
 
@@ -179,7 +182,23 @@ def image_info(db, image_id):
 def order_window(db, run_id, state, around, span):
     order = ordered_ids(db, run_id, state)
     ids, offset, index = window(order, around, span)
-    return {"run_id": run_id, "ids": ids, "offset": offset, "index": index, "total": len(order)}
+    scores = dict(db.execute("select image_id, score from image_table where image_id in ({})".format(
+        ", ".join("?" * len(ids))), ids).fetchall()) if ids else {}
+    stats = db.execute("select images, unrated from run_stats where run_id = ?", [run_id]).fetchone()
+    return {"run_id": run_id, "ids": ids, "offset": offset, "index": index, "total": len(order),
+            "scores": [scores.get(i) for i in ids],
+            "progress": {"total": stats[0], "rated": stats[0] - stats[1]} if stats else None}
+
+
+def unrated_runs(db, limit=10):
+    """Runs that still have unrated images, most unrated first: name, count, the first unrated id."""
+    found = rows(db, "select run_stats.run_id, runs.name, run_stats.unrated from run_stats join runs on "
+                     "runs.id = run_stats.run_id where run_stats.unrated > 0 "
+                     "order by run_stats.unrated desc, run_stats.run_id desc limit ?", [limit])
+    for run in found:
+        run["first_image"] = db.execute("select min(image_id) from image_table where run_id = ? and score is null",
+                                        [run["run_id"]]).fetchone()[0]
+    return found
 
 
 async def order_view(datasette, request):
@@ -196,6 +215,10 @@ async def order_view(datasette, request):
     if not 1 <= span <= 500:
         return error("span must be from 1 to 500", 400)
     return ok(await with_db(datasette, order_window, run_id, state, around, span))
+
+
+async def unrated_view(datasette, request):
+    return ok({"runs": await with_db(datasette, unrated_runs)})
 
 
 async def image_view(datasette, request):

@@ -28,6 +28,17 @@ def scores(db_path):
         conn.close()
 
 
+def saved(db_path, check, timeout=5.0):
+    """Wait until the scores in the database pass ``check`` (writes are sent in the background)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check(scores(db_path)):
+        assert time.monotonic() < deadline, scores(db_path)
+        time.sleep(0.05)
+    return True
+
+
 def shots(tmp_path):
     folder = Path(os.environ.get("SINKIN_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,8 +57,9 @@ def test_score_a_whole_run_with_the_keys_alone(page, run_url, db_path):
         if key != "5":  # auto-advance to the next image
             page.wait_for_function("id => document.querySelector('#sk-image-id').textContent !== id", arg=current)
     page.wait_for_function("() => document.querySelector('#sk-score').textContent === '5'")
-    page.wait_for_timeout(300)
-    assert sorted(scores(db_path)) == [1, 3, 5, 7, 9, 10]
+    assert saved(db_path, lambda s: sorted(x or 0 for x in s) == [1, 3, 5, 7, 9, 10])
+    page.wait_for_selector("#sk-done[open]")  # the run is fully rated
+    page.keyboard.press("Escape")  # closes that
     page.keyboard.press("Escape")  # back to the gallery at the same place
     page.wait_for_url("**/-/sinkin/runs/1?unrated=1#img-*")
     assert page.locator(".sk-tile").count() == 0
@@ -63,8 +75,7 @@ def test_unrated_only_shrinks_as_you_score(page, run_url, db_path):
     page.wait_for_function("() => document.querySelector('#sk-score').textContent === '8'")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("6")
-    page.wait_for_timeout(300)
-    assert sorted(s for s in scores(db_path) if s) == [6, 8]
+    assert saved(db_path, lambda s: sorted(x for x in s if x) == [6, 8])
     page.goto(run_url + "/-/sinkin/runs/1")
     page.keyboard.press("u")  # the gallery's "Unrated only" toggle
     page.wait_for_url("**/-/sinkin/runs/1?unrated=1")
@@ -116,3 +127,107 @@ def test_theme_toggle_is_remembered(page, run_url):
     page.reload()
     assert page.evaluate("document.documentElement.getAttribute('data-theme')") == "dark"
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 22)"
+
+
+@pytest.fixture
+def big_page(browser):
+    """A 1920x1080 page; the test fails on any uncaught JavaScript error."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def image_box(page):
+    return page.evaluate("""() => { const r = document.querySelector('#sk-image').getBoundingClientRect();
+        return {w: r.width, h: r.height, vw: innerWidth, vh: innerHeight}; }""")
+
+
+def fills(box):
+    return box["h"] >= 0.8 * box["vh"] or box["w"] >= 0.8 * box["vw"]
+
+
+def test_the_viewer_fills_the_screen_zooms_to_actual_pixels_and_shows_the_neighbours(big_page, run_url, tmp_path):
+    page = big_page
+    page.goto(run_url + "/-/sinkin/images/3")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("() => document.querySelector('#sk-image').complete")
+    box = image_box(page)
+    assert fills(box), box  # a 256x256 image, upscaled to the screen
+    page.screenshot(path=str(shots(tmp_path) / "viewer-1920.png"))
+    page.keyboard.press("i")  # the settings panel folds away, the image stays as large
+    assert page.locator("#sk-panel").is_hidden()
+    assert fills(image_box(page))
+    page.keyboard.press("i")
+    assert page.locator("#sk-panel").is_visible()
+    page.keyboard.press("z")  # actual pixels
+    assert page.locator("#sk-stage.sk-actual").count() == 1
+    assert image_box(page)["w"] == 256
+    page.locator("#sk-image").dblclick()  # and back to fit
+    assert page.locator("#sk-stage.sk-actual").count() == 0 and fills(image_box(page))
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement !== null")
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    # the filmstrip: the run's neighbours, the current one marked; a click moves there
+    strip = page.locator(".sk-strip-item:visible")
+    assert strip.count() == 6
+    assert page.locator(".sk-strip-item.sk-current").get_attribute("href") == "/-/sinkin/images/3"
+    page.locator(".sk-strip-item:visible").nth(0).click()
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '6'")
+    assert "/-/sinkin/images/6" in page.url
+
+
+def test_score_feedback_undo_progress_and_the_end_of_the_run(big_page, run_url, db_path, make_run):
+    make_run(db_path, {"name": "second run", "provider": "simulator", "model_id": "4zdwGOB", "prompt": "a hen",
+                       "seed": [1, 2], "width": 128, "height": 128, "steps": 4})
+    work(db_path)
+    page = big_page
+    page.goto(run_url + "/-/sinkin/images/6")  # newest first: 6 5 4 3 2 1
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#sk-progress").inner_text() == "0 of 6 rated"
+    page.keyboard.press("7")
+    # the image being left is confirmed, the next one is shown
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '5'")
+    assert page.locator("#sk-flash-text").inner_text() == "image 6 scored 7"
+    assert float(page.evaluate("getComputedStyle(document.querySelector('#sk-flash')).opacity")) > 0.5
+    assert page.locator("#sk-progress").inner_text() == "1 of 6 rated"
+    page.keyboard.press("3")
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '4'")
+    page.wait_for_function("() => document.querySelector('#sk-progress').textContent === '2 of 6 rated'")
+    assert saved(db_path, lambda s: s[4:6] == [3, 7])
+    page.keyboard.press("Backspace")  # undo the 3: image 5 is unrated again, and shown
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '5'")
+    assert page.locator("#sk-score").inner_text() == "–"
+    assert saved(db_path, lambda s: s[4:6] == [None, 7])
+    page.keyboard.press("Control+z")  # undo the 7 too
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '6'")
+    assert saved(db_path, lambda s: s[4:6] == [None, None])
+    assert page.locator("#sk-progress").inner_text() == "0 of 6 rated"
+    # undo restores a previous score, not only "unrated"
+    page.keyboard.press("4")
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '5'")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("9")
+    assert saved(db_path, lambda s: s[5] == 9)
+    page.keyboard.press("Backspace")
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '6'")
+    page.wait_for_function("() => document.querySelector('#sk-score').textContent === '4'")
+    assert saved(db_path, lambda s: s[5] == 4)
+    # rate the rest: the end state points to the other run's unrated images and to the insights
+    page.keyboard.press("ArrowRight")
+    for key in ["5", "6", "2", "8", "1"]:
+        page.keyboard.press(key)
+    page.wait_for_selector("#sk-done[open]")
+    assert page.locator("#sk-progress").inner_text() == "6 of 6 rated"
+    assert page.locator("#sk-done-insights").get_attribute("href") == "/-/sinkin/runs/1/insights"
+    page.wait_for_selector(".sk-done-runs a")
+    link = page.locator(".sk-done-runs a")
+    assert link.count() == 1 and link.inner_text() == "second run"
+    assert "2 unrated images" in page.locator(".sk-done-runs").inner_text()
+    link.click()
+    page.wait_for_url("**/-/sinkin/images/7?unrated=1")
+    assert saved(db_path, lambda s: sorted(x for x in s if x) == [1, 2, 4, 5, 6, 8])

@@ -86,6 +86,25 @@ async def test_captions_show_exactly_the_settings_that_vary(review, make_run):
 
 
 @pytest.mark.asyncio
+async def test_order_carries_scores_and_the_runs_progress_and_unrated_runs_are_listed(review, make_run):
+    ds, db_path = review
+    make_run(db_path, {"name": "other", "provider": "simulator", "model_id": "4zdwGOB", "prompt": "a hen",
+                       "seed": [1, 2, 3], "width": 128, "height": 128, "steps": 5})
+    work(db_path)
+    conn = sqlite3.connect(db_path)
+    conn.execute("update images set score = 6 where id in (2, 5)")
+    conn.commit()
+    order = (await ds.client.get("/-/sinkin/runs/1/order.json?sort=oldest&unrated=1")).json()
+    assert order["ids"] == [1, 3, 4, 6, 7, 8] and order["scores"] == [None] * 6
+    assert order["progress"] == {"total": 8, "rated": 2}
+    order = (await ds.client.get("/-/sinkin/runs/1/order.json?sort=oldest")).json()
+    assert order["scores"][:3] == [None, 6, None]
+    runs = (await ds.client.get("/-/sinkin/unrated.json")).json()["runs"]
+    assert [(r["run_id"], r["name"], r["unrated"], r["first_image"]) for r in runs] == [
+        (1, runs[0]["name"], 6, 1), (2, "other", 3, 9)]
+
+
+@pytest.mark.asyncio
 async def test_viewer_image_files_and_json(review):
     ds, _ = review
     page = await ds.client.get("/-/sinkin/images/3?unrated=1")

@@ -1,43 +1,67 @@
-/* SinkIn Lab shared helpers: toast(message, kind), postJSON(url, data) with the CSRF header, and the
-   light/dark toggle (remembered in localStorage). */
+/* SinkIn Lab's one set of page helpers, loaded (not deferred) in the <head> of every page of the app,
+   Datasette's own pages included:
+   - the theme: the remembered light/dark choice is applied before the page paints, and a ◐ toggle
+     is put in the header of every page;
+   - window.SK = {$, $$, el, plural, toast, send, postJSON, csrfToken, isTyping, creditText}, also
+     exposed as the older globals toast, sendJSON, postJSON, csrfToken and creditText. */
 (function () {
   "use strict";
-  window.toast = function (message, kind) {
+  const THEME_KEY = "sinkin-theme";
+
+  try {
+    const t = localStorage.getItem(THEME_KEY);
+    if (t === "light" || t === "dark") document.documentElement.setAttribute("data-theme", t);
+  } catch (e) { /* private mode: follow the system */ }
+  document.documentElement.classList.add("sk-js");
+
+  const $ = (selector, root) => (root || document).querySelector(selector);
+  const $$ = (selector, root) => [...(root || document).querySelectorAll(selector)];
+
+  /* el("a", {href: "/x", class: "y"}, "text", childNode...) */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+
+  const plural = (n, word, many) => `${n} ${n === 1 ? word : (many || word + "s")}`;
+
+  function toast(message, kind) {
     let box = document.getElementById("sk-toasts");
     if (!box) {
-      box = document.createElement("div");
-      box.id = "sk-toasts";
-      box.className = "sk-toasts";
-      box.setAttribute("role", "status");
-      box.setAttribute("aria-live", "polite");
+      box = el("div", {id: "sk-toasts", class: "sk-toasts", role: "status", "aria-live": "polite"});
       document.body.append(box);
     }
-    const item = document.createElement("div");
-    item.className = "sk-toast sk-toast-" + (kind || "info");
-    item.textContent = message;
+    const item = el("div", {class: "sk-toast sk-toast-" + (kind || "info")}, message);
     box.append(item);
     setTimeout(() => item.remove(), kind === "error" ? 8000 : 3500);
-  };
+  }
 
   /* Credits as sinkin_pipeline/wording.py writes them: rounded like money, "1 credit", "~0.67 credits". */
-  window.creditText = function (amount, estimate) {
-    const shown = (Math.round(Number(amount || 0) * 100) / 100 + 0).toLocaleString("en-US", { maximumFractionDigits: 2 });
+  function creditText(amount, estimate) {
+    const shown = (Math.round(Number(amount || 0) * 100) / 100 + 0).toLocaleString("en-US", {maximumFractionDigits: 2});
     return `${estimate ? "~" : ""}${shown} credit${shown === "1" ? "" : "s"}`;
-  };
+  }
 
-  window.csrfToken = function () {
+  function csrfToken() {
     const meta = document.querySelector('meta[name="csrftoken"]');
     return meta ? meta.content : "";
-  };
+  }
 
   /* POST JSON with the CSRF header; resolves to {status, body} and never throws (status 0 when
      the server did not answer). */
-  window.sendJSON = async function (url, data) {
+  async function send(url, data) {
     let response;
     try {
       response = await fetch(url, {
         method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRFToken": window.csrfToken()},
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
         body: JSON.stringify(data || {}),
       });
     } catch (e) {
@@ -47,14 +71,20 @@
     try { body = await response.json(); } catch (e) { body = {ok: false, error: "HTTP " + response.status}; }
     if (response.status === 403 && body.error) body.error += " (reload the page if this persists)";
     return {status: response.status, body: body};
-  };
+  }
 
   /* The same, resolving to the body of a success and throwing an Error with the server's message. */
-  window.postJSON = async function (url, data) {
-    const {status, body} = await window.sendJSON(url, data);
+  async function postJSON(url, data) {
+    const {status, body} = await send(url, data);
     if (status < 200 || status >= 300 || body.ok === false) throw new Error(body.error || "HTTP " + status);
     return body;
-  };
+  }
+
+  function isTyping(event) {
+    const t = event.target;
+    return !!t && (t.tagName === "INPUT" && t.type !== "checkbox" && t.type !== "radio" ||
+                   t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  }
 
   function currentTheme() {
     const set = document.documentElement.getAttribute("data-theme");
@@ -62,13 +92,50 @@
     return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
   }
 
+  function toggleTheme() {
+    const next = currentTheme() === "dark" ? "light" : "dark";
+    document.documentElement.setAttribute("data-theme", next);
+    try { localStorage.setItem(THEME_KEY, next); } catch (e) { /* private mode */ }
+  }
+
+  function themeButton() {
+    return el("button", {type: "button", class: "sk-theme-toggle", title: "Light or dark (remembered)",
+                         "aria-label": "Switch between light and dark mode"}, "◐");
+  }
+
+  /* Datasette's table pages: the column descriptions folded behind a "columns" disclosure, and
+     each description as the tooltip of its column's header. */
+  function foldColumnDescriptions() {
+    const dl = $("dl.column-descriptions");
+    if (!dl) return;
+    const details = el("details", {class: "sk-columns"}, el("summary", {}, "Columns"));
+    dl.replaceWith(details);
+    details.append(dl);
+    dl.classList.add("sk-folded");
+    const descriptions = {};
+    for (const dt of $$("dt", dl)) {
+      const dd = dt.nextElementSibling;
+      if (dd && dd.tagName === "DD") descriptions[dt.textContent.trim()] = dd.textContent.trim();
+    }
+    for (const th of $$("table.rows-and-columns th[data-column]")) {
+      const text = descriptions[th.dataset.column];
+      if (text) th.title = text;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
-    const button = document.getElementById("sk-theme-toggle");
-    if (!button) return;
-    button.addEventListener("click", () => {
-      const next = currentTheme() === "dark" ? "light" : "dark";
-      document.documentElement.setAttribute("data-theme", next);
-      try { localStorage.setItem("sinkin-theme", next); } catch (e) { /* private mode */ }
+    const nav = $("header nav");
+    if (nav && !$(".sk-theme-toggle", nav)) nav.prepend(themeButton());
+    document.addEventListener("click", (event) => {
+      if (event.target.closest && event.target.closest(".sk-theme-toggle")) toggleTheme();
     });
+    foldColumnDescriptions();
   });
+
+  window.SK = {$, $$, el, plural, toast, send, postJSON, csrfToken, isTyping, toggleTheme, creditText};
+  window.toast = toast;
+  window.creditText = creditText;
+  window.sendJSON = send;
+  window.postJSON = postJSON;
+  window.csrfToken = csrfToken;
 })();
