@@ -94,11 +94,11 @@ async def test_order_carries_scores_and_the_runs_progress_and_unrated_runs_are_l
     conn = sqlite3.connect(db_path)
     conn.execute("update images set score = 6 where id in (2, 5)")
     conn.commit()
-    order = (await ds.client.get("/-/sinkin/runs/1/order.json?sort=oldest&unrated=1")).json()
-    assert order["ids"] == [1, 3, 4, 6, 7, 8] and order["scores"] == [None] * 6
+    order = (await ds.client.get("/-/sinkin/runs/1/order.json?sort=oldest&unrated=1&around=3")).json()
+    assert order["ids"] == [1, 3, 4, 6, 7, 8] and order["scores"] == [None] * 6 and order["index"] == 1
     assert order["progress"] == {"total": 8, "rated": 2}
-    order = (await ds.client.get("/-/sinkin/runs/1/order.json?sort=oldest")).json()
-    assert order["scores"][:3] == [None, 6, None]
+    order = (await ds.client.get("/-/sinkin/runs/1/order.json?sort=oldest&around=2&span=1")).json()
+    assert order["ids"] == [1, 2, 3] and order["scores"] == [None, 6, None]
     runs = (await ds.client.get("/-/sinkin/unrated.json")).json()["runs"]
     assert [(r["run_id"], r["name"], r["unrated"], r["first_image"]) for r in runs] == [
         (1, runs[0]["name"], 6, 1), (2, "other", 3, 9)]
