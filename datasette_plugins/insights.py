@@ -52,6 +52,7 @@ def page_data(db, run_ids, normalize, x=None, y=None):
 
     data = load(db, run_ids)
     result = compute(data, normalize)
+    result["suggestion"] = next_run(db, data, result if not normalize else None) if len(run_ids) == 1 else None
     result["heatmap"] = None
     if len(data.axes) >= 2:
         ranked = [a["axis"] for a in result["axes"]]
@@ -62,6 +63,18 @@ def page_data(db, run_ids, normalize, x=None, y=None):
         except InsightsError as e:
             raise BadRequest(str(e))
     return result
+
+
+def next_run(db, data, result):
+    """The suggested next run of a single run, or ``{"error"}`` when none can be made."""
+    from sinkin_pipeline.spec import SpecError
+    from sinkin_pipeline.suggest import suggest
+
+    try:
+        proposal = suggest(db, data.run_ids[0], data, result)
+    except SpecError as e:
+        return {"error": "no suggestion: " + "; ".join(e.problems)}
+    return {k: proposal[k] for k in ("spec", "reasons", "yaml")}
 
 
 async def _answer(datasette, request, run_ids, single):

@@ -50,7 +50,7 @@ def upload_limit():
 
 # -- the page ---------------------------------------------------------------------------------
 
-def _page_data(db, from_run):
+def _page_data(db, from_run, suggested=False):
     from sinkin_pipeline.models import known_models
     from sinkin_pipeline.providers import get_providers
 
@@ -73,9 +73,14 @@ def _page_data(db, from_run):
             assets = [r["init_asset_id"] for r in rows(db, """
                 select distinct init_asset_id from configs where run_id = ? and init_asset_id is not null
                 order by init_asset_id""", [from_run])]
+            if suggested:  # "Queue this" on the insights page: the suggested next run
+                from sinkin_pipeline.suggest import suggest
+
+                proposal = suggest(db, from_run)
+                spec, assets = proposal["spec"], proposal["init_asset_ids"]
             form = spec_to_form(spec if isinstance(spec, dict) else {}, assets)
             form.setdefault("provider", run["provider"])
-            form["name"] = "{} (copy)".format(run["name"]) if run["name"] else ""
+            form["name"] = spec["name"] if suggested else "{} (copy)".format(run["name"]) if run["name"] else ""
             data["form"] = form
             data["from_run"] = {"id": run["id"], "name": run["name"]}
             data["assets"] = _assets(db, assets)
@@ -98,7 +103,7 @@ async def form_page(datasette, request):
     from_run = request.args.get("from")
     from_run = int(from_run) if from_run and from_run.isdigit() else None
     try:
-        data = await with_db(datasette, _page_data, from_run)
+        data = await with_db(datasette, _page_data, from_run, request.args.get("suggest") == "1")
     except NoDatabase as e:
         return Response.html("<h1>New run</h1><p>{}</p>".format(e), status=500)
     if from_run is not None and data["from_run"] is None:

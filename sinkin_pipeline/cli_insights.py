@@ -82,3 +82,44 @@ def insights(run_ids, normalize, as_json, db_path):
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(format_insights(result), nl=False)
+
+
+@cli.command()
+@click.option("--run", "run_id", type=int, required=True, metavar="ID", help="The run to learn from.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the spec to this file (default: print it).")
+@click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
+@db_option
+def suggest(run_id, output, force, db_path):
+    """Suggest the next run from a run's scores: keep the values whose interval overlaps the
+    best one, drop the clearly worse, refine numeric settings around the best, and draw fresh
+    seeds to confirm. Prints (or writes) a spec that `sinkin plan` and `sinkin run` accept, with
+    the reasoning as comments.
+
+    \b
+    Examples:
+        sinkin suggest --run 3
+        sinkin suggest --run 3 -o next.yml && sinkin plan next.yml
+    """
+    import os
+
+    from .suggest import suggest as make
+
+    db = opendb(db_path)
+    try:
+        result = make(db, run_id)
+    except LookupError as e:
+        fail(message_of(e))
+    if not output:
+        click.echo(result["yaml"], nl=False)
+        return
+    if os.path.exists(output) and not force:
+        fail("{} exists; pass --force to overwrite it".format(output))
+    try:
+        with open(output, "w", encoding="utf-8") as fp:
+            fp.write(result["yaml"])
+    except OSError as e:
+        fail("cannot write {}: {}".format(output, e.strerror or e))
+    for reason in result["reasons"]:
+        click.echo(reason)
+    click.echo("Wrote {}. Next: sinkin plan {}".format(output, output))

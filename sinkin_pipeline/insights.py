@@ -264,7 +264,9 @@ def fmt(x, digits=1):
 
 
 def fmt_ci(low, high):
-    return "too few ratings" if low is None else "{}–{}".format(fmt(low), fmt(high))
+    if low is None:
+        return "too few ratings"
+    return "{} to {}".format(fmt(low), fmt(high)) if low < 0 else "{}–{}".format(fmt(low), fmt(high))
 
 
 def summary(result):

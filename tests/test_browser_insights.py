@@ -97,3 +97,17 @@ def test_reached_from_the_dashboard_and_the_gallery(page, served):
     page.wait_for_url("**/-/sinkin/runs/{}/grid".format(run_id))
     page.locator("#sk-insights-link").click()
     page.wait_for_url("**/-/sinkin/runs/{}/insights".format(run_id))
+
+
+def test_queue_this_opens_the_form_with_its_live_plan(page, served):
+    url, db_path, run_id = served
+    page.goto("{}/-/sinkin/runs/{}/insights".format(url, run_id))
+    page.locator("#sk-queue-this").click()
+    page.wait_for_url("**/-/sinkin/new?from={}&suggest=1".format(run_id))
+    # 2 schedulers (DDIM, PNDM) × steps 30, 35, 40 × 3 fresh seeds
+    page.wait_for_function("() => /18 jobs/.test(document.querySelector('#sk-plan').textContent)", timeout=10000)
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("select count(*) from runs").fetchone()[0] == 1  # nothing queued yet
+    finally:
+        conn.close()
