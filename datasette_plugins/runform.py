@@ -23,7 +23,7 @@ import threading
 from datasette import Response
 
 from .appdb import NoDatabase, error, json_script, ok, rows, with_db
-from .formspec import FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
+from .formspec import GENERAL, FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
 from .security import write_request
 
 _REQUEST_KEY = re.compile(r"^[A-Za-z0-9-]{8,100}$")
@@ -151,7 +151,7 @@ def evaluate(db, form):
     and the estimate, ``Provider.check_ready`` for the provider, ``models.unknown_ids``."""
     from sinkin_pipeline.models import known_models, unknown_ids
     from sinkin_pipeline.providers import ConfigurationError, get_provider
-    from sinkin_pipeline.runs import make_plan, provider_name
+    from sinkin_pipeline.runs import GridTooLarge, make_plan, provider_name
     from sinkin_pipeline.spec import SpecError, check_spec
 
     try:
@@ -167,6 +167,8 @@ def evaluate(db, form):
         plan = make_plan(db, spec)
     except ConfigurationError as e:  # an unknown provider
         return spec_dict, spec, None, {"provider": ["provider: {}".format(e)]}, [], []
+    except (GridTooLarge, ValueError) as e:  # the job ceiling (runs.max_jobs)
+        return spec_dict, spec, None, {GENERAL: [str(e)]}, [], []
     cautions = []
     try:
         get_provider(name).check_ready()
@@ -207,7 +209,7 @@ def _existing_run(db, request_key):
 def _create(db, form, request_key, confirm):
     """``(status, body)``: create the run, or say why not."""
     from sinkin_pipeline.models import cache_if_empty
-    from sinkin_pipeline.runs import create_run
+    from sinkin_pipeline.runs import GridTooLarge, create_run
     from sinkin_pipeline.wording import credit_text, plural
 
     with _create_lock:
@@ -229,6 +231,9 @@ def _create(db, form, request_key, confirm):
                          "error": " ".join(reasons) + " Confirm to queue it."}
         try:
             run_id = create_run(db, spec, spec_yaml=spec_yaml(spec_dict), request_key=request_key)
+        except GridTooLarge as e:
+            return 400, {"ok": False, "problems": {GENERAL: [str(e)]},
+                         "error": "the form has problems: nothing was queued"}
         except sqlite3.IntegrityError:
             existing = _existing_run(db, request_key)
             if existing is None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .db import db_path_of, media_dir, now, relative_to_db
+from .db import db_path_of, media_dir, now, relative_to_db, write_transaction
 from .spec import SpecError, check_image_bytes
 
 
@@ -16,23 +16,25 @@ def store_asset(db, data, filename):
     if problem:
         raise SpecError(["init_image: {!r} – {}".format(filename, problem)])
     digest = hashlib.sha256(data).hexdigest()
-    row = db.execute("select id from assets where sha256 = ?", [digest]).fetchone()
-    if row:
-        return row[0]
     with Image.open(BytesIO(data)) as im:
         width, height = im.size
         ext = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}[im.format]
     folder = media_dir(db_path_of(db)) / "assets"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / (digest + ext)
     if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
-    return db["assets"].insert({
-        "sha256": digest, "filename": Path(filename).name, "path": relative_to_db(db_path_of(db), path),
-        "width": width, "height": height, "bytes": len(data), "created_at": now(),
-    }).last_pk
+    with write_transaction(db):  # read then insert: take the write lock first
+        row = db.execute("select id from assets where sha256 = ?", [digest]).fetchone()
+        if row:
+            return row[0]
+        return db["assets"].insert({
+            "sha256": digest, "filename": Path(filename).name,
+            "path": relative_to_db(db_path_of(db), path),
+            "width": width, "height": height, "bytes": len(data), "created_at": now(),
+        }).last_pk
 
 
 def read_asset(db, asset_id):

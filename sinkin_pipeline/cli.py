@@ -1,25 +1,58 @@
 """The ``sinkin`` command: a thin layer over the library functions."""
 import json
+import sqlite3
 import sys
 
 import click
 
 from . import __version__
-from .db import default_db_path, open_db
+from .db import MAX_ID, DatabaseProblem, corrupt_message, default_db_path, is_corruption, open_db, open_readonly
 from .plugins import load_plugins, pm
+
+#: the click type of every id a command takes (run, job, image): a clear error out of range
+ID = click.IntRange(1, MAX_ID)
+_DB_KEY = "sinkin_db"  # ctx.meta: the --db given before the command, then the database in use
+
+
+def _default_db():
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(_DB_KEY + "_global") if ctx is not None else None
+    return given or default_db_path()
 
 
 def db_option(f):
+    """``--db``, also accepted before the command (``sinkin --db x.db runs``)."""
     return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False), default=default_db_path,
+        "--db", "db_path", type=click.Path(dir_okay=False), default=_default_db,
         show_default="$SINKIN_DB or ./experiments.db", help="The SQLite database file.",
     )(f)
 
 
-def opendb(db_path):
+def _remember(db_path):
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_DB_KEY] = db_path
+
+
+def opendb(db_path, create=False):
+    """The database for a command that writes (migrated; created only when ``create``)."""
+    _remember(db_path)
     try:
-        return open_db(db_path)
-    except Exception as e:  # a folder that does not exist, a file that is not SQLite...
+        return open_db(db_path, create=create)
+    except DatabaseProblem as e:
+        raise click.ClickException(str(e))
+    except (OSError, sqlite3.Error) as e:  # a folder that does not exist, no permission...
+        raise click.ClickException("cannot open database {}: {}".format(db_path, e))
+
+
+def readdb(db_path):
+    """The database for a read-only command: never created, migrated or changed."""
+    _remember(db_path)
+    try:
+        return open_readonly(db_path)
+    except DatabaseProblem as e:
+        raise click.ClickException(str(e))
+    except (OSError, sqlite3.Error) as e:
         raise click.ClickException("cannot open database {}: {}".format(db_path, e))
 
 
@@ -32,19 +65,48 @@ def message_of(error):
     return str(error.args[0]) if len(error.args) == 1 else str(error)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SinkinGroup(click.Group):
+    """The command group: a damaged or unusable database is a readable error in every command,
+    never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DatabaseProblem as e:
+            raise click.ClickException(str(e))
+        except sqlite3.DatabaseError as e:
+            path = ctx.meta.get(_DB_KEY) or _default_db()
+            if is_corruption(e):
+                raise click.ClickException(corrupt_message(path, e))
+            if "locked" in str(e) or "busy" in str(e):
+                raise click.ClickException(
+                    "the database {} is locked by another process ({}); nothing was changed: "
+                    "try again".format(path, e))
+            raise click.ClickException("database error on {}: {}".format(path, e))
+        except OverflowError as e:
+            raise click.ClickException("a number is out of range ({}): ids go from 1 to {}".format(
+                e, MAX_ID))
+
+
+@click.group(cls=SinkinGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sinkin")
-def cli():
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="The SQLite database file, for any command (same as the command's --db).")
+@click.pass_context
+def cli(ctx, db_path):
     """SinkIn Lab: sweep Stable Diffusion settings on the SinkIn API, keep every image in SQLite,
     score and rank them in Datasette.
 
     \b
     A typical session:
+        sinkin init
         sinkin plan examples/quickstart.yml
         sinkin run examples/quickstart.yml --yes
         sinkin work --concurrency 4 --budget 50
         sinkin serve --open
     """
+    if db_path:
+        ctx.meta[_DB_KEY + "_global"] = db_path
 
 
 def _spec_or_fail(spec_path):
@@ -76,26 +138,67 @@ def _provider_ready(name):
     return provider
 
 
+def max_jobs_option(f):
+    return click.option(
+        "--max-jobs", type=click.IntRange(min=1), metavar="N",
+        help="Refuse grids of more than N jobs (default: $SINKIN_MAX_JOBS or 100,000).")(f)
+
+
 @cli.command()
 @db_option
 def init(db_path):
     """Create the database (or bring its schema up to date).
 
+    Every other command expects the database to exist; `sinkin run` creates it too.
+
     \b
     Example:
         sinkin init --db experiments.db
     """
-    db = opendb(db_path)
-    click.echo("Database ready: {} ({} tables)".format(db_path, len(db.table_names())))
+    from pathlib import Path
+
+    existed = Path(db_path).exists()
+    db = opendb(db_path, create=True)
+    click.echo("Database {}: {} ({} tables)".format("ready" if existed else "created", db_path,
+                                                    len(db.table_names())))
+
+
+def _plan_db(db_path):
+    """The database to estimate from: the file read-only, or an empty in-memory one when there
+    is no file yet (`plan` never creates it)."""
+    from pathlib import Path
+
+    if Path(db_path).exists():
+        return readdb(db_path)
+    import sqlite_utils
+
+    from .migrations import migrations
+
+    db = sqlite_utils.Database(memory=True)
+    migrations.apply(db)
+    return db
+
+
+def _plan_or_fail(db, spec, provider, max_jobs):
+    from .providers import ConfigurationError
+    from .runs import GridTooLarge, make_plan
+
+    try:
+        return make_plan(db, spec, provider, max_jobs_override=max_jobs)
+    except (ConfigurationError, GridTooLarge, ValueError) as e:
+        fail(str(e))
 
 
 @cli.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--provider", help="Override the spec's provider (sinkin or simulator).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@max_jobs_option
 @db_option
-def plan(spec_path, provider, as_json, db_path):
+def plan(spec_path, provider, as_json, max_jobs, db_path):
     """Show what SPEC would queue and cost, without writing anything.
+
+    Estimates learn from the costs recorded in the database (if there is one yet).
 
     \b
     Example:
@@ -103,15 +206,11 @@ def plan(spec_path, provider, as_json, db_path):
     """
     from .models import known_models, unknown_ids
     from .planview import plan_lines
-    from .providers import ConfigurationError
-    from .runs import make_plan, provider_name
+    from .runs import provider_name
 
     spec = _spec_or_fail(spec_path)
-    db = opendb(db_path)
-    try:
-        result = make_plan(db, spec, provider)
-    except ConfigurationError as e:
-        fail(str(e))
+    db = _plan_db(db_path)
+    result = _plan_or_fail(db, spec, provider, max_jobs)
     # plan writes nothing: an empty model cache is read from the provider, not stored
     unknown = unknown_ids(known_models(db, provider_name(spec, provider), store=False), spec.values)
     if as_json:
@@ -132,13 +231,16 @@ def plan(spec_path, provider, as_json, db_path):
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before a large or costly grid.")
 @click.option("--allow-unknown-ids", is_flag=True,
               help="Queue model or LoRA ids that are not in the cached model list (e.g. a new model).")
+@max_jobs_option
 @db_option
-def run(spec_path, name, provider, yes, allow_unknown_ids, db_path):
+def run(spec_path, name, provider, yes, allow_unknown_ids, max_jobs, db_path):
     """Create a run from SPEC and queue one job per config (nothing is spent yet).
 
-    Run the queue with `sinkin work` (all) or `sinkin next` (one job). Model and LoRA ids are
-    checked against the cached model list (fetched on first use); an unknown id is refused with
-    the nearest known ids unless --allow-unknown-ids is given.
+    Creates the database if there is none yet. Run the queue with `sinkin work` (all) or
+    `sinkin next` (one job). Model and LoRA ids are checked against the cached model list
+    (fetched on first use); an unknown id is refused with the nearest known ids unless
+    --allow-unknown-ids is given. Grids above 100,000 jobs are refused unless --max-jobs (or
+    $SINKIN_MAX_JOBS) raises the ceiling.
 
     \b
     Example:
@@ -148,19 +250,22 @@ def run(spec_path, name, provider, yes, allow_unknown_ids, db_path):
     from pathlib import Path
 
     from .models import cache_if_empty, known_models, unknown_ids
-    from .runs import make_plan, create_run, provider_name
+    from .runs import GridTooLarge, create_run, provider_name
     from .wording import credit_text, plural
 
     spec = _spec_or_fail(spec_path)
-    db = opendb(db_path)
     _provider_ready(provider_name(spec, provider))
+    if not Path(db_path).exists():
+        # refuse a bad grid before a file is created for it
+        _plan_or_fail(_plan_db(db_path), spec, provider, max_jobs)
+    db = opendb(db_path, create=True)
     known = known_models(db, provider_name(spec, provider), store=False)
     unknown = unknown_ids(known, spec.values)
     if unknown and not allow_unknown_ids:
         fail("nothing queued: {}\n  - {}\nFix the spec, or pass --allow-unknown-ids to use them anyway "
              "(e.g. a model added to SinkIn since `sinkin models --refresh`).".format(
                  plural(len(unknown), "unknown id"), "\n  - ".join(unknown)))
-    result = make_plan(db, spec, provider)
+    result = _plan_or_fail(db, spec, provider, max_jobs)
     what = "{}, {}, {} estimated".format(plural(result.jobs, "job"), plural(result.images, "image"),
                                          credit_text(result.credits, estimate=True))
     if result.needs_confirmation() and not yes:
@@ -169,8 +274,12 @@ def run(spec_path, name, provider, yes, allow_unknown_ids, db_path):
             fail(message[:-1] + ": that is a large or costly grid; pass --yes to confirm.")
         if not click.confirm(message):
             fail("Nothing queued.")
-    run_id = create_run(db, spec, name=name, provider=provider,
-                        spec_yaml=Path(spec_path).read_text(encoding="utf-8"))
+    try:
+        run_id = create_run(db, spec, name=name, provider=provider,
+                            spec_yaml=Path(spec_path).read_text(encoding="utf-8"),
+                            max_jobs_override=max_jobs)
+    except GridTooLarge as e:
+        fail(str(e))
     cache_if_empty(db, known)  # first use: the list fetched for the check is kept
     click.echo("Run {} queued: {}.".format(run_id, what))
     seeds = db.execute("select distinct seed from configs where run_id = ? order by position",
@@ -184,28 +293,31 @@ def run(spec_path, name, provider, yes, allow_unknown_ids, db_path):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option
 def runs(as_json, db_path):
-    """List runs with image counts (total, unrated, upscaled), queue state and credits.
+    """List runs with image counts (total, unrated, upscaled), jobs in every state and credits.
 
     \b
     Example:
         sinkin runs --json
     """
-    from .runs import run_counts
+    from .runs import JOB_STATES, run_counts
     from .wording import money
 
-    rows = run_counts(opendb(db_path))
+    rows = run_counts(readdb(db_path))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo("No runs yet. Start with: sinkin run SPEC")
         return
-    click.echo("{:>4}  {:<28} {:>6} {:>8} {:>8} {:>6} {:>6} {:>9}".format(
-        "id", "name", "total", "unrated", "upscaled", "queued", "failed", "credits"))
+    states = [s for s in JOB_STATES if any(r.get(s) for r in rows) or s in ("queued", "failed")]
+    header = "{:>4}  {:<28} {:>6} {:>8} {:>8}".format("id", "name", "total", "unrated", "upscaled")
+    click.echo(header + "".join(" {:>{w}}".format(s, w=max(6, len(s))) for s in states)
+               + " {:>9}".format("credits"))
     for r in rows:
-        click.echo("{:>4}  {:<28} {:>6} {:>8} {:>8} {:>6} {:>6} {:>9}".format(
-            r["run_id"], (r["name"] or "")[:28], r["total"], r["unrated"], r["upscaled"],
-            r["queued"], r["failed"], money(r["credits"])))
+        line = "{:>4}  {:<28} {:>6} {:>8} {:>8}".format(
+            r["run_id"], (r["name"] or "")[:28], r["total"], r["unrated"], r["upscaled"])
+        click.echo(line + "".join(" {:>{w}}".format(r.get(s) or 0, w=max(6, len(s))) for s in states)
+                   + " {:>9}".format(money(r["credits"])))
 
 
 @cli.command()
@@ -230,7 +342,7 @@ def score(image_id, score, db_path):
 
 
 @cli.command()
-@click.option("--run", "run_id", type=int, help="Only this run.")
+@click.option("--run", "run_id", type=ID, help="Only this run.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
 @db_option
 def export(run_id, output, db_path):
@@ -244,7 +356,7 @@ def export(run_id, output, db_path):
     """
     from .export import export_csv
 
-    db = opendb(db_path)
+    db = readdb(db_path)
     if run_id is not None and not db.execute("select 1 from runs where id = ?", [run_id]).fetchone():
         fail("run {} not found".format(run_id))
     if output:

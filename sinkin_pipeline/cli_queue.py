@@ -4,7 +4,7 @@ import json
 
 import click
 
-from .cli import cli, db_option, fail, message_of, opendb
+from .cli import ID, cli, db_option, fail, message_of, opendb, readdb
 
 
 def _recover(db):
@@ -22,28 +22,29 @@ def _run_exists(db, run_id):
 
 
 @cli.command()
-@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--show", type=click.IntRange(min=0), default=50, show_default=True, metavar="N",
+              help="List the first N jobs (the totals always count every queued job).")
 @db_option
-def queue(run_id, as_json, db_path):
+def queue(run_id, as_json, show, db_path):
     """List upcoming jobs in the order they will run, with estimated credits.
 
     \b
     Example:
         sinkin queue --run 2
     """
-    from .queue import list_queue
+    from .queue import list_queue, queue_totals
     from .wording import credit_text, money, plural
 
-    db = opendb(db_path)
+    db = readdb(db_path)
     _run_exists(db, run_id)
-    _recover(db)
-    jobs = list_queue(db, run_id=run_id)
-    total = round(sum(j["credit_estimate"] or 0 for j in jobs), 4)
+    count, total = queue_totals(db, run_id=run_id)
+    jobs = list_queue(db, run_id=run_id, limit=show)
     if as_json:
-        click.echo(json.dumps({"jobs": jobs, "total_estimate": total}, indent=2))
+        click.echo(json.dumps({"jobs": jobs, "count": count, "total_estimate": total}, indent=2))
         return
-    if not jobs:
+    if not count:
         click.echo("The queue is empty.")
         return
     for j in jobs:
@@ -54,11 +55,13 @@ def queue(run_id, as_json, db_path):
                 j["model_id"], j["width"], j["height"], j["steps"], j["scale"], j["scheduler"],
                 j["seed"], (j["prompt"] or "")[:40])
         click.echo("job {:>5}  run {:>3}  ~{:>6} cr  {}".format(j["id"], j["run_id"], money(j["credit_estimate"]), what))
-    click.echo("{}, {} estimated".format(plural(len(jobs), "job"), credit_text(total, estimate=True)))
+    if count > len(jobs):
+        click.echo("… and {:,} more (--show N lists more)".format(count - len(jobs)))
+    click.echo("{}, {} estimated".format(plural(count, "job"), credit_text(total, estimate=True)))
 
 
 @cli.command(name="next")
-@click.option("--run", "run_id", type=int, help="Take the next job of this run only.")
+@click.option("--run", "run_id", type=ID, help="Take the next job of this run only.")
 @db_option
 def next_command(run_id, db_path):
     """Run exactly one queued job ("Run next") and show what it produced.
@@ -92,7 +95,7 @@ def next_command(run_id, db_path):
 
 
 @cli.command()
-@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
 @click.option("--concurrency", "-c", type=click.IntRange(1, 32), default=1, show_default=True,
               help="Jobs in flight at once.")
 @click.option("--budget", type=click.FloatRange(min=0), help="Never start a job that would take this session's spending past CREDITS.", metavar="CREDITS")
@@ -110,14 +113,14 @@ def work(run_id, concurrency, budget, limit, db_path):
         sinkin work --run 3 --limit 10
     """
     from .providers import ConfigurationError
-    from .queue import list_queue
+    from .queue import queue_totals
     from .wording import credit_text, plural
     from .worker import BudgetTooSmall, work as do_work
 
     db = opendb(db_path)
     _run_exists(db, run_id)
     _recover(db)
-    pending = len(list_queue(db, run_id=run_id))
+    pending = queue_totals(db, run_id=run_id)[0]
     if limit:
         pending = min(pending, limit)
     if not pending:
@@ -154,7 +157,7 @@ def work(run_id, concurrency, budget, limit, db_path):
 
 
 @cli.command()
-@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
 @db_option
 def retry(run_id, db_path):
     """Re-queue failed and interrupted jobs (a job whose answer was stored only downloads again).
@@ -173,7 +176,7 @@ def retry(run_id, db_path):
 
 
 @cli.command()
-@click.option("--run", "run_id", type=int, help="Only this run's jobs.")
+@click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
 @db_option
 def cancel(run_id, db_path):
     """Cancel queued jobs (running jobs finish; nothing already paid is lost).
@@ -191,7 +194,7 @@ def cancel(run_id, db_path):
 
 
 @cli.command()
-@click.argument("image_id", type=int)
+@click.argument("image_id", type=ID)
 @click.option("--type", "upscale_type", type=click.Choice(["esrgan", "hires_fix"]), default="esrgan", show_default=True)
 @click.option("--scale", type=float, help="ESRGAN factor, 2 to 4 (default 2).")
 @click.option("--strength", type=float, help="Hires fix strength, 0 to 1 (default 0.6).")
@@ -218,6 +221,25 @@ def upscale(image_id, upscale_type, scale, strength, db_path):
     click.echo("Image {} upscaled ({}): {}".format(image_id, image["upscale_type"], image["upscale_path"]))
 
 
+def _fill_model_cache(db, db_path, rows):
+    """Store ``rows`` in the empty model cache of an existing database (nothing else is written:
+    no file is created, nothing migrated); on a read-only database the list stays uncached."""
+    import sqlite3
+
+    from .db import open_db
+    from .models import cache_if_empty
+
+    if not rows:
+        return db
+    try:
+        writable = open_db(db_path, create=False, migrate=False)
+        cache_if_empty(writable, rows)
+    except sqlite3.OperationalError:  # a read-only file or filesystem
+        return db
+    db.conn.close()
+    return writable
+
+
 @cli.command()
 @click.option("--refresh", is_flag=True, help="Fetch the list from the provider (cached in the models table).")
 @click.option("--provider", default="sinkin", show_default=True,
@@ -238,11 +260,15 @@ def models(refresh, provider, as_json, db_path):
     from .models import count_by_kind, describe_counts, known_models, list_models, refresh_models
     from .providers import ConfigurationError, ProviderError, get_provider
 
-    db = opendb(db_path)
-    if not refresh and not list_models(db) and known_models(db, provider):
-        # first use: the empty cache was just filled from the provider
-        if not as_json:
-            click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db)), provider), err=True)
+    if refresh:
+        db = opendb(db_path, create=True)
+    else:
+        db = readdb(db_path)
+        if not list_models(db):
+            db = _fill_model_cache(db, db_path, known_models(db, provider, store=False))
+            if list_models(db) and not as_json:
+                # first use: the empty cache was just filled from the provider
+                click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db)), provider), err=True)
     if refresh:
         try:
             prov = get_provider(provider)

@@ -1,6 +1,6 @@
 """The cached list of SinkIn models and LoRAs (table ``models``): refreshing it, filling it on
 first use, and warning about ids that are not in it (typos cost credits only when paid for)."""
-from .db import dicts, now
+from .db import dicts, now, write_transaction
 from .wording import plural
 
 KINDS = {"models": "model", "loras": "lora", "video_models": "video"}
@@ -26,7 +26,7 @@ def cache_if_empty(db, rows):
 
 
 def _store(db, rows):
-    with db.atomic():
+    with write_transaction(db):
         db.execute("delete from models")
         if rows:
             db["models"].insert_all(rows, pk="id", replace=True)

@@ -3,7 +3,7 @@ left ``running`` by a worker process that no longer exists."""
 import os
 import socket
 
-from .db import dicts, now
+from .db import dicts, now, write_transaction
 
 
 class BudgetStop(Exception):
@@ -130,10 +130,21 @@ def move_to_front(db, run_id=None, job_ids=None):
     """Give queued jobs (of a run, or the listed ids) a priority above every other queued job, so
     they are claimed next (in their own order). Returns how many moved."""
     where, params = _where(run_id, job_ids)
-    with db.atomic():
+    with write_transaction(db):  # read then write: take the write lock first
         top = db.execute("select coalesce(max(priority), 0) from jobs where status = 'queued'").fetchone()[0]
         db.execute("update jobs set priority = ? where status = 'queued'" + where, [top + 1] + params)
         return db.conn.execute("select changes()").fetchone()[0]
+
+
+def queue_totals(db, run_id=None):
+    """``(jobs, estimated credits)`` of the queued jobs (of ``run_id``), counted in SQL."""
+    sql = "select count(*), coalesce(sum(credit_estimate), 0) from jobs where status = 'queued'"
+    params = []
+    if run_id is not None:
+        sql += " and run_id = ?"
+        params.append(run_id)
+    count, total = db.execute(sql, params).fetchone()
+    return count, round(total, 4)
 
 
 def _where(run_id, job_ids):

@@ -1,18 +1,25 @@
 """From a checked spec to a plan (nothing written) or a run with its configs and queued jobs."""
+import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import dicts, now
+from .db import dicts, now, write_transaction
 from .estimate import estimator_for
 from .fields import FIELDS
 from .providers import get_provider
+from .ranking import JOB_STATUSES as JOB_STATES  # every job state, in the order `runs` shows them
 from .spec import expand, resolve_seeds
 
 DEFAULT_PROVIDER = "sinkin"
 #: `sinkin run` asks before queueing more jobs or credits than this (unless --yes)
 CONFIRM_JOBS = 100
 CONFIRM_CREDITS = 200.0
+#: the largest grid one run may queue, unless --max-jobs or $SINKIN_MAX_JOBS raise it
+DEFAULT_MAX_JOBS = 100_000
+#: configs (and jobs) inserted per statement batch when a run is created
+CHUNK = 5000
 
 
 @dataclass
@@ -45,8 +52,10 @@ def with_defaults(config):
     return full
 
 
-def make_plan(db, spec, provider=None):
-    """What a spec would queue: counts, axes and estimated credits. Writes nothing."""
+def make_plan(db, spec, provider=None, max_jobs_override=None):
+    """What a spec would queue: counts, axes and estimated credits. Writes nothing.
+    Raises :class:`GridTooLarge` when the grid is above the ceiling (:func:`max_jobs`)."""
+    check_grid_size(spec.config_count(), max_jobs_override)
     provider_obj = get_provider(provider_name(spec, provider))
     estimator = estimator_for(db, provider_obj)
     values = dict(spec.values)
@@ -62,9 +71,7 @@ def make_plan(db, spec, provider=None):
     images = 0
     bases = set()
     sub = {k: values.get(k, [FIELDS[k].default]) for k in cost_keys}
-    from itertools import product
-
-    for combo in product(*sub.values()):
+    for combo in itertools.product(*sub.values()):
         config = dict(zip(cost_keys, combo))
         est = estimator.estimate(config)
         bases.add(est.basis)
@@ -80,64 +87,136 @@ def make_plan(db, spec, provider=None):
                 axes=axes, basis=estimator.describe(bases), warnings=warnings)
 
 
+class GridTooLarge(ValueError):
+    """A grid with more jobs than the ceiling; nothing was written."""
+
+    def __init__(self, jobs, ceiling, exact=True):
+        self.jobs = jobs
+        self.ceiling = ceiling
+        super().__init__(
+            "this grid has {}{:,} jobs, more than the ceiling of {:,}: split it into smaller runs, or "
+            "raise the ceiling with --max-jobs N or SINKIN_MAX_JOBS=N".format(
+                "" if exact else "more than ", jobs, ceiling))
+
+
+def max_jobs(override=None):
+    """The largest grid one run may queue: ``override``, else $SINKIN_MAX_JOBS, else the default."""
+    if override is not None:
+        value = override
+    else:
+        raw = os.environ.get("SINKIN_MAX_JOBS", "").strip()
+        if not raw:
+            return DEFAULT_MAX_JOBS
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("SINKIN_MAX_JOBS must be a whole number of jobs, got {!r}".format(raw))
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("the job ceiling must be a whole number of at least 1, got {!r}".format(value))
+    return value
+
+
+def check_grid_size(jobs, ceiling=None):
+    """Raise :class:`GridTooLarge` when ``jobs`` is above the ceiling (see :func:`max_jobs`)."""
+    ceiling = max_jobs(ceiling)
+    if jobs > ceiling:
+        raise GridTooLarge(jobs, ceiling)
+
+
+def _chunks(iterable, size):
+    iterator = iter(iterable)
+    while True:
+        chunk = list(itertools.islice(iterator, size))
+        if not chunk:
+            return
+        yield chunk
+
+
 def create_run(db, spec, name=None, provider=None, spec_yaml=None, request_key=None,
-               init_images=None, rng=None):
+               init_images=None, rng=None, max_jobs_override=None):
     """Create a run, its configs and one queued inference job per config, in one transaction.
 
-    ``init_images`` maps an init_image path in the spec to bytes already read (the web form's
-    uploads); otherwise files are read from disk. With ``request_key`` set, a second call with
-    the same key returns the first run's id instead of creating another. Returns the run id."""
+    Configs are generated lazily and inserted in chunks, so memory stays flat whatever the size
+    of the grid; more jobs than the ceiling (:func:`max_jobs`) raise :class:`GridTooLarge` and
+    write nothing. ``init_images`` maps an init_image path in the spec to bytes already read
+    (the web form's uploads); otherwise files are read from disk. With ``request_key`` set, a
+    second call with the same key returns the first run's id instead of creating another.
+    Returns the run id."""
     from .assets import store_asset
 
-    if request_key:
-        row = db.execute("select id from runs where request_key = ?", [request_key]).fetchone()
-        if row:
-            return row[0]
+    ceiling = max_jobs(max_jobs_override)
+    check_grid_size(spec.config_count(), ceiling)
     provider_obj = get_provider(provider_name(spec, provider))
-    estimator = estimator_for(db, provider_obj)
     values = resolve_seeds(spec, rng)
-    configs = expand(values)
     run_name = name or spec.name or "run {}".format(now()[:19].replace("T", " "))
     created = now()
-    with db.atomic():
-        asset_ids = {}
-        for path in values.get("init_image", []):
-            data = (init_images or {}).get(path)
-            if data is None:
-                data = Path(path).read_bytes()
-            asset_ids[path] = store_asset(db, data, Path(path).name)
+    init_data = {}
+    for path in values.get("init_image", []):
+        data = (init_images or {}).get(path)
+        init_data[path] = data if data is not None else Path(path).read_bytes()
+    with write_transaction(db):
+        if request_key:
+            row = db.execute("select id from runs where request_key = ?", [request_key]).fetchone()
+            if row:
+                return row[0]
+        estimator = estimator_for(db, provider_obj)
+        asset_ids = {path: store_asset(db, data, Path(path).name) for path, data in init_data.items()}
         run_id = db["runs"].insert({
             "name": run_name, "provider": provider_obj.name,
             "spec": json.dumps(spec.given, default=str), "spec_yaml": spec_yaml,
             "resolved": json.dumps(values, default=str), "request_key": request_key,
             "created_at": created,
         }).last_pk
-        config_rows = []
-        for position, config in enumerate(configs):
+        _insert_configs_and_jobs(db, run_id, expand(values), asset_ids, spec, provider_obj.name,
+                                 estimator, created, ceiling)
+    return run_id
+
+
+def _insert_configs_and_jobs(db, run_id, configs, asset_ids, spec, provider, estimator, created,
+                             ceiling):
+    """Insert configs with their queued jobs, ``CHUNK`` at a time, with ids assigned here (the
+    caller holds the write lock, so nobody else inserts meanwhile)."""
+    conn = db.conn
+    columns = [r[1] for r in conn.execute("pragma table_info(configs)").fetchall()]
+    known = set(columns)
+    config_sql = "insert into configs ({}) values ({})".format(
+        ", ".join(columns), ", ".join("?" * len(columns)))
+    job_sql = ("insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "
+               "attempts, fallback, created_at) values (?, ?, ?, 'inference', 'queued', ?, ?, 0, 0, ?)")
+    next_config = conn.execute("select coalesce(max(id), 0) + 1 from configs").fetchone()[0]
+    next_job = conn.execute("select coalesce(max(id), 0) + 1 from jobs").fetchone()[0]
+    fallback = int(spec.fallback)
+    position = 0
+    for chunk in _chunks(configs, CHUNK):
+        if position + len(chunk) > ceiling:
+            raise GridTooLarge(ceiling, ceiling, exact=False)
+        config_rows, job_rows = [], []
+        for config in chunk:
             row = with_defaults(config)
             init = row.pop("init_image", None)
             if init is None:
                 row["image_strength"] = None
                 row["controlnet"] = None
-            row.update({"run_id": run_id, "init_asset_id": asset_ids.get(init),
-                        "fallback_enabled": int(spec.fallback), "position": position})
             for key in ("use_default_neg", "lcm"):
                 row[key] = int(bool(row[key]))
-            config_rows.append(row)
-        first = None
-        for row in config_rows:
-            config_id = db["configs"].insert(row).last_pk
-            first = first or config_id
-            db["jobs"].insert({
-                "run_id": run_id, "config_id": config_id, "kind": "inference", "status": "queued",
-                "provider": provider_obj.name, "credit_estimate": estimator.estimate(row).credits,
-                "attempts": 0, "fallback": 0, "created_at": created,
-            })
-    return run_id
+            row.update({"id": next_config, "run_id": run_id, "init_asset_id": asset_ids.get(init),
+                        "fallback_enabled": fallback, "position": position})
+            if not known.issuperset(row):
+                raise ValueError("config keys without a column: {}".format(
+                    ", ".join(sorted(set(row) - known))))
+            config_rows.append(tuple(row.get(c) for c in columns))
+            job_rows.append((next_job, run_id, next_config, provider, estimator.estimate(row).credits,
+                             created))
+            next_config += 1
+            next_job += 1
+            position += 1
+        conn.executemany(config_sql, config_rows)
+        conn.executemany(job_sql, job_rows)
 
 
 def run_counts(db, run_id=None):
-    """Rows of ``run_summary`` as dicts (one run, or all, newest first)."""
+    """Rows of ``run_summary`` as dicts (one run, or all, newest first), with a count for every
+    job state (:data:`JOB_STATES`)."""
     sql = "select * from run_summary"
     params = []
     if run_id is not None:

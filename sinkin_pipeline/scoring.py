@@ -1,5 +1,5 @@
 """Scoring images: 1..10, or None to clear a score."""
-from .db import now
+from .db import now, parse_id
 
 
 class ScoreError(ValueError):
@@ -32,10 +32,7 @@ def score_image(conn, image_id, score):
     """Set (or clear, with None) an image's score; returns ``{"id", "score", "scored_at"}``.
     ``conn`` is a sqlite3 connection or sqlite_utils Database. Raises ScoreError, LookupError."""
     score = parse_score(score)
-    try:
-        image_id = int(image_id)
-    except (TypeError, ValueError):
-        raise ScoreError("image id must be a whole number, got {!r}".format(image_id))
+    image_id = parse_id(image_id, "image id", ScoreError)
     scored_at = now() if score is not None else None
     cursor = conn.execute("update images set score = ?, scored_at = ? where id = ?",
                           [score, scored_at, image_id])

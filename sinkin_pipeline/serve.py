@@ -71,7 +71,7 @@ def make_datasette(db_path, host="127.0.0.1", port=8001):
     from datasette.app import Datasette
 
     db_path = Path(db_path).resolve()
-    opendb(db_path).conn.close()
+    opendb(db_path, create=True).conn.close()
     metadata = copy.deepcopy(load_metadata(db_path.stem))
     plugins = metadata.setdefault("plugins", {})
     plugins.setdefault("sinkin-lab", {})["allowed_hosts"] = allowed_hosts(host, port)

@@ -218,7 +218,9 @@ def resolve_seeds(spec, rng=None):
 
 
 def expand(values):
-    """Expand resolved values into config dicts through the ``expand_spec`` hook."""
+    """Expand resolved values into config dicts through the ``expand_spec`` hook: an iterable,
+    consumed once (the built-in expansion generates configs lazily, so a grid of 10^6 configs is
+    never held in memory)."""
     load_plugins()
     configs = pm.hook.expand_spec(spec=values)
     if configs is None:
@@ -227,6 +229,7 @@ def expand(values):
 
 
 def cartesian(values):
-    """The cartesian product of ``values`` (key → list), one dict per combination, in key order."""
+    """The cartesian product of ``values`` (key → list), one dict per combination, in key order,
+    generated lazily."""
     keys = list(values)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
+    return (dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys)))

@@ -232,4 +232,7 @@ def test_bad_arguments_change_nothing(ran, args, message):
 
 def test_database_in_a_missing_folder(tmp_path):
     result = invoke("runs", "--db", tmp_path / "no" / "such" / "lab.db")
-    assert result.exit_code == 1 and "cannot open database" in result.output
+    assert result.exit_code == 1 and "no database at" in result.output and "sinkin init" in result.output
+    result = invoke("init", "--db", tmp_path / "no" / "such" / "lab.db")
+    assert result.exit_code == 1 and "folder for the database does not exist" in result.output
+    assert not (tmp_path / "no").exists()
