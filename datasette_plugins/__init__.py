@@ -1,56 +1,55 @@
-"""The SinkIn Lab Datasette plugin (installed as ``datasette_sinkin``): review pages, keyboard
-scoring, upscale comparison, the dashboard and the run form. Each page's routes live in their
-own module; this module only wires Datasette's hooks."""
+"""The SinkIn Lab Datasette plugin (package ``datasette_sinkin``, config key ``sinkin-lab``):
+review pages, keyboard scoring, upscale comparison, the dashboard and the run form.
+
+Each page module defines ``routes()``; they are listed here explicitly, and every view is
+wrapped by :func:`appdb.guarded` (one place that turns bad input into a 4xx). This module only
+wires Datasette's hooks. No page has inline scripts or inline event handlers: the
+Content-Security-Policy (:mod:`.csp`) refuses them.
+"""
 import re
 
 from datasette import hookimpl
 
-from . import security
+from . import appdb, dashboard, insights, review, runform, security, signin
 
-#: modules that define ``routes()`` -> [(regex, view)], ``menu_links`` items and assets
-PAGE_MODULES = ("review", "dashboard", "insights")
-
-
-def _page_modules():
-    import importlib
-
-    modules = []
-    for name in PAGE_MODULES:
-        try:
-            modules.append(importlib.import_module("{}.{}".format(__name__, name)))
-        except ModuleNotFoundError as e:
-            if e.name != "{}.{}".format(__name__, name):
-                raise
-    return modules
+#: the modules whose ``routes()`` the plugin serves
+ROUTE_MODULES = (review, dashboard, runform, insights, signin)
 
 
 @hookimpl
 def register_routes(datasette):
-    routes = []
-    for module in _page_modules():
-        routes.extend(module.routes())
-    return routes
+    return [(regex, appdb.guarded(view)) for module in ROUTE_MODULES for regex, view in module.routes()]
 
 
 @hookimpl
 def menu_links(datasette):
     links = []
-    for module in _page_modules():
+    for module in ROUTE_MODULES:
         for link in getattr(module, "MENU_LINKS", ()):
             links.append({"href": datasette.urls.path(link["href"]), "label": link["label"]})
-    from .appdb import NoDatabase, database_name
-
     try:
-        links.append({"href": datasette.urls.table(database_name(datasette), "image_table"),
+        links.append({"href": datasette.urls.table(appdb.database_name(datasette), "image_table"),
                       "label": "Ranking table"})
-    except NoDatabase:
+    except appdb.NoDatabase:
         pass
     return links
 
 
 @hookimpl
 def asgi_wrapper(datasette):
-    return security.host_guard(datasette)
+    return security.protect(datasette)
+
+
+@hookimpl
+def skip_csrf(datasette, scope):
+    # the sign-in form is the first page a browser sees: it has no CSRF cookie yet, and a stale
+    # one of another app on this host must not lock it out (cross-site POSTs are refused anyway)
+    return scope.get("path") == datasette.urls.path(security.LOGIN_PATH)
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    return appdb.exception_response(datasette, request, exception)
 
 
 @hookimpl

@@ -9,8 +9,12 @@ share the database the same way two CLI processes do.
 """
 import asyncio
 import json
+import sqlite3
 
 from datasette import Response
+from datasette.utils import async_call_with_supported_arguments
+from datasette.utils.asgi import BadRequest, NotFound
+from datasette.views.base import DatasetteError
 
 from .security import plugin_config
 
@@ -65,6 +69,66 @@ def rows(db, sql, params=None):
     cursor = db.execute(sql, params or [])
     cols = [c[0] for c in cursor.description]
     return [dict(zip(cols, r)) for r in cursor.fetchall()]
+
+
+#: the largest integer SQLite stores: an id above it names nothing
+MAX_ID = 2**63 - 1
+
+
+def url_id(request, name):
+    """The integer URL part ``name`` (the route's regex makes it digits); NotFound above SQLite's
+    range, where no row can be."""
+    value = int(request.url_vars[name])
+    if value > MAX_ID:
+        raise NotFound("{} {} not found (ids are below 2^63)".format(name.replace("_", " "), value))
+    return value
+
+
+def guarded(view):
+    """``view`` with the plugin's exception mapping: what bad input raises deep down (a number
+    SQLite cannot hold, JSON nested too deeply, no database served, the database locked for too
+    long) becomes a clear 4xx/503 instead of a 500. Errors render as JSON on ``.json`` paths and
+    as Datasette's error page otherwise (raise Datasette's ``NotFound`` / ``Forbidden`` /
+    ``BadRequest`` in a view for the same effect)."""
+
+    async def run(datasette, request, scope, send, receive):
+        try:
+            return await async_call_with_supported_arguments(
+                view, datasette=datasette, request=request, scope=scope, send=send, receive=receive)
+        except Exception as e:
+            mapped = map_exception(e)
+            if mapped is None:
+                raise
+            raise mapped from e
+
+    run.__name__ = getattr(view, "__name__", "view")
+    run.__doc__ = view.__doc__
+    run.view = view
+    return run
+
+
+def map_exception(e):
+    """A Datasette exception with a clear status for ``e``, or None for a genuine bug."""
+    if isinstance(e, OverflowError):
+        return BadRequest("a number is too large (whole numbers must be below 2^63)")
+    if isinstance(e, RecursionError):
+        return BadRequest("the request is nested too deeply")
+    if isinstance(e, NoDatabase):
+        return DatasetteError(str(e), status=503)
+    if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+        return DatasetteError("the database is busy (another process holds a lock): try again", status=503)
+    return None
+
+
+def exception_response(datasette, request, exception):
+    """``handle_exception`` for Datasette's own views: the same mapping as :func:`guarded`, so a
+    row URL with a 20-digit id gives 400, not 500. None lets Datasette render everything else."""
+    from datasette.handle_exception import handle_exception as render
+
+    mapped = map_exception(exception)
+    if mapped is None:
+        return None
+    return render(datasette=datasette, request=request, exception=mapped)
 
 
 def ok(data=None, status=200):

@@ -24,9 +24,7 @@ MAX_CONCURRENCY = 32
 
 
 def routes():
-    from .runform import routes as form_routes
-
-    return form_routes() + [
+    return [
         (r"^/-/sinkin$", dashboard_page),
         (r"^/-/sinkin/status\.json$", status_view),
         (r"^/-/sinkin/queue/next\.json$", run_next_view),

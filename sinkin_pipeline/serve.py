@@ -1,117 +1,78 @@
-"""``sinkin serve``: Datasette 0.65 on the experiment database, with the packaged metadata and the
-SinkIn Lab plugin, bound to loopback, refusing any Host it was not started on."""
-import copy
-import ipaddress
+"""``sinkin serve``: the SinkIn Lab Datasette app (built by ``datasette_sinkin.app``) on
+127.0.0.1, or on the network with sign-in when explicitly asked."""
 import os
-import secrets
 import webbrowser
-from importlib import resources
 from pathlib import Path
 
 import click
-import yaml
 
 from .cli import cli, db_option, fail, opendb
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-METADATA_DB_KEY = "sinkin"  # the database key in the packaged metadata.yml, renamed at start
+TOKEN_ENV = "SINKIN_SERVE_TOKEN"
 
 
-def load_metadata(db_name):
-    """The packaged metadata.yml, with its database entry renamed to ``db_name``."""
-    text = resources.files("datasette_sinkin").joinpath("metadata.yml").read_text(encoding="utf-8")
-    metadata = yaml.safe_load(text) or {}
-    databases = metadata.get("databases") or {}
-    if METADATA_DB_KEY in databases:
-        databases[db_name] = databases.pop(METADATA_DB_KEY)
-    metadata["databases"] = databases
-    return metadata
+def make_datasette(db_path, host="127.0.0.1", port=8001, **kwargs):
+    """The configured Datasette for ``db_path`` (see ``datasette_sinkin.app.make_datasette``)."""
+    from datasette_sinkin.app import make_datasette as build
+
+    return build(db_path, host, port, **kwargs)
 
 
-def secret_for(db_path):
-    """The signing secret kept beside the database (owner-only file), created once."""
-    path = Path(str(db_path) + ".secret")
-    if path.exists():
-        return path.read_text().strip()
-    secret = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fp:
-        fp.write(secret)
-    return secret
+def _url(host, port, path):
+    if host in ("0.0.0.0", "::"):
+        import socket
 
-
-def is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def allowed_hosts(host, port):
-    hosts = []
-    names = [host]
-    if host in ("127.0.0.1", "localhost"):
-        names = ["127.0.0.1", "localhost"]
-    elif host == "::1":
-        names = ["[::1]"]
-    for name in names:
-        hosts.append("{}:{}".format(name, port))
-        if port == 80:
-            hosts.append(name)
-    # what in-process clients (datasette.client, `datasette --get`) send; no web page can make a
-    # browser send it, so it opens nothing to DNS rebinding
-    hosts.append("localhost")
-    return hosts
-
-
-def make_datasette(db_path, host="127.0.0.1", port=8001):
-    """A configured Datasette for the SinkIn database at ``db_path`` (created and migrated)."""
-    from datasette.app import Datasette
-
-    db_path = Path(db_path).resolve()
-    opendb(db_path, create=True).conn.close()
-    metadata = copy.deepcopy(load_metadata(db_path.stem))
-    plugins = metadata.setdefault("plugins", {})
-    plugins.setdefault("sinkin-lab", {})["allowed_hosts"] = allowed_hosts(host, port)
-    plugins["sinkin-lab"]["database"] = db_path.stem
-    return Datasette(
-        files=[str(db_path)],
-        metadata=metadata,
-        # facet suggestions run a grouped query per column on every table page (most of the ranking
-        # table's time); the metadata names the facets that are worth it
-        settings={"default_cache_ttl": 0, "sql_time_limit_ms": 3000, "allow_csv_stream": True,
-                  "max_csv_mb": 0, "suggest_facets": False},
-        secret=secret_for(db_path),
-    )
+        host = socket.gethostname()
+    return "http://{}:{}{}".format("[{}]".format(host) if ":" in host else host, port, path)
 
 
 @cli.command()
 @click.option("--port", "-p", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]",
+              help="Another Host name browsers use to reach this server (e.g. behind a proxy or a "
+                   "DNS name). Repeatable.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
 @click.option("--i-understand-this-exposes-my-data", "expose", is_flag=True,
-              help="Allow a --host that is not loopback (anyone who reaches it can spend your credits).")
+              help="Allow a --host that is not loopback. Other machines must then sign in with a token "
+                   "(printed at start, or ${} when set).".format(TOKEN_ENV))
 @db_option
-def serve(port, host, open_browser, expose, db_path):
+def serve(port, host, allow_hosts, open_browser, expose, db_path):
     """Review, score, upscale and rank images in Datasette, on 127.0.0.1.
+
+    With --host 0.0.0.0 (and --i-understand-this-exposes-my-data) the server answers on every
+    address of this machine; browsers on other machines sign in once with the token printed at
+    start (or the one in $SINKIN_SERVE_TOKEN). Requests from this machine need no token.
 
     \b
     Examples:
         sinkin serve --open
         sinkin serve --db experiments.db --port 8002
+        sinkin serve --host 0.0.0.0 --i-understand-this-exposes-my-data --allow-host lab.local
     """
     import uvicorn
+
+    from datasette_sinkin.app import is_loopback
+    from datasette_sinkin.security import sign_in_token
 
     if not is_loopback(host) and not expose:
         fail("--host {} would expose your images and your credits to the network; pass "
              "--i-understand-this-exposes-my-data if that is what you want".format(host))
     if not Path(db_path).exists():
         click.echo("Creating {}".format(db_path), err=True)
-    ds = make_datasette(db_path, host, port)
-    url = "http://{}:{}/-/sinkin".format("[{}]".format(host) if ":" in host else host, port)
+    token = os.environ.get(TOKEN_ENV) or None if not is_loopback(host) else None
+    if token is not None and len(token) < 16:
+        fail("${} is too short: use at least 16 random characters".format(TOKEN_ENV))
+    opendb(db_path, create=True).conn.close()  # a clear message for a damaged or foreign file
+    ds = make_datasette(db_path, host, port, allow_hosts=allow_hosts, token=token,
+                        warn=lambda message: click.echo("Warning: " + message, err=True))
+    url = _url(host, port, "/-/sinkin")
     click.echo("SinkIn Lab on {} (Ctrl+C to stop)".format(url), err=True)
+    token = sign_in_token(ds)
+    if token is not None:
+        click.echo("Other machines sign in once at {}".format(
+            _url(host, port, "/-/sinkin/login") + ("" if os.environ.get(TOKEN_ENV) else "?token=" + token)),
+            err=True)
     if open_browser:
         webbrowser.open(url)
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")

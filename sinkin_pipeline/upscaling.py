@@ -78,7 +78,7 @@ def estimate_upscale(db, provider, upscale_type):
 def check_upscale(db, image_id, upscale_type="esrgan", scale=None, strength=None):
     """Validate a request; returns ``(image, params)``. Raises UpscaleError or LookupError."""
     upscalers = get_upscalers()
-    if upscale_type not in upscalers:
+    if not isinstance(upscale_type, str) or upscale_type not in upscalers:
         raise UpscaleError("unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers))))
     options = {}
     if scale is not None:

@@ -204,22 +204,23 @@ def browser():
         chromium.close()
 
 
-def serve_in_thread(db_path):
+def serve_in_thread(db_path, wrap=None):
     """Serve the database with `sinkin serve`'s Datasette on 127.0.0.1 (uvicorn in a thread, a free
-    port). Returns ``(base_url, stop)``."""
+    port), its ASGI app passed through ``wrap`` if given. Returns ``(base_url, stop)``."""
     import socket
     import threading
     import time
 
     import uvicorn
 
-    from sinkin_pipeline.serve import make_datasette
+    from datasette_sinkin.app import make_datasette
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ds = make_datasette(db_path, "127.0.0.1", port)
-    server = uvicorn.Server(uvicorn.Config(ds.app(), host="127.0.0.1", port=port, log_level="warning",
+    asgi = ds.app() if wrap is None else wrap(ds.app())
+    server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

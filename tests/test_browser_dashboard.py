@@ -59,7 +59,7 @@ def fill_grid(page, server, name):
     page.check("input[name=seed_mode][value=list]")
     page.fill("#f-seed", "1234")
     page.wait_for_function(
-        "document.querySelector('#sk-plan').textContent.includes('8 jobs, 8 images, ~0 credits')")
+        "() => document.querySelector('#sk-plan').textContent.includes('8 jobs, 8 images, ~0 credits')")
 
 
 def run_id_by_name(server, name):
@@ -87,7 +87,7 @@ def test_grid_from_the_form_to_a_full_gallery(page, server, shots):
 
     page.fill("#sk-concurrency", "2")
     page.click("#sk-run-all")
-    page.wait_for_function("document.querySelector('#sk-runner-text').textContent.includes('finished')")
+    page.wait_for_function("() => document.querySelector('#sk-runner-text').textContent.includes('finished')")
     row.locator("text=8 / 8 jobs done").wait_for()
     assert row.locator(".sk-total").text_content() == "8"
     assert "7 jobs done" in page.text_content("#sk-runner-text")
@@ -99,7 +99,7 @@ def test_grid_from_the_form_to_a_full_gallery(page, server, shots):
     page.locator("#sk-grid li img").nth(7).wait_for()
     assert page.locator("#sk-grid li").count() == 8
     # every thumbnail actually loaded (not a broken image)
-    page.wait_for_function("Array.from(document.querySelectorAll('#sk-grid img'))"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#sk-grid img'))"
                            ".every((img) => img.complete && img.naturalWidth > 0)")
     page.screenshot(path=str(shots / "gallery-after-run-all.png"))
 
@@ -123,7 +123,7 @@ def test_a_large_grid_asks_before_queueing(page, server):
     page.fill("#f-scale", "7")
     page.check("input[name=seed_mode][value=random]")
     page.fill("#f-random_seeds", str(CONFIRM_JOBS + 1))
-    page.wait_for_function("document.querySelector('#sk-plan').textContent.includes('{} jobs')".format(
+    page.wait_for_function("() => document.querySelector('#sk-plan').textContent.includes('{} jobs')".format(
         CONFIRM_JOBS + 1))
     page.click("#sk-create")
     page.locator("#sk-confirm").wait_for(state="visible")
@@ -171,7 +171,7 @@ def test_a_failed_job_shows_its_message_and_can_be_retried(page, server, shots, 
     dark_page.locator("#sk-problems tr").first.wait_for()
     dark_page.screenshot(path=str(shots / "dashboard-dark.png"), full_page=True)
     dark_page.goto(server.url + "/-/sinkin/new?from={}".format(run_id))
-    dark_page.wait_for_function("document.querySelector('#sk-plan').textContent.includes('8 jobs')")
+    dark_page.wait_for_function("() => document.querySelector('#sk-plan').textContent.includes('8 jobs')")
     dark_page.screenshot(path=str(shots / "form-dark.png"), full_page=True)
     dark.close()
     problem.locator("text=Retry").click()
@@ -201,7 +201,7 @@ def test_an_uploaded_init_image_is_shown_and_enters_the_spec(page, server, tmp_p
     assert page.is_enabled("#f-image_strength")
     page.fill("#f-image_strength", "0.3")
     page.check("input[name=controlnet][value=canny]")
-    page.wait_for_function("document.querySelector('#sk-yaml').textContent.includes('controlnet: canny')")
+    page.wait_for_function("() => document.querySelector('#sk-yaml').textContent.includes('controlnet: canny')")
     assert "image_strength: 0.3" in page.text_content("#sk-yaml")
     assert "init_image:" in page.text_content("#sk-yaml")
     # a file that is not an image is refused next to the field, and nothing is stored

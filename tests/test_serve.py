@@ -5,7 +5,7 @@ import stat
 from click.testing import CliRunner
 
 from sinkin_pipeline.cli import cli
-from sinkin_pipeline.serve import allowed_hosts, load_metadata, make_datasette, secret_for
+from datasette_sinkin.app import allowed_hosts, load_metadata, make_datasette, secret_for
 
 
 def test_a_non_loopback_host_is_refused_without_the_explicit_flag(db_path, monkeypatch):
@@ -57,3 +57,20 @@ def test_every_connection_waits_for_locks(db_path):
         return read.first()[0], write, journal.first()[0]
 
     assert asyncio.run(check()) == (30000, 30000, "wal")
+
+
+def test_a_secret_other_users_can_read_is_replaced_not_used(db_path):
+    path = str(db_path) + ".secret"
+    old = os.umask(0o022)
+    try:
+        with open(path, "w") as fp:
+            fp.write("leaked-secret")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    warnings = []
+    secret = secret_for(db_path, warn=warnings.append)
+    assert secret != "leaked-secret" and len(secret) >= 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "readable by other users" in warnings[0] and "leaked-secret" not in warnings[0]
+    assert secret_for(db_path, warn=warnings.append) == secret and len(warnings) == 1

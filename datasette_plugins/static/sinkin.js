@@ -124,6 +124,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    /* forms that scripts send (never submitted by the browser; no inline onsubmit under the CSP) */
+    document.querySelectorAll("form[data-no-submit]").forEach((form) => {
+      form.addEventListener("submit", (event) => event.preventDefault());
+    });
     const nav = $("header nav");
     if (nav && !$(".sk-theme-toggle", nav)) nav.prepend(themeButton());
     document.addEventListener("click", (event) => {

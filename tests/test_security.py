@@ -1,0 +1,189 @@
+"""Attacks on `sinkin serve` replayed over HTTP against a real server (uvicorn on a free port):
+exposed mode's sign-in and hosts, and bad input that used to crash with a 500."""
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+
+def _lan_address():
+    """This machine's address on its default route, or None (then the exposed-mode test skips)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))
+            address = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(ds, host, port):
+    import uvicorn
+
+    config = uvicorn.Config(ds.app(), host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+
+    def stop():
+        server.should_exit = True
+        thread.join(5)
+
+    return stop
+
+
+@pytest.fixture
+def exposed(db_path):
+    from datasette_sinkin.app import make_datasette
+
+    lan = _lan_address()
+    if lan is None:
+        pytest.skip("this machine has no non-loopback address to play the LAN client from")
+    port = _free_port()
+    ds = make_datasette(db_path, "0.0.0.0", port, allow_hosts=["lab.example"], token="the-sign-in-token-123")
+    stop = _serve(ds, "0.0.0.0", port)
+    yield {"lan": "http://{}:{}".format(lan, port), "local": "http://127.0.0.1:{}".format(port), "port": port}
+    stop()
+
+
+def test_exposed_mode_needs_sign_in_from_the_network_but_not_from_this_machine(exposed, db_path):
+    lan, port = exposed["lan"], exposed["port"]
+    with httpx.Client(base_url=lan) as client:
+        # a browser on the LAN reaches the server by its address, and is sent to sign in
+        r = client.get("/-/sinkin", headers={"sec-fetch-mode": "navigate"})
+        assert r.status_code == 302 and r.headers["location"] == "/-/sinkin/login?next=%2F-%2Fsinkin"
+        assert client.get("/-/sinkin/login").status_code == 200
+        # the old attack: a script on the LAN sending Host: localhost reads and writes nothing
+        for host in ("localhost", "localhost:{}".format(port), "127.0.0.1:{}".format(port)):
+            assert client.get("/lab.json", headers={"host": host}).status_code == 401
+            r = client.post("/-/sinkin/queue/cancel.json", json={}, headers={"host": host})
+            assert r.status_code == 401 and "sign in" in r.json()["error"]
+        # hosts: the machine's address and --allow-host are answered, others are refused
+        assert client.get("/lab.json", headers={"host": "lab.example:{}".format(port)}).status_code == 401
+        assert client.get("/lab.json", headers={"host": "evil.example:{}".format(port)}).status_code == 403
+        # a wrong token is refused, the right one gives a signed, HttpOnly cookie
+        assert client.get("/-/sinkin/login?token=guess").status_code == 403
+        assert "sinkin_auth" not in client.cookies
+        r = client.get("/-/sinkin/login", params={"token": "the-sign-in-token-123", "next": "/lab"})
+        assert r.status_code == 302 and r.headers["location"] == "/lab"
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie
+        assert client.get("/lab.json").status_code == 200
+        assert client.get("/-/sinkin").status_code == 200
+        # a forged or tampered cookie is not a sign-in
+        client.cookies.set("sinkin_auth", client.cookies["sinkin_auth"][:-2] + "xx")
+        assert client.get("/lab.json").status_code == 401
+    with httpx.Client(base_url=lan) as client:  # the sign-in form (POST) works too
+        r = client.post("/-/sinkin/login", data={"token": "the-sign-in-token-123", "next": "//evil.example/"})
+        assert r.status_code == 302 and r.headers["location"] == "/-/sinkin"  # never off-site
+        assert client.get("/lab.json").status_code == 200
+    # on this machine, no token
+    assert httpx.get(exposed["local"] + "/-/sinkin").status_code == 200
+    assert httpx.get(exposed["local"] + "/lab.json").status_code == 200
+
+
+def test_serve_prints_a_sign_in_link_once_when_exposed(db_path, monkeypatch):
+    import uvicorn
+    from click.testing import CliRunner
+
+    from sinkin_pipeline.cli import cli
+
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append(app))
+    monkeypatch.delenv("SINKIN_SERVE_TOKEN", raising=False)
+    args = ["serve", "--db", str(db_path), "--host", "0.0.0.0", "--i-understand-this-exposes-my-data"]
+    first = CliRunner().invoke(cli, args)
+    second = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0 and first.output.count("/-/sinkin/login?token=") == 1
+    token = first.output.split("?token=")[1].split()[0]
+    assert len(token) >= 24 and token not in second.output  # a new random token each start
+    monkeypatch.setenv("SINKIN_SERVE_TOKEN", "configured-token-0123456789")
+    third = CliRunner().invoke(cli, args)
+    assert third.exit_code == 0 and "/-/sinkin/login" in third.output
+    assert "configured-token" not in third.output
+    loopback = CliRunner().invoke(cli, ["serve", "--db", str(db_path)])
+    assert loopback.exit_code == 0 and "login" not in loopback.output
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real server on 127.0.0.1 and an httpx client that sends writes as the pages do."""
+    from conftest import serve_in_thread
+    from sinkin_pipeline.db import open_db
+
+    path = tmp_path_factory.mktemp("bad-input") / "lab.db"
+    open_db(path).conn.close()
+    url, stop = serve_in_thread(path)
+    with httpx.Client(base_url=url) as client:
+        client.get("/-/sinkin")  # the page sets the CSRF cookie
+        client.headers["x-csrftoken"] = client.cookies["ds_csrftoken"]
+        client.db_path = path
+        yield client
+    stop()
+
+
+def _tables(db_path):
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return {t: conn.execute("select count(*) from [{}]".format(t)).fetchone()[0]
+                for (t,) in conn.execute("select name from sqlite_master where type = 'table'")}
+    finally:
+        conn.close()
+
+
+def test_bad_input_gets_a_clear_4xx_never_a_500(server):
+    before = _tables(server.db_path)
+    big = 2**63
+    cases = [
+        # JSON nested 100,000 deep
+        ("post", "/-/sinkin/new/check.json", {"content": "[" * 100000 + "]" * 100000}, 400,
+         "nested too deeply"),
+        ("post", "/-/sinkin/queue/cancel.json", {"content": '{"a":' * 100000 + "1" + "}" * 100000}, 400,
+         "nested too deeply"),
+        # ids >= 2^63 in URLs (the app's and Datasette's) and in bodies
+        ("get", "/-/sinkin/images/{}.json".format(big), {}, 400, "below 2^63"),
+        ("get", "/-/sinkin/images/{}".format(big), {}, 400, None),
+        ("get", "/-/sinkin/runs/{}/order.json".format(big), {}, 400, "below 2^63"),
+        ("post", "/-/sinkin/images/{}/score.json".format(big), {"json": {"score": 5}}, 400, "below 2^63"),
+        ("post", "/-/sinkin/queue/cancel.json", {"json": {"job_ids": [big]}}, 400, "below 2^63"),
+        ("post", "/-/sinkin/queue/retry.json", {"json": {"run_id": big}}, 400, None),
+        ("get", "/lab/images/{}.json".format(big), {}, 404, None),
+        # upscale type given as a list
+        ("post", "/-/sinkin/images/1/upscale.json", {"json": {"type": ["esrgan"]}}, 400,
+         "unknown upscale type"),
+        # a multipart POST carrying a cookie (asgi-csrf 0.11 crashed on it)
+        ("post", "/-/sinkin/new/upload.json", {"files": {"file": ("a.png", b"x")}}, 415, "multipart"),
+        ("post", "/lab/top_images", {"files": {"file": ("a.png", b"x")}}, 415, "multipart"),
+        # a POST to a read-only canned query
+        ("post", "/lab/top_images", {"data": {"csrftoken": server.cookies["ds_csrftoken"]}}, 405,
+         "read-only"),
+        ("post", "/lab/top_images.json", {"json": {}}, 405, "read-only"),
+        # a number JSON cannot carry back (it was answered with a bare Infinity)
+        ("post", "/-/sinkin/new/check.json", {"content": '{"form": {"width": 1e400}}'}, 400,
+         "too large"),
+        ("post", "/-/sinkin/new/check.json", {"content": '{"form": {"width": NaN}}'}, 400, "NaN"),
+    ]
+    for method, path, kwargs, status, words in cases:
+        kwargs = dict(kwargs)
+        if "content" in kwargs:
+            kwargs["headers"] = {"content-type": "application/json"}
+        r = getattr(server, method)(path, **kwargs)
+        assert r.status_code == status, (path, r.status_code, r.text[:300])
+        if path.endswith(".json") or "json" in kwargs or "content" in kwargs:
+            body = r.json()  # valid JSON
+            assert body["ok"] is False and (words is None or words in body["error"]), (path, body)
+    assert _tables(server.db_path) == before
