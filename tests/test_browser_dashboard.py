@@ -234,7 +234,7 @@ def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page
     page.focus(runs.format(second) + " .sk-front")
     page.keyboard.press("Enter")
     second_jobs = [r[0] for r in query(server, "select id from jobs where run_id = ? order by id", [second])]
-    page.wait_for_function("document.querySelector('#sk-upcoming tr').dataset.jobId === '{}'".format(second_jobs[0]))
+    page.wait_for_function("() => document.querySelector('#sk-upcoming tr').dataset.jobId === '{}'".format(second_jobs[0]))
     page.wait_for_timeout(1300)  # a poll re-renders the tables
     assert page.evaluate("document.activeElement.dataset.focus") == "front-run-{}".format(second)
     page.screenshot(path=str(shots / "dashboard-queue-control.png"), full_page=True)
@@ -262,14 +262,14 @@ def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page
     assert query(server, "select count(*) from jobs where status = 'queued'")[0][0] == 3 - done
     monkeypatch.setattr(SimulatorProvider, "inference", real)
     page.click("#sk-resume")
-    page.wait_for_function("document.querySelector('#sk-runner-text').textContent.includes('finished')")
+    page.wait_for_function("() => document.querySelector('#sk-runner-text').textContent.includes('finished')")
     assert query(server, "select count(*) from jobs where run_id = ? and status = 'succeeded'", [first])[0][0] == 3
     # Cancel queued jobs: the whole queue (after a confirmation)
     third = queue_run(server.db_path, dict(spec, name="queue third"))
     page.locator(runs.format(third)).wait_for()
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#sk-cancel-queue")
-    page.wait_for_function("document.querySelector('#sk-upcoming-note').textContent === 'The queue is empty.'")
+    page.wait_for_function("() => document.querySelector('#sk-upcoming-note').textContent === 'The queue is empty.'")
     assert query(server, "select count(*) from jobs where status = 'queued'")[0][0] == 0
 
 
@@ -282,7 +282,7 @@ def test_paid_provider_without_a_key_and_an_unknown_model_id(page, server, shots
     page.fill("#f-model_other", "4zdwGO8")
     page.fill("#f-steps", "12")
     # the plan and the estimate stay; the missing key and the unknown id are cautions
-    page.wait_for_function("document.querySelector('#sk-cautions').textContent.includes('nearest: 4zdwGOB')")
+    page.wait_for_function("() => document.querySelector('#sk-cautions').textContent.includes('nearest: 4zdwGOB')")
     assert re.match(r"1 job, 1 image, ~[\d.]+ credits? on sinkin", page.text_content("#sk-plan"))
     assert "export SINKIN_API_KEY=" in page.text_content("#sk-cautions")
     assert page.text_content("#sk-pending") == ""
@@ -298,7 +298,7 @@ def test_paid_provider_without_a_key_and_an_unknown_model_id(page, server, shots
     assert query(server, "select model_id from configs where run_id = ?", [run_id]) == [("4zdwGO8",)]
     # the next form starts on the last run's provider, sinkin: no "Still to fill in: Provider."
     page.goto(server.url + "/-/sinkin/new")
-    page.wait_for_function("document.querySelector('#sk-plan').textContent.includes('on sinkin')"
+    page.wait_for_function("() => document.querySelector('#sk-plan').textContent.includes('on sinkin')"
                            " || document.querySelector('#sk-pending').textContent !== ''")
     assert page.input_value("#f-provider") == "sinkin"
     assert "Provider" not in page.text_content("#sk-pending")

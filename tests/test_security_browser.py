@@ -76,6 +76,14 @@ def attacker():
     server.shutdown()
 
 
+def _wait_until(condition, timeout=5):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def scores(db_path):
     conn = sqlite3.connect(db_path)
     try:
@@ -90,7 +98,8 @@ def test_a_page_on_another_port_cannot_frame_the_viewer(page, app, attacker):
     app["log"].clear()
     page.goto(attacker('<h1>Win a prize</h1><iframe id="f" src="{}/-/sinkin/images/1" width=900 height=600>'
                        '</iframe>'.format(app["url"])))
-    page.wait_for_timeout(800)
+    _wait_until(lambda: app["log"])
+    page.wait_for_timeout(300)
     framed = [f for f in page.frames if f != page.main_frame]
     assert framed, "the iframe element exists"
     # the browser refused to render the app inside the other site's page
@@ -134,8 +143,9 @@ Promise.all(urls.map(u => fetch(u, {{mode: "no-cors", credentials: "include"}})
     for host in ("127.0.0.1", "localhost"):  # same-site (another port), then cross-site
         app["log"].clear()
         page.goto(attacker(html, host))
-        page.wait_for_function("window.results.length === 3")
-        page.wait_for_timeout(200)
+        page.wait_for_function("() => window.results.length === 3")
+        page.wait_for_function("() => document.images[0].complete")
+        _wait_until(lambda: len(app["log"]) >= 4)
         assert sorted(app["log"]) == [("/-/sinkin/images/1/thumb", 403), ("/-/sinkin/status.json", 403),
                                       ("/lab.json", 403), ("/lab/runs.json", 403)], host
         # a link opened from the other page still works (a top-level navigation)
