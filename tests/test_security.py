@@ -158,7 +158,7 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(server):
         ("get", "/-/sinkin/images/{}.json".format(big), {}, 400, "below 2^63"),
         ("get", "/-/sinkin/images/{}".format(big), {}, 400, None),
         ("get", "/-/sinkin/runs/{}/order.json".format(big), {}, 400, "below 2^63"),
-        ("post", "/-/sinkin/images/{}/score.json".format(big), {"json": {"score": 5}}, 400, "below 2^63"),
+        ("post", "/-/sinkin/images/{}/score.json".format(big), {"json": {"score": 5}}, 400, "9223372036854775807"),
         ("post", "/-/sinkin/queue/cancel.json", {"json": {"job_ids": [big]}}, 400, "below 2^63"),
         ("post", "/-/sinkin/queue/retry.json", {"json": {"run_id": big}}, 400, None),
         ("get", "/lab/images/{}.json".format(big), {}, 404, None),
