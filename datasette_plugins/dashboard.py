@@ -91,12 +91,14 @@ def read_status(db, db_path):
 def label_varying(db, queue):
     """Give each queued job ``varies``: exactly the settings that vary in its run, e.g.
     ``"negative_prompt blurry · steps 20"`` ("" for a run of one config or an upscale)."""
-    from sinkin_pipeline.varying import config_label, varying_by_run
+    from sinkin_pipeline.varying import config_label
 
     ids = [job["id"] for job in queue if job.get("kind") == "inference"]
     if not ids:
         return queue
-    varying = varying_by_run(db, {job["run_id"] for job in queue})
+    from .review import run_varying  # cached per run version: no scan of the configs per poll
+
+    varying = {run_id: run_varying(db, run_id) for run_id in {job["run_id"] for job in queue}}
     configs = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]

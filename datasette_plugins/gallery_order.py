@@ -90,3 +90,24 @@ def window(ids, around=None, span=100):
     start = max(0, position - span) if position >= 0 else 0
     part = ids[start:position + span + 1] if position >= 0 else ids[:span + 1]
     return list(part), start, (position - start if position >= 0 else -1)
+
+
+_per_run = OrderedDict()
+
+
+def per_run(db, run_id, kind, compute):
+    """``compute()`` for the run, cached until its images change (``run_stats.version``: not on
+    scores). For what a page needs about the whole run (filter counts, the settings that vary)."""
+    row = db.execute("select version from run_stats where run_id = ?", [run_id]).fetchone()
+    key = (_file_key(db), run_id, kind, row[0] if row else None)
+    with _lock:
+        if key in _per_run:
+            _per_run.move_to_end(key)
+            return _per_run[key]
+    value = compute()
+    if row is not None:
+        with _lock:
+            _per_run[key] = value
+            while len(_per_run) > 4 * CACHE_SIZE:
+                _per_run.popitem(last=False)
+    return value

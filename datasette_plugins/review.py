@@ -8,7 +8,7 @@ from datasette import Response
 
 from sinkin_pipeline.varying import config_label, varying_fields
 
-from .gallery_order import SORTS, ordered_ids, window
+from .gallery_order import SORTS, ordered_ids, per_run, window
 from .appdb import NoDatabase, database_name, database_path, error, json_script, ok, rows, with_db
 from .security import write_request
 
@@ -70,7 +70,7 @@ def gallery_data(db, run_id, state):
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(state["page"], pages)
     page_ids = list(order[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
-    varying = varying_fields(db, run_id)
+    varying = run_varying(db, run_id)
     extra = "".join(", " + c for c in varying if c != "prompt")
     found_images = rows(db, "select image_id, score, prompt, upscale_path is not null as upscaled, path is not "
                             "null as downloaded{} from image_table where image_id in ({})"
@@ -83,7 +83,9 @@ def gallery_data(db, run_id, state):
             "choices": filter_choices(db, run_id, state), "varying": varying}
 
 
-_choice_cache = {}
+def run_varying(db, run_id):
+    """The settings that vary in the run (:func:`varying_fields`), cached per run version."""
+    return list(per_run(db, run_id, "varying", lambda: varying_fields(db, run_id)))
 
 
 def setting_counts(db, run_id):
@@ -91,22 +93,15 @@ def setting_counts(db, run_id):
     run's rows of image_table, cached until the run's images change (scores do not matter)."""
     from collections import Counter
 
-    from .gallery_order import _file_key
+    def compute():
+        counts = [Counter() for _ in FILTER_FIELDS]
+        for row in db.execute("select {} from image_table where run_id = ?".format(", ".join(FILTER_FIELDS)),
+                              [run_id]):
+            for counter, value in zip(counts, row):
+                counter[value] += 1
+        return counts
 
-    version = db.execute("select version from run_stats where run_id = ?", [run_id]).fetchone()
-    key = (_file_key(db), run_id, version[0] if version else None)
-    if key in _choice_cache:
-        return _choice_cache[key]
-    counts = [Counter() for _ in FILTER_FIELDS]
-    for row in db.execute("select {} from image_table where run_id = ?".format(", ".join(FILTER_FIELDS)),
-                          [run_id]):
-        for counter, value in zip(counts, row):
-            counter[value] += 1
-    if version is not None:
-        if len(_choice_cache) > 32:
-            _choice_cache.clear()
-        _choice_cache[key] = counts
-    return counts
+    return per_run(db, run_id, "setting_counts", compute)
 
 
 def filter_choices(db, run_id, state):
@@ -174,7 +169,7 @@ def image_info(db, image_id):
     image["full_url"] = base + "/full" if image["path"] else None
     image["upscale_url_local"] = base + "/upscale" if image["upscale_path"] else None
     image["settings"] = [[k, image.get(k)] for k in SETTING_FIELDS if image.get(k) not in (None, "")]
-    image["varying"] = varying_fields(db, image["run_id"])
+    image["varying"] = run_varying(db, image["run_id"])
     image["label"] = config_label(image, image["varying"])
     return image
 

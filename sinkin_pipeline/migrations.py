@@ -76,6 +76,14 @@ def m003_ranking_table(db):
     db.execute("create index if not exists jobs_finished on jobs (finished_at, id)")
 
 
+@migrations()
+def m004_ranking_facet_indexes(db):
+    """Covering indexes for the ranking table's default facets within a run (run_id, facet)."""
+    from .ranking import ensure_indexes
+
+    ensure_indexes(db)
+
+
 RUN_SUMMARY_SQL = """
 create view run_summary as
 select

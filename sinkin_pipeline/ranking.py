@@ -27,12 +27,19 @@ INDEXES = {
     "image_table_score": "(score, image_id)",
     "image_table_config_id": "(config_id)",
     "image_table_job_id": "(job_id)",
-    "image_table_model_id": "(model_id)",
-    "image_table_scheduler": "(scheduler)",
-    "image_table_steps": "(steps)",
-    "image_table_scale": "(scale)",
-    "image_table_run_name": "(run_name)",
 }
+#: the ranking table's default facets (metadata.yml): each gets an index for the whole table and
+#: one within a run (the gallery's "Ranking table" link filters on run_id), both covering
+FACETS = ("scheduler", "steps", "scale", "model_id", "run_name")
+for _name in FACETS:
+    INDEXES["image_table_" + _name] = "({})".format(_name)
+    INDEXES["image_table_run_" + _name] = "(run_id, {})".format(_name)
+
+
+def ensure_indexes(db):
+    """Create the indexes of :data:`INDEXES` that are missing (for a database built earlier)."""
+    for name, spec in INDEXES.items():
+        db.execute("create index if not exists {} on image_table {}".format(name, spec))
 
 
 def _types(db, table):

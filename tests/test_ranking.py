@@ -153,3 +153,46 @@ async def test_scores_move_the_cached_order_and_counts(served):
     assert "10 images" in page.text
     body = (await ds.client.get("/-/sinkin/runs/1/order.json?unrated=1&around=1")).json()
     assert body["total"] == 10 and body["index"] == -1 and 1 not in body["ids"]
+
+
+def test_every_default_facet_has_covering_indexes(db_path):
+    import yaml
+    from pathlib import Path
+
+    from sinkin_pipeline.ranking import INDEXES
+
+    meta = yaml.safe_load((Path(__file__).resolve().parent.parent / "datasette_plugins" / "metadata.yml").read_text())
+    facets = meta["databases"]["sinkin"]["tables"]["image_table"]["facets"]
+    conn = sqlite3.connect(db_path)
+    have = {r[0] for r in conn.execute("select name from sqlite_master where type = 'index'")}
+    for facet in facets:
+        assert "({})".format(facet) in INDEXES.values() and "(run_id, {})".format(facet) in INDEXES.values()
+        sql = ("select {0}, count(*) from (select * from image_table where run_id = 1) where {0} is not null "
+               "group by {0}".format(facet))
+        assert "COVERING INDEX" in " ".join(r[3] for r in conn.execute("explain query plan " + sql)), facet
+    assert set(INDEXES) <= have
+    conn.close()
+
+
+def test_export_through_the_sqlite3_shell_and_python_gives_the_same_safe_cells(db_path, make_run, tmp_path):
+    import csv
+    import shutil
+
+    from sinkin_pipeline.export import export_csv
+
+    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "width": 128, "height": 128, "steps": 5,
+                       "prompt": ['=HYPERLINK("http://x"), then\na new line', "a fox", "-1+2", "@cmd"]})
+    work(db_path)
+    db = open_db(db_path)
+    outputs = {}
+    for use_cli in (True, False):
+        out = tmp_path / "export-{}.csv".format(use_cli)
+        with open(out, "w", newline="", encoding="utf-8") as fp:
+            assert export_csv(db, fp, use_cli=use_cli) == 4
+        outputs[use_cli] = list(csv.reader(open(out, newline="", encoding="utf-8")))
+    db.conn.close()
+    if shutil.which("sqlite3") is None:
+        pytest.skip("the sqlite3 shell is not installed: only the Python export ran")
+    assert outputs[True] == outputs[False]
+    prompts = sorted(row[outputs[False][0].index("prompt")] for row in outputs[False][1:])
+    assert prompts == ["'-1+2", "'=HYPERLINK(\"http://x\"), then\na new line", "'@cmd", "a fox"]
