@@ -147,7 +147,7 @@ async def viewer_page(datasette, request):
         return Response.html("<h1>Image {} not found</h1>".format(image_id), status=404)
     image = found[0]
     image.pop("thumbnail", None)
-    varying = await with_db(datasette, varying_fields, image["run_id"])
+    varying = await with_db(datasette, run_varying, image["run_id"])
     state = parse_state(request.args)
     return Response.html(await datasette.render_template("sinkin_viewer.html", {
         "image": image, "settings": SETTING_FIELDS, "varying": varying, "label": config_label(image, varying),
