@@ -66,10 +66,14 @@ def queue(run_id, as_json, show, db_path):
 def next_command(run_id, db_path):
     """Run exactly one queued job ("Run next") and show what it produced.
 
+    Ctrl-C (or SIGTERM/SIGHUP) waits for the request in flight and stores its answer; a second
+    Ctrl-C stops at once and marks the job interrupted.
+
     \b
     Example:
         sinkin next
     """
+    from .interrupts import GracefulStop
     from .providers import ConfigurationError
     from .wording import credit_text, plural
     from .worker import run_next
@@ -77,34 +81,54 @@ def next_command(run_id, db_path):
     db = opendb(db_path)
     _run_exists(db, run_id)
     _recover(db)
-    try:
-        job = run_next(db_path, run_id=run_id)
-    except ConfigurationError as e:
-        fail(str(e))
+    with GracefulStop() as stopper:
+        try:
+            job = run_next(db_path, run_id=run_id, stop_event=stopper.stop, abandon_event=stopper.abandon,
+                           on_stopping=stopper.report)
+        except ConfigurationError as e:
+            fail(str(e))
     if job is None:
+        if stopper.stop.is_set():
+            click.echo("Stopped by {} before the job started; nothing was spent.".format(stopper.signal_name()))
+            raise SystemExit(stopper.exit_code)
         click.echo("The queue is empty.")
         return
     click.echo("Job {} {}: {}, {}{}".format(
-        job["id"], job["status"], plural(job.get("images", 0), "image"), credit_text(job.get("credit_cost")),
+        job["id"], job["status"], plural(job.get("images", 0), "image"), credit_text(job.get("new_credits")),
         (" – " + job["error"]) if job.get("error") else ""))
     for image_id, path in db.execute("select id, coalesce(upscale_path, path) from images where job_id = ? "
                                      "or upscale_job_id = ? order by image_index", [job["id"], job["id"]]):
         click.echo("  image {}: {}".format(image_id, path or "(not downloaded: `sinkin retry` fetches it)"))
+    if stopper.stop.is_set():
+        raise SystemExit(stopper.exit_code)
     if job["status"] not in ("succeeded",):
         raise SystemExit(1)
+
+
+def _budget(ctx, param, value):
+    from .worker import InvalidBudget, check_budget
+
+    try:
+        return check_budget(value)
+    except InvalidBudget as e:
+        raise click.BadParameter(str(e))
 
 
 @cli.command()
 @click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
 @click.option("--concurrency", "-c", type=click.IntRange(1, 32), default=1, show_default=True,
               help="Jobs in flight at once.")
-@click.option("--budget", type=click.FloatRange(min=0), help="Never start a job that would take this session's spending past CREDITS.", metavar="CREDITS")
+@click.option("--budget", type=float, callback=_budget, metavar="CREDITS",
+              help="A cap on this session's spending: a job starts only if CREDITS minus what is spent "
+                   "and reserved for the jobs in flight covers the most it could cost.")
 @click.option("--limit", type=click.IntRange(min=1), help="Run at most N jobs.", metavar="N")
 @db_option
 def work(run_id, concurrency, budget, limit, db_path):
     """Drain the queue: run queued jobs with a progress bar of jobs, images and credits.
 
-    Several `sinkin work` processes may share one database; no job runs twice.
+    Several `sinkin work` processes may share one database; no job runs twice. Ctrl-C (or
+    SIGTERM/SIGHUP) stops starting jobs, waits for the requests in flight and stores their
+    answers; a second Ctrl-C stops at once and marks the jobs in flight interrupted.
 
     \b
     Examples:
@@ -112,6 +136,7 @@ def work(run_id, concurrency, budget, limit, db_path):
         sinkin work --concurrency 4 --budget 25
         sinkin work --run 3 --limit 10
     """
+    from .interrupts import GracefulStop
     from .providers import ConfigurationError
     from .queue import queue_totals
     from .wording import credit_text, plural
@@ -126,33 +151,43 @@ def work(run_id, concurrency, budget, limit, db_path):
     if not pending:
         click.echo("The queue is empty.")
         return
-    with click.progressbar(length=pending, label="jobs", show_pos=True, width=24,
-                           item_show_func=lambda s: s) as bar:
+    with GracefulStop(what="request") as stopper, click.progressbar(
+            length=pending, label="jobs", show_pos=True, width=24, item_show_func=lambda s: s) as bar:
         state = {"done": 0}
 
         def progress(summary):
             step = summary.jobs - state["done"]
             state["done"] = summary.jobs
             bar.update(step, "{}, {}{}".format(
-                plural(summary.images, "image"), credit_text(summary.credits),
+                plural(summary.images, "image"), credit_text(summary.spent),
                 ", {} failed".format(summary.failed) if summary.failed else ""))
 
         try:
             summary = do_work(db_path, run_id=run_id, concurrency=concurrency, budget=budget,
-                              limit=limit, progress=progress)
+                              limit=limit, progress=progress, stop_event=stopper.stop,
+                              abandon_event=stopper.abandon, on_stopping=stopper.report)
         except BudgetTooSmall as e:
             fail(str(e))
         except ConfigurationError as e:
             fail(str(e))
-    click.echo("Done: {} ({} succeeded, {} failed, {} interrupted), {}, {}.".format(
+    counts = "{} ({} succeeded, {} failed, {} interrupted), {}, {}.".format(
         plural(summary.jobs, "job"), summary.succeeded, summary.failed, summary.interrupted,
-        plural(summary.images, "image"), credit_text(summary.credits)))
+        plural(summary.images, "image"), summary.spending())
+    if stopper.stop.is_set():
+        click.echo("Stopped by {}: {}".format(stopper.signal_name(), counts))
+    elif summary.error:
+        click.echo("Stopped early: " + counts)
+    else:
+        click.echo("Done: " + counts)
     if summary.stopped:
         click.echo(summary.stopped)
     for message in summary.messages:
         click.echo("  " + message)
     if summary.failed or summary.interrupted:
         click.echo("See failures with `sinkin runs`; re-queue them with `sinkin retry`.")
+    if stopper.stop.is_set():
+        raise SystemExit(stopper.exit_code)
+    if summary.failed or summary.interrupted or summary.error:
         raise SystemExit(1)
 
 

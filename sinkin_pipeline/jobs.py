@@ -39,6 +39,10 @@ class Outcome:
     error: str | None = None
     service_error: bool = False
     messages: list = field(default_factory=list)
+    #: a new answer came in this time (``credit_cost`` is its price; 0 for a download-only resume)
+    paid: bool = False
+    #: the request was sent and no answer came: it may have been charged
+    charge_unknown: bool = False
 
 
 def backoff_delay(attempt, retry_after=None):
@@ -109,7 +113,7 @@ def _send(db, job, fn, *args):
         error = ("no answer after the request was sent ({}): it may have been charged, so it is not "
                  "sent again automatically; `sinkin retry` re-sends it").format(e)
         _finish(db, job, "interrupted", error)
-        return Outcome("interrupted", error=error)
+        return Outcome("interrupted", error=error, charge_unknown=True)
 
 
 def _store_answer(db, job, response):
@@ -121,7 +125,8 @@ def _run_inference(db, job, provider):
     from .assets import read_asset
 
     config = rows_as_dicts(db.execute("select * from configs where id = ?", [job["config_id"]]))[0]
-    if job.get("raw_response"):
+    resumed = bool(job.get("raw_response"))
+    if resumed:
         response = json.loads(job["raw_response"])
     else:
         payload = build_payload(config)
@@ -144,7 +149,7 @@ def _run_inference(db, job, provider):
         if isinstance(response, Outcome):
             return response
         _store_answer(db, job, response)
-    return _download_all(db, job, config, response, provider)
+    return _download_all(db, job, config, response, provider, paid=not resumed)
 
 
 def save_image(db, data, relative_name):
@@ -190,7 +195,7 @@ def _upsert_image(db, job, config, response, index, url, **fields):
     return _image_row(db, job["id"], index)
 
 
-def _download_all(db, job, config, response, provider):
+def _download_all(db, job, config, response, provider, paid=True):
     urls = response.get("images") or []
     db_path = db_path_of(db)
     saved, missing, errors = 0, [], []
@@ -210,24 +215,25 @@ def _download_all(db, job, config, response, provider):
         row = _upsert_image(db, job, config, response, index, url, path=rel, width=width, height=height)
         pm.hook.image_saved(db=db, image=row, path=str(resolve_media(db_path, rel)))
         saved += 1
-    cost = float(response.get("credit_cost") or 0)
+    cost = float(response.get("credit_cost") or 0) if paid else 0.0  # a resume costs nothing new
     if missing:
         error = ("paid, but {} of {} images could not be downloaded ({}); their URLs are kept and "
                  "`sinkin retry` fetches them again with no new charge").format(
                      len(missing), len(urls), errors[-1])
         _finish(db, job, "failed", error)
-        return Outcome("failed", images=saved, credit_cost=cost, error=error,
+        return Outcome("failed", images=saved, credit_cost=cost, error=error, paid=paid,
                        messages=["job {}: {}".format(job["id"], error)])
     # a fallback job keeps the original img2img error beside fallback = 1
     fallback, error = db.execute("select fallback, error from jobs where id = ?", [job["id"]]).fetchone()
     _finish(db, job, "succeeded", error if fallback else None)
-    return Outcome("succeeded", images=saved, credit_cost=cost)
+    return Outcome("succeeded", images=saved, credit_cost=cost, paid=paid)
 
 
 def _run_upscale(db, job, provider):
     options = json.loads(job.get("options") or "{}")
     image = rows_as_dicts(db.execute("select * from images where id = ?", [job["image_id"]]))[0]
-    if job.get("raw_response"):
+    paid = not job.get("raw_response")
+    if not paid:
         response = json.loads(job["raw_response"])
     else:
         payload = {"inf_id": image["inf_id"], "url": image["url"], **options}
@@ -243,7 +249,7 @@ def _run_upscale(db, job, provider):
         db.execute("update images set upscale_url = ?, upscale_type = ?, upscale_job_id = ? where id = ?",
                    [response.get("output"), options.get("type"), job["id"], image["id"]])
         db.conn.commit()
-    cost = float(response.get("credit_cost") or 0)
+    cost = float(response.get("credit_cost") or 0) if paid else 0.0  # a resume costs nothing new
     try:
         data = with_retries(provider.download, response["output"])
         rel, _, _ = save_image(db, data, "run_{}/upscale_{}_{}".format(image["run_id"], image["id"], job["id"]))
@@ -251,12 +257,13 @@ def _run_upscale(db, job, provider):
         error = ("paid, but the upscaled image could not be downloaded ({}); its URL is kept and "
                  "`sinkin retry` fetches it again with no new charge").format(e)
         _finish(db, job, "failed", error)
-        return Outcome("failed", credit_cost=cost, error=error, messages=["job {}: {}".format(job["id"], error)])
+        return Outcome("failed", credit_cost=cost, error=error, paid=paid,
+                       messages=["job {}: {}".format(job["id"], error)])
     db.execute("update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
                "where id = ?", [response.get("output"), rel, options.get("type"), job["id"], image["id"]])
     db.conn.commit()
     _finish(db, job, "succeeded")
-    return Outcome("succeeded", images=1, credit_cost=cost)
+    return Outcome("succeeded", images=1, credit_cost=cost, paid=paid)
 
 
 def remove_partial_files(db_path):

@@ -48,31 +48,55 @@ def update_job(db, job_id, **fields):
     db.conn.commit()
 
 
+def _interrupted_error(reason, has_answer):
+    if has_answer:
+        return ("{}: SinkIn had answered and the answer is stored, so `sinkin retry` only downloads "
+                "the images, with no new charge").format(reason)
+    return ("{}: the request may have been sent, so it may have been charged; `sinkin retry` "
+            "sends it again").format(reason)
+
+
+def mark_interrupted(db, job_ids, reason):
+    """Mark these jobs ``interrupted`` (those still ``running``), saying whether their answer is
+    stored. Returns how many were marked."""
+    n = 0
+    for job_id in job_ids:
+        row = db.execute("select raw_response is not null from jobs where id = ?", [job_id]).fetchone()
+        if row is None:
+            continue
+        cursor = db.conn.execute(
+            "update jobs set status = 'interrupted', error = ?, finished_at = ? where id = ? and status = 'running'",
+            [_interrupted_error(reason, row[0]), now(), job_id])
+        n += cursor.rowcount
+    db.conn.commit()
+    return n
+
+
+def requeue_claimed(db, job_id):
+    """Put a job claimed by this process back in the queue as if it had never been claimed."""
+    db.execute("update jobs set status = 'queued', attempts = attempts - 1, worker_pid = null, "
+               "worker_host = null, started_at = null where id = ? and status = 'running'", [job_id])
+    db.conn.commit()
+
+
 def recover_stale(db):
     """Mark ``interrupted`` every running job whose worker (on this host) has died. Returns how many."""
     host = this_host()
-    stale = []
-    for job_id, pid, worker_host, response in db.execute(
-        "select id, worker_pid, worker_host, raw_response from jobs where status = 'running'"
+    stale = {}
+    for job_id, pid, worker_host in db.execute(
+        "select id, worker_pid, worker_host from jobs where status = 'running'"
     ).fetchall():
         if worker_host == host and not pid_alive(pid):
-            stale.append((job_id, pid, response))
-    for job_id, pid, response in stale:
-        if response:
-            error = ("worker (pid {}) stopped after SinkIn answered: the answer is stored, so "
-                     "`sinkin retry` only downloads the images, with no new charge").format(pid)
-        else:
-            error = ("worker (pid {}) stopped while the request was in flight: it may have been "
-                     "charged; `sinkin retry` sends it again").format(pid)
-        db.execute("update jobs set status = 'interrupted', error = ?, finished_at = ? "
-                   "where id = ? and status = 'running'", [error, now(), job_id])
-    db.conn.commit()
-    return len(stale)
+            stale.setdefault(pid, []).append(job_id)
+    n = 0
+    for pid, ids in stale.items():
+        n += mark_interrupted(db, ids, "worker (pid {}) stopped".format(pid))
+    return n
 
 
 def claim_job(db, run_id=None, budget_check=None):
     """Atomically take the first queued job (of ``run_id`` if given) and mark it running for this
-    process. ``budget_check(job)`` may raise to leave it queued. Returns the job dict or None."""
+    process. ``budget_check(job, conn)`` may raise to leave it queued. Returns the job dict or None."""
     conn = db.conn
     if conn.in_transaction:
         conn.commit()
@@ -89,7 +113,7 @@ def claim_job(db, run_id=None, budget_check=None):
             return None
         job = found[0]
         if budget_check is not None:
-            budget_check(job)
+            budget_check(job, conn)
         started = now()
         conn.execute(
             "update jobs set status = 'running', attempts = attempts + 1, worker_pid = ?, "

@@ -7,7 +7,11 @@ shapes, with SinkIn's documented checks, charges by a fixed formula, and serves 
     with StandIn(latency=0.2, tokens={"test-key"}) as s:
         s.inject("inference", "500", times=2)   # also "429", "drop", "error", "hang"
         ... point SINKIN_API_BASE at s.base_url ...
-        s.charged("inference")
+        s.charged("inference")                  # how many calls were charged
+        s.charged_credits()                     # the credits charged (the charge log: s.charges())
+
+``fixed_cost`` adds a per-call price to every inference (SinkIn's price list is not published; a
+fixed part is what makes tiny jobs cost more than a per-pixel rate predicts).
 
 Standalone: ``python -m sinkin_pipeline.standin --port 8765 --latency 0.2``.
 """
@@ -33,12 +37,12 @@ MODELS = {
 }
 
 
-def inference_cost(fields):
+def inference_cost(fields, fixed=0.0):
     steps = int(fields.get("steps") or 30)
     pixels = int(fields.get("width") or 512) * int(fields.get("height") or 768)
     n = int(fields.get("num_images") or 4)
     lcm = str(fields.get("lcm")).lower() == "true"
-    return round(0.5 * (steps / 30) * (pixels / (512 * 768)) * n * (0.5 if lcm else 1), 2)
+    return round(fixed + 0.5 * (steps / 30) * (pixels / (512 * 768)) * n * (0.5 if lcm else 1), 2)
 
 
 class StandIn:
@@ -49,6 +53,8 @@ class StandIn:
         self.download_latency = 0.0
         self.tokens = set(tokens) if tokens is not None else None
         self.fail_img2img = False
+        self.fixed_cost = 0.0
+        self.charge_log = None  # a file path: every charge is appended as a JSON line
         self.calls = []
         self._faults = {}
         self._lock = threading.Lock()
@@ -68,6 +74,17 @@ class StandIn:
         with self._lock:
             return sum(1 for c in self.calls if c["endpoint"] == endpoint and c["charged"])
 
+    def charges(self):
+        """The charge log: ``(endpoint, credits, inf_id)`` of every charged call, in arrival order."""
+        with self._lock:
+            return [(c["endpoint"], c["credits"], c.get("inf_id")) for c in self.calls if c["charged"]]
+
+    def charged_credits(self, endpoint=None):
+        """Credits charged so far (for one endpoint, or all)."""
+        with self._lock:
+            return round(sum(c["credits"] for c in self.calls
+                             if c["charged"] and endpoint in (None, c["endpoint"])), 6)
+
     def reset(self):
         with self._lock:
             self.calls = []
@@ -78,6 +95,13 @@ class StandIn:
         with self._lock:
             faults = self._faults.get(endpoint)
             return faults.pop(0) if faults else None
+
+    def _log_charge(self, call):
+        if self.charge_log:
+            line = json.dumps({"endpoint": call["endpoint"], "credits": call["credits"],
+                               "inf_id": call.get("inf_id"), "seed": call["fields"].get("seed")})
+            with self._lock, open(self.charge_log, "a", encoding="utf-8") as fp:
+                fp.write(line + "\n")
 
     def _record(self, call):
         with self._lock:
@@ -185,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
         fields, file = self._read_form()
         token = fields.pop("access_token", None)
         call = {"endpoint": endpoint, "fields": fields, "has_file": file is not None, "charged": False,
-                "outcome": "ok"}
+                "outcome": "ok", "credits": 0.0}
         s._record(call)  # recorded on arrival; "charged" and "outcome" are filled in below
         fault = s._next_fault(endpoint)
         if fault:
@@ -205,6 +229,9 @@ class _Handler(BaseHTTPRequestHandler):
                 call["outcome"] = "error"
             elif endpoint != "models":
                 call["charged"] = True  # processing starts now; latency stands for generation time
+                call["credits"] = answer.get("credit_cost", 0.0)
+                call["inf_id"] = answer.get("inf_id")
+                s._log_charge(call)
         if s.latency:  # the latency stands for generation time, rendering included
             time.sleep(max(0.0, s.latency - (time.perf_counter() - arrived)))
         if fault and fault["kind"] in ("500", "502", "503"):
@@ -251,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
             with s._lock:
                 s._images[key] = png
             urls.append("{}/images/{}".format(s.base_url, key))
-        return {"error_code": 0, "images": urls, "credit_cost": inference_cost(fields), "inf_id": inf_id}
+        return {"error_code": 0, "images": urls, "credit_cost": inference_cost(fields, s.fixed_cost),
+                "inf_id": inf_id}
 
     def _upscale(self, fields):
         s = self.standin
@@ -287,8 +315,13 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each API answer")
     parser.add_argument("--token", action="append", help="accepted access token (default: any)")
+    parser.add_argument("--fixed-cost", type=float, default=0.0, help="credits added to every inference")
+    parser.add_argument("--charge-log", help="append every charge to this file as JSON lines")
     args = parser.parse_args(argv)
-    server = StandIn(latency=args.latency, tokens=args.token, port=args.port).start()
+    server = StandIn(latency=args.latency, tokens=args.token, port=args.port)
+    server.fixed_cost = args.fixed_cost
+    server.charge_log = args.charge_log
+    server.start()
     print("Stand-in SinkIn API at {} (Ctrl+C to stop)".format(server.base_url), flush=True)
     try:
         while True:

@@ -1,18 +1,53 @@
 """Draining the queue: ``work`` (many jobs, N threads, an optional credit budget) and ``run_next``
 (exactly one job). Several processes may work on one database at once: jobs are claimed
-atomically (see :func:`sinkin_pipeline.queue.claim_job`)."""
+atomically (see :func:`sinkin_pipeline.queue.claim_job`).
+
+Stopping: setting ``stop_event`` stops claiming; the jobs in flight finish and keep their answers.
+Setting ``abandon_event`` as well marks the jobs still in flight ``interrupted`` at once and
+returns (their threads are left to the process's exit). The budget is a cap: a call starts only
+when the budget minus what is spent and reserved for the calls in flight (each at the highest cost
+it could plausibly have, see :mod:`sinkin_pipeline.estimate`) covers it.
+"""
+import math
 import threading
+import time
 from dataclasses import dataclass, field
 
 from .db import open_db
+from .estimate import ROUNDING, estimator_for
 from .jobs import Outcome, remove_partial_files, run_job
 from .plugins import load_plugins
 from .providers import get_provider
-from .queue import BudgetStop, claim_job, get_job, recover_stale
+from .queue import BudgetStop, claim_job, get_job, mark_interrupted, recover_stale, requeue_claimed
+from .wording import credit_text, money
 
 
 class BudgetTooSmall(Exception):
     """The budget cannot cover even the next job."""
+
+
+class InvalidBudget(ValueError):
+    """A budget that is not a finite number of credits ≥ 0."""
+
+
+class _Wait(Exception):
+    """Raised inside a claim: the next job fits once a call in flight settles; try again then."""
+
+    def __init__(self, generation):
+        self.generation = generation
+
+
+def check_budget(budget):
+    """``budget`` as a float (None stays None); InvalidBudget when negative, NaN or infinite."""
+    if budget is None:
+        return None
+    try:
+        value = float(budget)
+    except (TypeError, ValueError):
+        raise InvalidBudget("budget must be a number of credits, got {!r}".format(budget))
+    if not math.isfinite(value) or value < 0:
+        raise InvalidBudget("budget must be a finite number of credits, 0 or more, got {!r}".format(budget))
+    return value
 
 
 @dataclass
@@ -22,23 +57,54 @@ class WorkSummary:
     failed: int = 0
     interrupted: int = 0
     images: int = 0
-    credits: float = 0.0
+    credits: float = 0.0  # charged for answers received in this session
+    uncertain: float = 0.0  # estimated cost of calls sent without an answer (may have been charged)
+    budget: float | None = None
+    abandoned: int = 0
     stopped: str | None = None
+    error: str | None = None  # what stopped the session early (a database or disk failure)
     messages: list = field(default_factory=list)
+
+    @property
+    def spent(self):
+        """What counts against the budget: charges plus calls that may have been charged."""
+        return round(self.credits + self.uncertain, 6)
+
+    def spending(self):
+        """``"2.5 credits"`` or ``"2.5 of 3 credits budget"``, with the share that is uncertain."""
+        text = credit_text(self.spent)
+        if self.budget is not None:
+            text = "{} of a {}-credit budget".format(money(self.spent), money(self.budget))
+        if self.uncertain:
+            text += " (~{} of it for calls sent without an answer, counted as charged)".format(
+                money(self.uncertain))
+        return text
+
+
+@dataclass
+class _Reservation:
+    credits: float
+    provider: str
+    config: dict | None
+    unknown_price: bool
 
 
 class Session:
     """What one ``work`` call has started and spent, shared by its threads under a lock."""
 
     def __init__(self, budget=None, limit=None, stop_event=None):
-        self.budget = budget
+        self.budget = check_budget(budget)
         self.limit = limit
         self.stop_event = stop_event or threading.Event()
-        self.lock = threading.Lock()
-        self.summary = WorkSummary()
+        self.lock = threading.Condition()
+        self.summary = WorkSummary(budget=self.budget)
         self.claimed = 0
-        self.in_flight = {}  # job id -> estimate
+        self.generation = 0  # bumped whenever a call settles
+        self.in_flight = {}  # job id -> _Reservation
+        self.abandoned = False
+        self.errors = []
         self.providers = {}
+        self.estimators = {}
 
     def provider(self, name):
         with self.lock:
@@ -59,30 +125,78 @@ class Session:
         with self.lock:
             self.claimed -= 1
 
-    def budget_check(self, job):
-        """Called inside the claim transaction: raise to leave ``job`` queued."""
-        if self.budget is None:
-            return
-        estimate = float(job.get("credit_estimate") or 0)
+    def wait_for_change(self, generation, timeout=1.0):
         with self.lock:
-            committed = self.summary.credits + sum(self.in_flight.values())
-            if committed + estimate > self.budget + 1e-9:
-                if not self.summary.jobs and not self.in_flight:
-                    raise BudgetTooSmall(
-                        "budget of {:g} credits is too small for the next job (job {}, ~{:g} credits "
-                        "estimated)".format(self.budget, job["id"], estimate))
-                self.summary.stopped = ("Stopped: the budget of {:g} credits is reached (next job ~{:g} "
-                                        "credits estimated); the rest stays queued".format(self.budget, estimate))
+            self.lock.wait_for(lambda: self.generation != generation or self.stop_event.is_set(), timeout)
+
+    # --- the budget ---------------------------------------------------------------------------
+    def _ceiling(self, job, conn):
+        """``(credits, config, price_known)`` to reserve for one call of ``job``."""
+        if job.get("raw_response"):
+            return 0.0, None, True  # the answer is stored: only downloads, free
+        provider = self.provider(job["provider"])
+        if job["kind"] == "upscale":
+            row = conn.execute("select max(credit_cost) from jobs where kind = 'upscale' and provider = ? "
+                               "and credit_cost is not null and raw_response is not null",
+                               [provider.name]).fetchone()
+            recorded = row[0] if row and row[0] is not None else None
+            if provider.free:
+                return 0.0, None, True
+            known = recorded is not None
+            return max(float(job.get("credit_estimate") or 0), (recorded or 0) + ROUNDING), None, known
+        found = conn.execute("select steps, width, height, num_images, lcm from configs where id = ?",
+                             [job["config_id"]]).fetchone()
+        config = dict(zip(("steps", "width", "height", "num_images", "lcm"), found or ()))
+        estimator = self.estimators.get(provider.name)
+        if estimator is None:
+            estimator = self.estimators[provider.name] = estimator_for(conn, provider)
+        # never below the estimate stored when the job was queued
+        credits = max(estimator.ceiling(config), float(job.get("credit_estimate") or 0))
+        return credits, config, estimator.known()
+
+    def admit(self, job, conn):
+        """Called inside the claim transaction: raise to leave ``job`` queued."""
+        with self.lock:
+            if self.stop_event.is_set() or self.abandoned:
                 raise BudgetStop()
-            self.in_flight[job["id"]] = estimate
+            if self.budget is None:
+                self.in_flight[job["id"]] = _Reservation(0.0, job["provider"], None, False)
+                return
+            credits, config, known = self._ceiling(job, conn)
+            reserved = sum(r.credits for r in self.in_flight.values())
+            if not known and any(r.unknown_price for r in self.in_flight.values()):
+                raise _Wait(self.generation)  # one call of unknown price at a time
+            if self.summary.spent + reserved + credits > self.budget + 1e-9:
+                if self.in_flight:
+                    raise _Wait(self.generation)  # calls in flight may cost less than reserved
+                if not self.summary.jobs:
+                    raise BudgetTooSmall(
+                        "budget of {:g} credits is too small for the next job (job {}, up to ~{:g} credits)"
+                        .format(self.budget, job["id"], credits))
+                self.summary.stopped = (
+                    "Stopped: the budget of {:g} credits is reached ({:g} spent; the next job may cost "
+                    "up to ~{:g}); the rest stays queued".format(self.budget, round(self.summary.spent, 4),
+                                                                 credits))
+                raise BudgetStop()
+            self.in_flight[job["id"]] = _Reservation(credits, job["provider"], config, not known)
 
     def finished(self, job, outcome):
         with self.lock:
-            self.in_flight.pop(job["id"], None)
+            reservation = self.in_flight.pop(job["id"], None)
+            if reservation is None and self.abandoned:
+                return None  # counted as interrupted when the session was abandoned
+            self.generation += 1
+            self.lock.notify_all()
             s = self.summary
             s.jobs += 1
             s.images += outcome.images
             s.credits = round(s.credits + (outcome.credit_cost or 0), 6)
+            if outcome.charge_unknown and reservation is not None:
+                s.uncertain = round(s.uncertain + reservation.credits, 6)
+            if outcome.paid and reservation is not None and reservation.config is not None:
+                estimator = self.estimators.get(reservation.provider)
+                if estimator is not None:
+                    estimator.add(reservation.config, outcome.credit_cost)
             if outcome.status == "succeeded":
                 s.succeeded += 1
             elif outcome.status == "interrupted":
@@ -92,7 +206,35 @@ class Session:
             if outcome.error and outcome.status != "succeeded":
                 s.messages.append("job {}: {}".format(job["id"], outcome.error))
             s.messages.extend(m for m in outcome.messages if m not in s.messages)
-            return WorkSummary(**{**s.__dict__, "messages": list(s.messages)})
+            return self.snapshot()
+
+    def snapshot(self):
+        s = self.summary
+        return WorkSummary(**{**s.__dict__, "messages": list(s.messages)})
+
+    def abandon(self, db_path):
+        """Mark every job still in flight ``interrupted`` now; returns how many were marked."""
+        with self.lock:
+            self.abandoned = True
+            self.stop_event.set()
+            ids = list(self.in_flight)
+            reserved = sum(r.credits for r in self.in_flight.values())
+            self.in_flight.clear()
+            self.lock.notify_all()
+        db = open_db(db_path)
+        try:
+            n = mark_interrupted(db, ids, "stopped at once (a second Ctrl-C or signal)")
+        finally:
+            db.conn.close()
+        with self.lock:
+            s = self.summary
+            s.abandoned = len(ids)
+            s.jobs += len(ids)
+            s.interrupted += len(ids)
+            s.uncertain = round(s.uncertain + reserved, 6)
+            s.stopped = ("Stopped at once: {} job{} in flight marked interrupted; `sinkin retry` fetches "
+                         "those already answered at no cost".format(n, "" if n == 1 else "s"))
+        return n
 
 
 def _check_providers(db, session, run_id):
@@ -105,41 +247,87 @@ def _check_providers(db, session, run_id):
         session.provider(name)
 
 
-def _worker_loop(db_path, session, run_id, progress, errors):
-    db = open_db(db_path)
+def _run_claimed(db, session, job):
+    """Run one claimed job and account for it; never raises for a provider problem."""
     try:
+        provider = session.provider(job["provider"])
+    except Exception as e:
+        from .queue import update_job
+
+        update_job(db, job["id"], status="failed", error=str(e))
+        outcome = Outcome("failed", error=str(e))
+    else:
+        outcome = run_job(db, job, provider)
+    return outcome, session.finished(job, outcome)
+
+
+def _worker_loop(db_path, session, run_id, progress):
+    job = None
+    db = None
+    try:
+        db = open_db(db_path)
         while session.take_slot():
             try:
-                job = claim_job(db, run_id=run_id, budget_check=session.budget_check)
+                job = claim_job(db, run_id=run_id, budget_check=session.admit)
+            except _Wait as wait:
+                session.give_back_slot()
+                session.wait_for_change(wait.generation)
+                continue
             except BudgetStop:
                 job = None
             except BudgetTooSmall as e:
-                errors.append(e)
+                session.errors.append(e)
                 session.stop_event.set()
                 job = None
             if job is None:
                 session.give_back_slot()
                 return
-            try:
-                provider = session.provider(job["provider"])
-            except Exception as e:
-                from .queue import update_job
-
-                update_job(db, job["id"], status="failed", error=str(e))
-                outcome = Outcome("failed", error=str(e))
-            else:
-                outcome = run_job(db, job, provider)
-            snapshot = session.finished(job, outcome)
-            if progress is not None:
+            _, snapshot = _run_claimed(db, session, job)
+            job = None
+            if progress is not None and snapshot is not None:
                 progress(snapshot)
+    except Exception as e:  # the database or the disk failed: stop everything, say why
+        session.errors.append(e)
+        session.stop_event.set()
+        if job is not None:
+            session.finished(job, Outcome("interrupted", error="{}: {}".format(type(e).__name__, e),
+                                          charge_unknown=not job.get("raw_response")))
+            try:
+                mark_interrupted(db, [job["id"]], "stopped by an error: {}: {}".format(type(e).__name__, e))
+            except Exception:
+                pass  # recovered later: its lease runs out
     finally:
-        db.conn.close()
+        if db is not None:
+            db.conn.close()
 
 
-def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=None, stop_event=None):
+def _supervise(threads, session, db_path, abandon_event=None, on_stopping=None):
+    """Wait for ``threads``; while stopping, report the calls in flight; abandon them on request."""
+    stopping_since = None
+    while True:
+        alive = [t for t in threads if t.is_alive()]
+        if not alive:
+            return
+        if abandon_event is not None and abandon_event.is_set():
+            session.abandon(db_path)
+            return
+        if session.stop_event.is_set():
+            if stopping_since is None:
+                stopping_since = time.monotonic()
+            if on_stopping is not None:
+                with session.lock:
+                    n = len(session.in_flight)
+                on_stopping(n, time.monotonic() - stopping_since)
+        alive[0].join(0.1)
+
+
+def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=None, stop_event=None,
+         abandon_event=None, on_stopping=None):
     """Run queued jobs with ``concurrency`` threads until the queue (of ``run_id``) is empty, the
-    ``limit`` of jobs is reached, the ``budget`` would be exceeded, or ``stop_event`` is set.
-    Returns a :class:`WorkSummary`. Raises BudgetTooSmall when not even the first job fits, and
+    ``limit`` of jobs is reached, the ``budget`` is reached, or ``stop_event`` is set (jobs in
+    flight then finish; ``abandon_event`` marks them interrupted at once). ``on_stopping(in_flight,
+    seconds)`` is called about ten times a second while stopping. Returns a :class:`WorkSummary`.
+    Raises InvalidBudget, BudgetTooSmall when not even the first job fits, and
     ConfigurationError when a provider cannot run (no API key)."""
     load_plugins()
     session = Session(budget, limit, stop_event)
@@ -150,42 +338,77 @@ def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=
         _check_providers(db, session, run_id)
     finally:
         db.conn.close()
-    errors = []
-    threads = [threading.Thread(target=_worker_loop, args=(db_path, session, run_id, progress, errors),
+    threads = [threading.Thread(target=_worker_loop, args=(db_path, session, run_id, progress),
                                 name="sinkin-worker-{}".format(i), daemon=True)
                for i in range(max(1, int(concurrency)))]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
-    if errors and not session.summary.jobs:
-        raise errors[0]
-    if stop_event is not None and stop_event.is_set() and not session.summary.stopped and not errors:
-        session.summary.stopped = "Stopped on request; the rest stays queued"
-    return session.summary
+    _supervise(threads, session, db_path, abandon_event, on_stopping)
+    summary = session.summary
+    if session.errors:
+        error = session.errors[0]
+        if isinstance(error, BudgetTooSmall) and not summary.jobs:
+            raise error
+        if not isinstance(error, BudgetTooSmall):
+            summary.error = "{}: {}".format(type(error).__name__, error)
+            summary.stopped = summary.stopped or "Stopped by an error: " + summary.error
+    if session.stop_event.is_set() and not summary.stopped:
+        summary.stopped = "Stopped on request; the jobs in flight finished, the rest stays queued"
+    return summary
 
 
-def run_next(db_path, run_id=None):
+def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopping=None):
     """Run exactly one queued job ("Run next"). Returns the finished job as a dict with an
-    ``images`` count, or None when nothing is queued."""
+    ``images`` count, or None when nothing is queued (or ``stop_event`` was set before a job
+    started). ``abandon_event`` marks the job interrupted at once, as in :func:`work`."""
     load_plugins()
+    session = Session(limit=1, stop_event=stop_event)
     db = open_db(db_path)
     try:
         recover_stale(db)
-        job = claim_job(db, run_id=run_id)
-        if job is None:
-            return None
-        try:
-            provider = get_provider(job["provider"])
-            provider.check_ready()
-        except Exception:
-            db.execute("update jobs set status = 'queued', attempts = attempts - 1, worker_pid = null, "
-                       "worker_host = null, started_at = null where id = ?", [job["id"]])
-            db.conn.commit()
-            raise
-        outcome = run_job(db, job, provider)
-        result = get_job(db, job["id"])
-        result["images"] = outcome.images
-        return result
     finally:
         db.conn.close()
+    result = {}
+
+    def one():
+        db = open_db(db_path)
+        try:
+            job = claim_job(db, run_id=run_id, budget_check=session.admit)
+            if job is None:
+                return
+            result["id"] = job["id"]
+            try:
+                provider = get_provider(job["provider"])
+                provider.check_ready()
+            except Exception as e:
+                requeue_claimed(db, job["id"])
+                with session.lock:
+                    session.in_flight.pop(job["id"], None)
+                result["error"] = e
+                return
+            session.providers[provider.name] = provider
+            outcome, _ = _run_claimed(db, session, job)
+            result["images"] = outcome.images
+            result["credits"] = outcome.credit_cost
+        except BudgetStop:
+            return
+        except Exception as e:
+            result["error"] = e
+        finally:
+            db.conn.close()
+
+    thread = threading.Thread(target=one, name="sinkin-next", daemon=True)
+    thread.start()
+    _supervise([thread], session, db_path, abandon_event, on_stopping)
+    if "error" in result and not session.abandoned:
+        raise result["error"]
+    if "id" not in result:
+        return None
+    db = open_db(db_path)
+    try:
+        job = get_job(db, result["id"])
+    finally:
+        db.conn.close()
+    job["images"] = result.get("images", 0)
+    job["new_credits"] = result.get("credits", 0.0)
+    return job

@@ -160,7 +160,7 @@ def blocking_work(monkeypatch):
     """worker.work replaced by one that waits until it is told to stop (so a run stays active)."""
     started = threading.Event()
 
-    def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=None, stop_event=None):
+    def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=None, stop_event=None, **kwargs):
         started.set()
         stop_event.wait(10)
         return SimpleNamespace(jobs=0, images=0, credits=0.0, failed=0, succeeded=0, interrupted=0,
