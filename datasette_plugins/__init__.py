@@ -6,7 +6,6 @@ wrapped by :func:`appdb.guarded` (one place that turns bad input into a 4xx). Th
 wires Datasette's hooks. No page has inline scripts or inline event handlers: the
 Content-Security-Policy (:mod:`.csp`) refuses them.
 """
-import re
 
 from datasette import hookimpl
 
@@ -37,7 +36,10 @@ def menu_links(datasette):
 
 @hookimpl
 def asgi_wrapper(datasette):
-    return security.protect(datasette)
+    from .tablepages import facet_dedupe
+
+    protect, dedupe = security.protect(datasette), facet_dedupe(datasette)
+    return lambda app: protect(dedupe(app))
 
 
 @hookimpl
@@ -65,17 +67,14 @@ def table_actions(datasette, database, table):
     return [{"href": href, "label": "Export CSV (every row, streamed)"}]
 
 
-THUMB_URL = re.compile(r"^/-/sinkin/images/\d+/thumb$")
-
-
 @hookimpl
 def render_cell(value, column):
-    """The ranking table's ``thumbnail`` (the preview's URL) as a lazily loaded picture."""
-    if column == "thumbnail" and isinstance(value, str) and THUMB_URL.match(value):
-        from markupsafe import Markup, escape
+    """The ranking table's ``thumbnail`` (the preview's URL) as a lazily loaded picture linking to
+    the viewer."""
+    if column == "thumbnail":
+        from .tablepages import thumbnail_cell
 
-        return Markup('<img class="sk-cell-thumb" src="{0}" alt="preview" loading="lazy" width="96">'
-                      .format(escape(value)))
+        return thumbnail_cell(value)
     return None
 
 

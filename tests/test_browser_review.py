@@ -231,3 +231,35 @@ def test_score_feedback_undo_progress_and_the_end_of_the_run(big_page, run_url, 
     link.click()
     page.wait_for_url("**/-/sinkin/images/7?unrated=1")
     assert saved(db_path, lambda s: sorted(x for x in s if x) == [1, 2, 4, 5, 6, 8])
+
+
+def test_ranking_table_folds_the_column_notes_links_rows_to_the_viewer_and_follows_the_theme(big_page, run_url,
+                                                                                          db_path, tmp_path):
+    page = big_page
+    table = "{}/{}/image_table".format(run_url, db_path.stem)
+    page.goto(table + "?_facet=scale")
+    # the 34 column descriptions are folded behind "Columns"; each is its column header's tooltip
+    assert page.locator("dl.column-descriptions").is_hidden()
+    assert page.locator("details.sk-columns > summary").inner_text() == "Columns"
+    assert page.locator("th[data-column='score']").get_attribute("title").startswith("Your score")
+    page.locator("details.sk-columns > summary").click()
+    assert page.locator("dl.column-descriptions").is_visible()
+    # the facet asked for in the URL and set in the metadata is shown once
+    assert page.locator(".facet-info[data-column='scale']").count() == 1
+    # dark mode by the toggle, remembered on Datasette's pages and ours
+    assert page.locator("header .sk-theme-toggle").count() == 1
+    page.locator("header .sk-theme-toggle").click()
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 22)"
+    page.screenshot(path=str(shots(tmp_path) / "ranking-table-dark.png"))
+    for path in ("/", "/" + db_path.stem, "/{}/top_images".format(db_path.stem), "/-/sinkin/runs/1"):
+        page.goto(run_url + path)
+        assert page.locator("header .sk-theme-toggle").count() == 1, path
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 18, 22)", path
+    # rows lead to the viewer: the image id and the thumbnail
+    page.goto(table)
+    first = page.locator("table.rows-and-columns tbody tr").first
+    image_id = first.locator("td.col-image_id").inner_text().strip()
+    assert first.locator("td.col-image_id a").get_attribute("href") == "/-/sinkin/images/" + image_id
+    first.locator("td.col-thumbnail a").click()
+    page.wait_for_url("**/-/sinkin/images/" + image_id)
+    page.wait_for_selector("body[data-ready='1']")

@@ -275,3 +275,20 @@ async def test_an_oversized_body_is_refused_unread(review):
     r = await post(ds, "/-/sinkin/images/1/score.json", {"score": 3, "padding": "x" * (2 * 1024 * 1024)}, token)
     assert r.status_code == 413 and "larger than" in r.json()["error"]
     assert scores(db_path) == before
+
+
+@pytest.mark.asyncio
+async def test_a_facet_is_shown_once_and_thumbnails_open_the_viewer(review):
+    ds, db_path = review
+    table = "/{}/image_table".format(db_path.stem)
+    for query in ("?_facet=scale", "?_facet=scale&_facet=scale", "?_facet=seed&_facet=seed&_sort=score"):
+        page = await ds.client.get(table + query)
+        assert page.status_code == 200
+        for column in ("scale", "seed") if "seed" in query else ("scale",):
+            assert page.text.count('data-column="{}">'.format(column)) <= 2  # the header cell and the facet
+            assert page.text.count('id="facet-{}"'.format(column)) == 1, (query, column)
+    data = (await ds.client.get(table + ".json?_facet=steps&_facet=steps&_shape=objects")).json()
+    assert list(data["facet_results"]).count("steps") == 1 and "steps_2" not in data["facet_results"]
+    page = await ds.client.get(table)
+    assert re.search(r'<a class="sk-cell-view" href="/-/sinkin/images/(\d+)"[^>]*><img class="sk-cell-thumb" '
+                     r'src="/-/sinkin/images/\1/thumb"', page.text)

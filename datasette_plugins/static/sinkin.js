@@ -123,6 +123,18 @@
     }
   }
 
+  /* The ranking table: the image id of each row opens the image in the viewer (so does its
+     thumbnail, rendered as a link by the plugin). */
+  function linkRankingRows() {
+    if (!document.body.classList.contains("table-image_table")) return;
+    for (const a of $$("table.rows-and-columns td.col-image_id a")) {
+      const id = a.textContent.trim();
+      if (!/^\d+$/.test(id)) continue;
+      a.href = `/-/sinkin/images/${id}`;
+      a.title = `Open image ${id} in the viewer`;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     /* forms that scripts send (never submitted by the browser; no inline onsubmit under the CSP) */
     document.querySelectorAll("form[data-no-submit]").forEach((form) => {
@@ -134,6 +146,7 @@
       if (event.target.closest && event.target.closest(".sk-theme-toggle")) toggleTheme();
     });
     foldColumnDescriptions();
+    linkRankingRows();
   });
 
   window.SK = {$, $$, el, plural, toast, send, postJSON, csrfToken, isTyping, toggleTheme, creditText};
