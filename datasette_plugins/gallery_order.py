@@ -95,10 +95,10 @@ def window(ids, around=None, span=100):
 _per_run = OrderedDict()
 
 
-def per_run(db, run_id, kind, compute):
-    """``compute()`` for the run, cached until its images change (``run_stats.version``: not on
-    scores). For what a page needs about the whole run (filter counts, the settings that vary)."""
-    row = db.execute("select version from run_stats where run_id = ?", [run_id]).fetchone()
+def per_run(db, run_id, kind, compute, column="version"):
+    """``compute()`` for the run, cached until the ``run_stats`` counter ``column`` changes
+    (``version``: the run's images, not their scores; ``config_version``: its configs)."""
+    row = db.execute("select {} from run_stats where run_id = ?".format(column), [run_id]).fetchone()
     key = (_file_key(db), run_id, kind, row[0] if row else None)
     with _lock:
         if key in _per_run:

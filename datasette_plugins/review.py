@@ -84,31 +84,18 @@ def gallery_data(db, run_id, state):
 
 
 def run_varying(db, run_id):
-    """The settings that vary in the run (:func:`varying_fields`), cached per run version."""
-    return list(per_run(db, run_id, "varying", lambda: varying_fields(db, run_id)))
-
-
-def setting_counts(db, run_id):
-    """For each filter setting, a Counter of its values over the run's images: one pass over the
-    run's rows of image_table, cached until the run's images change (scores do not matter)."""
-    from collections import Counter
-
-    def compute():
-        counts = [Counter() for _ in FILTER_FIELDS]
-        for row in db.execute("select {} from image_table where run_id = ?".format(", ".join(FILTER_FIELDS)),
-                              [run_id]):
-            for counter, value in zip(counts, row):
-                counter[value] += 1
-        return counts
-
-    return per_run(db, run_id, "setting_counts", compute)
+    """The settings that vary in the run (:func:`varying_fields`), cached until its configs change."""
+    return list(per_run(db, run_id, "varying", lambda: varying_fields(db, run_id), column="config_version"))
 
 
 def filter_choices(db, run_id, state):
     """For each setting that varies in the run, its values with image counts."""
-    counts = setting_counts(db, run_id)
+    from sinkin_pipeline.ranking import value_counts
+
+    counts = value_counts(db, run_id)  # kept by triggers: no scan of the run's images
     choices = {}
-    for key, counter in zip(FILTER_FIELDS, counts):
+    for key in FILTER_FIELDS:
+        counter = counts.get(key, {})
         if len(counter) > 1 or key in state["filters"]:
             ordered = sorted(counter.items(), key=lambda kv: (kv[0] is None, 0 if kv[0] is None else kv[0]))
             choices[key] = [{"value": v, "n": n} for v, n in ordered]

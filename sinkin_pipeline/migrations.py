@@ -84,6 +84,15 @@ def m004_ranking_facet_indexes(db):
     ensure_indexes(db)
 
 
+@migrations()
+def m005_run_values(db):
+    """run_values: per run, setting and value, how many images (the gallery's filter menus without
+    a scan of the run); run_stats.config_version for caches of what depends on the configs."""
+    from .ranking import build_values
+
+    build_values(db)
+
+
 RUN_SUMMARY_SQL = """
 create view run_summary as
 select

@@ -114,7 +114,8 @@ RUN_STATS_COLUMNS = (("images", "Images"), ("unrated", "Images without a score")
     ("credits_pending", "Credits estimated for queued and running jobs"),
     ("credits_queued", "Credits estimated for queued jobs"),
     ("version", "Goes up when the run's images change, other than their scores (for caches)"),
-    ("score_version", "Goes up when a score of the run changes (for caches)"))
+    ("score_version", "Goes up when a score of the run changes (for caches)"),
+    ("config_version", "Goes up when the run's configs change (for caches)"))
 
 
 def drop(db):
@@ -146,6 +147,7 @@ def build(db):
     _triggers(db, cols)
     _run_stats(db)
     db.execute(RUN_SUMMARY_SQL)
+    build_values(db)
 
 
 def _triggers(db, cols):
@@ -278,4 +280,59 @@ def recount(db):
                 ", ".join("coalesce(sum(status = '{}'), 0)".format(s) for s in JOB_STATUSES)), [run_id]).fetchone()
         names = [n for n, _ in RUN_STATS_COLUMNS if not n.endswith("version")]
         out[run_id] = dict(zip(names, list(images) + list(jobs)))
+    return out
+
+
+def value_fields(db):
+    """The columns of image_table counted per value in run_values: the settings, the init image
+    and the upscale type (what the gallery filters on and captions show)."""
+    have = {r[1] for r in db.execute("pragma table_info(image_table)").fetchall()}
+    return [c for c in CONFIG_FIELDS if c in have] + ["init_asset_id", "upscale_type"]
+
+
+def build_values(db):
+    """(Re)create run_values (per run, setting and value: how many images) with its triggers, and
+    the triggers that bump ``run_stats.config_version``. Idempotent."""
+    for (name,) in db.execute("select name from sqlite_master where type = 'trigger' and (name like "
+                              "'sinkin_values_%' or name like 'sinkin_configs_%')").fetchall():
+        db.execute("drop trigger {}".format(name))
+    db.execute("drop table if exists run_values")
+    if "config_version" not in {r[1] for r in db.execute("pragma table_info(run_stats)").fetchall()}:
+        db.execute("alter table run_stats add column config_version INTEGER not null default 0")
+    db.execute("create table run_values (run_id INTEGER REFERENCES runs(id), field TEXT, vkey TEXT, value, "
+               "images INTEGER not null default 0, primary key (run_id, field, vkey))")
+    fields = value_fields(db)
+    for field in fields:
+        db.execute("insert into run_values (run_id, field, vkey, value, images) select run_id, '{0}', "
+                   "quote({0}), {0}, count(*) from image_table group by run_id, quote({0})".format(field))
+
+    def change(row, field, sign):
+        return ("insert or ignore into run_values (run_id, field, vkey, value) values ({0}.run_id, '{1}', "
+                "quote({0}.{1}), {0}.{1}); update run_values set images = images {2} 1 where run_id = {0}.run_id "
+                "and field = '{1}' and vkey = quote({0}.{1});".format(row, field, sign))
+
+    triggers = {
+        "values_insert": "after insert on image_table begin {} end".format(
+            " ".join(change("new", f, "+") for f in fields)),
+        "values_delete": "after delete on image_table begin {} end".format(
+            " ".join(change("old", f, "-") for f in fields)),
+    }
+    for field in fields:
+        triggers["values_update_" + field] = (
+            "after update of run_id, {0} on image_table when old.{0} is not new.{0} or old.run_id != new.run_id "
+            "begin {1} {2} end".format(field, change("old", field, "-"), change("new", field, "+")))
+    for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+        triggers["configs_" + event] = (
+            "after {} on configs begin update run_stats set config_version = config_version + 1 "
+            "where run_id = {}.run_id; end".format(event, row))
+    for name, body in triggers.items():
+        db.execute("create trigger sinkin_{} {}".format(name, body))
+
+
+def value_counts(db, run_id):
+    """``{field: {value: images}}`` for one run, from run_values (no scan of the images)."""
+    out = {}
+    for field, value, images in db.execute("select field, value, images from run_values where run_id = ? "
+                                           "and images > 0", [run_id]).fetchall():
+        out.setdefault(field, {})[value] = images
     return out

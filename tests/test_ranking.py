@@ -32,6 +32,19 @@ def table_vs_view(db):
     return got, want
 
 
+def values_match_a_recount(db):
+    from sinkin_pipeline.ranking import value_fields
+
+    kept = {(r, f, k): n for r, f, k, n in db.conn.execute(
+        "select run_id, field, vkey, images from run_values where images != 0")}
+    counted = {}
+    for field in value_fields(db):
+        for run_id, key, n in db.conn.execute(
+                "select run_id, quote({0}), count(*) from image_table group by run_id, quote({0})".format(field)):
+            counted[(run_id, field, key)] = n
+    return kept == counted and len(kept) > 0
+
+
 def run_stats(db):
     cols = [r[1] for r in db.conn.execute("pragma table_info(run_stats)") if not r[1].endswith("version")]
     out = {}
@@ -72,7 +85,7 @@ def test_table_and_counters_follow_runs_scores_upscales_and_edits(db_path, make_
     assert got[1]["score"] == 7 and got[2]["score"] is None and got[1]["steps"] == 12
     assert got[5]["upscale_path"] and got[10]["run_name"] == "renamed" and got[3]["model_title"] == "DreamShaper"
     stats = run_stats(db)
-    assert stats == recount(db)
+    assert stats == recount(db) and values_match_a_recount(db)
     assert stats[1]["unrated"] == 3 and stats[second]["upscaled"] == 1 and stats[second]["credits"] == 3 + 6
     summary = {r[0]: r for r in db.conn.execute("select run_id, total, unrated, upscaled, credits from run_summary")}
     assert summary[1] == (1, 4, 3, 0, 0) and summary[second] == (second, 6, 6, 1, 9)
@@ -80,6 +93,12 @@ def test_table_and_counters_follow_runs_scores_upscales_and_edits(db_path, make_
     db.conn.commit()
     got, want = table_vs_view(db)
     assert got == want and got[3]["model_title"] is None
+    before = db.conn.execute("select config_version from run_stats where run_id = 1").fetchone()[0]
+    db.execute("update configs set scheduler = 'PNDM' where id = (select config_id from images where id = 1)")
+    db.execute("delete from image_table where image_id = -1")
+    db.conn.commit()
+    assert db.conn.execute("select config_version from run_stats where run_id = 1").fetchone()[0] == before + 1
+    assert values_match_a_recount(db)
     db.conn.close()
 
 
