@@ -69,9 +69,37 @@ def read_spec_file(path):
     return parse_spec_text(text, base_dir=path.parent, source=str(path))
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one
+    silently, so a sweep would quietly lose values)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: PyYAML's own error follows
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "duplicate key {!r} (first given on line {})".format(key, first + 1),
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text):
+    """Parse YAML text safely, refusing duplicate keys (yaml.YAMLError names the key and line)."""
+    return yaml.load(text, Loader=_SpecLoader)
+
+
 def parse_spec_text(text, base_dir=".", source="spec"):
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = " (line {}, column {})".format(mark.line + 1, mark.column + 1) if mark else ""

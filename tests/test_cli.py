@@ -236,3 +236,65 @@ def test_database_in_a_missing_folder(tmp_path):
     result = invoke("init", "--db", tmp_path / "no" / "such" / "lab.db")
     assert result.exit_code == 1 and "folder for the database does not exist" in result.output
     assert not (tmp_path / "no").exists()
+
+
+def test_a_key_given_twice_in_a_spec_is_refused_with_its_line(tmp_path, db_path):
+    path = write_spec(tmp_path, "model_id: 4zdwGOB\nprompt: a fox\nsteps: 10\nscale: 7\nsteps: 20\n")
+    before = dump(db_path)
+    for command in ("plan", "run"):
+        result = invoke(command, path, "--db", db_path)
+        assert result.exit_code == 1
+        assert "(line 5, column 1): duplicate key 'steps' (first given on line 3)" in result.output
+    assert dump(db_path) == before
+
+
+TOO_BIG = 2**63
+
+
+@pytest.mark.parametrize("args,message", [
+    (["score", TOO_BIG, 5], "image id must be from 1 to 9223372036854775807"),
+    (["score", 0, 5], "image id must be from 1 to 9223372036854775807, got 0"),
+    (["upscale", TOO_BIG], "9223372036854775808 is not in the range 1<=x<=9223372036854775807"),
+    (["export", "--run", TOO_BIG], "is not in the range"),
+    (["queue", "--run", TOO_BIG], "is not in the range"),
+    (["work", "--run", 0], "is not in the range"),
+    (["next", "--run", TOO_BIG], "is not in the range"),
+    (["retry", "--run", TOO_BIG * 4], "is not in the range"),
+    (["cancel", "--run", TOO_BIG], "is not in the range"),
+])
+def test_ids_out_of_range_get_a_clear_error(ran, args, message):
+    before = dump(ran)
+    result = CliRunner().invoke(cli, [str(a) for a in args] + ["--db", str(ran)])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError)
+    assert dump(ran) == before
+
+
+def test_db_before_the_command_too(ran, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = json.loads(invoke("--db", ran, "runs", "--json").output)
+    assert before[0]["total"] == 4
+    assert "Image 2 scored 9" in invoke("--db", ran, "score", 2, 9).output
+    # the command's own --db wins over the one before it
+    result = invoke("--db", tmp_path / "other.db", "runs", "--db", ran)
+    assert result.exit_code == 0 and "=HYPERLINK" not in result.output
+    result = invoke("--db", tmp_path / "typo.db", "runs")
+    assert result.exit_code == 1 and "no database at {}".format(tmp_path / "typo.db") in result.output
+    assert not (tmp_path / "typo.db").exists() and not (tmp_path / "experiments.db").exists()
+
+
+def test_runs_shows_every_job_state(tmp_path, db_path):
+    spec = write_spec(tmp_path, dict(SIM, name="states", seed=[1, 2, 3, 4, 5, 6]))
+    invoke("run", spec, "--db", db_path)
+    conn = sqlite3.connect(db_path)
+    for job_id, status in enumerate(["running", "interrupted", "failed", "cancelled", "succeeded"], 1):
+        conn.execute("update jobs set status = ? where id = ?", [status, job_id])
+    conn.commit()
+    conn.close()
+    lines = invoke("runs", "--db", db_path).output.splitlines()
+    header = lines[0].split()
+    for state in ("queued", "running", "succeeded", "failed", "interrupted", "cancelled"):
+        assert state in header
+        assert lines[1].split()[header.index(state)] == "1"
+    row = json.loads(invoke("runs", "--db", db_path, "--json").output)[0]
+    assert (row["running"], row["interrupted"], row["queued"]) == (1, 1, 1)
