@@ -10,6 +10,8 @@ moves them, so they can never disagree with ``images``/``jobs``. The setting col
 :data:`sinkin_pipeline.fields.CONFIG_FIELDS` (those the ``configs`` table has); a migration that
 adds a setting column calls :func:`build` again to rebuild the table and its triggers.
 """
+import contextlib
+
 from .fields import CONFIG_FIELDS
 
 THUMB_URL = "'/-/sinkin/images/' || images.id || '/thumb'"
@@ -186,15 +188,9 @@ def _triggers(db, cols):
         db.execute("create trigger sinkin_rank_{} {}".format(name, body))
 
 
-def _run_stats(db):
-    cols = ", ".join("{} {} not null default 0".format(name, "REAL" if name.startswith("credits") else
-                                                       "INTEGER") for name, _ in RUN_STATS_COLUMNS)
-    db.execute("create table run_stats (run_id INTEGER PRIMARY KEY REFERENCES runs(id), {})".format(cols))
-    statuses = ", ".join("sum(status = '{0}')".format(s) for s in JOB_STATUSES)
-    db.execute("""insert into run_stats (run_id) select id from runs""")
-    db.execute("""
-        update run_stats set (images, unrated, upscaled) = (select count(*), coalesce(sum(score is null), 0),
-          coalesce(sum(upscale_path is not null), 0) from image_table where image_table.run_id = run_stats.run_id)""")
+def recount_jobs(db, run_id=None):
+    """Recompute the job counters of run_stats from ``jobs`` (every run, or one)."""
+    statuses = ", ".join("coalesce(sum(status = '{0}'), 0)".format(s) for s in JOB_STATUSES)
     db.execute("""
         update run_stats set (jobs, {names}, inference_finished, inference_succeeded, inference_cancelled,
                               credits, credits_pending, credits_queued) = (
@@ -206,9 +202,35 @@ def _run_stats(db):
             coalesce(sum(case when status in ('queued', 'running') then credit_estimate else 0 end), 0),
             coalesce(sum(case when status = 'queued' then credit_estimate else 0 end), 0)
           from jobs where jobs.run_id = run_stats.run_id)
-        where exists (select 1 from jobs where jobs.run_id = run_stats.run_id)""".format(
-        names=", ".join(JOB_STATUSES), statuses=", ".join("coalesce({}, 0)".format(s) for s in
-                                                          statuses.split(", "))))
+        where exists (select 1 from jobs where jobs.run_id = run_stats.run_id){one}""".format(
+        names=", ".join(JOB_STATUSES), statuses=statuses, one=" and run_id = ?" if run_id is not None else ""),
+        [run_id] if run_id is not None else [])
+
+
+@contextlib.contextmanager
+def bulk_job_inserts(db, run_id):
+    """Insert many jobs of one run without the per-row counter trigger (a 10^6-job grid would spend
+    most of its time in it): inside the caller's write transaction, the trigger is dropped, then
+    recreated and the run's job counters recounted once. An error rolls it all back."""
+    name = "sinkin_rank_job_insert"
+    row = db.execute("select sql from sqlite_master where type = 'trigger' and name = ?", [name]).fetchone()
+    if row:
+        db.execute("drop trigger {}".format(name))
+    yield
+    if row:
+        db.execute(row[0])
+        recount_jobs(db, run_id)
+
+
+def _run_stats(db):
+    cols = ", ".join("{} {} not null default 0".format(name, "REAL" if name.startswith("credits") else
+                                                       "INTEGER") for name, _ in RUN_STATS_COLUMNS)
+    db.execute("create table run_stats (run_id INTEGER PRIMARY KEY REFERENCES runs(id), {})".format(cols))
+    db.execute("""insert into run_stats (run_id) select id from runs""")
+    db.execute("""
+        update run_stats set (images, unrated, upscaled) = (select count(*), coalesce(sum(score is null), 0),
+          coalesce(sum(upscale_path is not null), 0) from image_table where image_table.run_id = run_stats.run_id)""")
+    recount_jobs(db)
     job_add = ", ".join(_job_deltas("new", "+"))
     job_remove = ", ".join(_job_deltas("old", "-"))
     img_add = ", ".join(_image_deltas("new", "+") + ["version = version + 1"])

@@ -10,6 +10,7 @@ from .estimate import estimator_for
 from .fields import FIELDS
 from .providers import get_provider
 from .ranking import JOB_STATUSES as JOB_STATES  # every job state, in the order `runs` shows them
+from .ranking import bulk_job_inserts
 from .spec import expand, resolve_seeds
 
 DEFAULT_PROVIDER = "sinkin"
@@ -142,8 +143,6 @@ def create_run(db, spec, name=None, provider=None, spec_yaml=None, request_key=N
     (the web form's uploads); otherwise files are read from disk. With ``request_key`` set, a
     second call with the same key returns the first run's id instead of creating another.
     Returns the run id."""
-    from .assets import store_asset
-
     ceiling = max_jobs(max_jobs_override)
     check_grid_size(spec.config_count(), ceiling)
     provider_obj = get_provider(provider_name(spec, provider))
@@ -154,6 +153,24 @@ def create_run(db, spec, name=None, provider=None, spec_yaml=None, request_key=N
     for path in values.get("init_image", []):
         data = (init_images or {}).get(path)
         init_data[path] = data if data is not None else Path(path).read_bytes()
+    conn = db.conn
+    # the rows below reference only the run and configs made here: foreign key checks would
+    # only triple the time of a big grid (the pragma can change outside a transaction only)
+    checks = not conn.in_transaction and conn.execute("pragma foreign_keys").fetchone()[0]
+    if checks:
+        conn.execute("pragma foreign_keys = off")
+    try:
+        return _create(db, spec, provider_obj, values, run_name, created, spec_yaml, request_key,
+                       init_data, ceiling)
+    finally:
+        if checks:
+            conn.execute("pragma foreign_keys = on")
+
+
+def _create(db, spec, provider_obj, values, run_name, created, spec_yaml, request_key, init_data,
+            ceiling):
+    from .assets import store_asset
+
     with write_transaction(db):
         if request_key:
             row = db.execute("select id from runs where request_key = ?", [request_key]).fetchone()
@@ -167,9 +184,61 @@ def create_run(db, spec, name=None, provider=None, spec_yaml=None, request_key=N
             "resolved": json.dumps(values, default=str), "request_key": request_key,
             "created_at": created,
         }).last_pk
-        _insert_configs_and_jobs(db, run_id, expand(values), asset_ids, spec, provider_obj.name,
-                                 estimator, created, ceiling)
+        with bulk_job_inserts(db, run_id):
+            _insert_configs_and_jobs(db, run_id, expand(values), asset_ids, spec, provider_obj.name,
+                                     estimator, created, ceiling)
     return run_id
+
+
+class _ConfigRows:
+    """Builds ``configs`` rows (lists in table column order) from config dicts, cheaply: a
+    template with every default, then the config's own values (10^6 configs a run)."""
+
+    def __init__(self, columns, run_id, asset_ids, fallback, estimator):
+        self.index = {c: i for i, c in enumerate(columns)}
+        self.template = [None] * len(columns)
+        for name, fld in FIELDS.items():
+            if name in self.index:
+                self.template[self.index[name]] = fld.default
+        self.template[self.index["run_id"]] = run_id
+        self.template[self.index["fallback_enabled"]] = fallback
+        self.asset_ids = asset_ids
+        self.estimator = estimator
+        self.estimates = {}
+        self.cost_keys = [self.index[k] for k in ("steps", "width", "height", "num_images", "lcm")]
+
+    def row(self, config, config_id, position):
+        row = self.template.copy()
+        index = self.index
+        init = None
+        for key, value in config.items():
+            if key == "init_image":
+                init = value
+                continue
+            i = index.get(key)
+            if i is None or key in ("id", "run_id", "position", "init_asset_id", "fallback_enabled"):
+                raise ValueError("config key {!r} is not a setting (no such column in configs)".format(key))
+            row[i] = value
+        if init is None:
+            row[index["image_strength"]] = None
+            row[index["controlnet"]] = None
+        else:
+            row[index["init_asset_id"]] = self.asset_ids.get(init)
+        for key in ("use_default_neg", "lcm"):
+            row[index[key]] = int(bool(row[index[key]]))
+        row[index["id"]] = config_id
+        row[index["position"]] = position
+        return row
+
+    def estimate(self, row):
+        key = tuple(row[i] for i in self.cost_keys)
+        credits = self.estimates.get(key)
+        if credits is None:
+            steps, width, height, num_images, lcm = key
+            credits = self.estimator.estimate({"steps": steps, "width": width, "height": height,
+                                               "num_images": num_images, "lcm": lcm}).credits
+            self.estimates[key] = credits
+        return credits
 
 
 def _insert_configs_and_jobs(db, run_id, configs, asset_ids, spec, provider, estimator, created,
@@ -178,35 +247,22 @@ def _insert_configs_and_jobs(db, run_id, configs, asset_ids, spec, provider, est
     caller holds the write lock, so nobody else inserts meanwhile)."""
     conn = db.conn
     columns = [r[1] for r in conn.execute("pragma table_info(configs)").fetchall()]
-    known = set(columns)
+    maker = _ConfigRows(columns, run_id, asset_ids, int(spec.fallback), estimator)
     config_sql = "insert into configs ({}) values ({})".format(
         ", ".join(columns), ", ".join("?" * len(columns)))
     job_sql = ("insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "
                "attempts, fallback, created_at) values (?, ?, ?, 'inference', 'queued', ?, ?, 0, 0, ?)")
     next_config = conn.execute("select coalesce(max(id), 0) + 1 from configs").fetchone()[0]
     next_job = conn.execute("select coalesce(max(id), 0) + 1 from jobs").fetchone()[0]
-    fallback = int(spec.fallback)
     position = 0
     for chunk in _chunks(configs, CHUNK):
         if position + len(chunk) > ceiling:
             raise GridTooLarge(ceiling, ceiling, exact=False)
         config_rows, job_rows = [], []
         for config in chunk:
-            row = with_defaults(config)
-            init = row.pop("init_image", None)
-            if init is None:
-                row["image_strength"] = None
-                row["controlnet"] = None
-            for key in ("use_default_neg", "lcm"):
-                row[key] = int(bool(row[key]))
-            row.update({"id": next_config, "run_id": run_id, "init_asset_id": asset_ids.get(init),
-                        "fallback_enabled": fallback, "position": position})
-            if not known.issuperset(row):
-                raise ValueError("config keys without a column: {}".format(
-                    ", ".join(sorted(set(row) - known))))
-            config_rows.append(tuple(row.get(c) for c in columns))
-            job_rows.append((next_job, run_id, next_config, provider, estimator.estimate(row).credits,
-                             created))
+            row = maker.row(config, next_config, position)
+            config_rows.append(row)
+            job_rows.append((next_job, run_id, next_config, provider, maker.estimate(row), created))
             next_config += 1
             next_job += 1
             position += 1
