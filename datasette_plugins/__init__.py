@@ -9,10 +9,10 @@ Content-Security-Policy (:mod:`.csp`) refuses them.
 
 from datasette import hookimpl
 
-from . import appdb, dashboard, insights, review, runform, security, signin
+from . import appdb, batch, dashboard, insights, review, runform, security, signin
 
 #: the modules whose ``routes()`` the plugin serves
-ROUTE_MODULES = (review, dashboard, runform, insights, signin)
+ROUTE_MODULES = (review, batch, dashboard, runform, insights, signin)
 
 
 @hookimpl

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from datasette import Response
 
+from sinkin_pipeline.remix import a1111_parameters
 from sinkin_pipeline.varying import config_label, varying_fields
 
 from .gallery_order import SORTS, ordered_ids, per_run, window
@@ -158,6 +159,7 @@ def image_info(db, image_id):
     image["settings"] = [[k, image.get(k)] for k in SETTING_FIELDS if image.get(k) not in (None, "")]
     image["varying"] = run_varying(db, image["run_id"])
     image["label"] = config_label(image, image["varying"])
+    image["a1111"] = a1111_parameters(image, image.get("model_title"))
     return image
 
 

@@ -50,7 +50,7 @@ def upload_limit():
 
 # -- the page ---------------------------------------------------------------------------------
 
-def _page_data(db, from_run, suggested=False):
+def _page_data(db, from_run, suggested=False, image_id=None):
     from sinkin_pipeline.models import known_models
     from sinkin_pipeline.providers import get_providers
 
@@ -84,6 +84,19 @@ def _page_data(db, from_run, suggested=False):
             data["form"] = form
             data["from_run"] = {"id": run["id"], "name": run["name"]}
             data["assets"] = _assets(db, assets)
+    if image_id is not None:  # "Remix" in the viewer: this one image's settings
+        from sinkin_pipeline.remix import image_config, image_spec
+
+        try:
+            config = image_config(db, image_id)
+        except LookupError:
+            config = None
+        if config is not None:
+            assets = [config["init_asset_id"]] if config["init_asset_id"] else []
+            data["form"] = spec_to_form(image_spec(config), assets)
+            data["form"]["name"] = "remix of image {}".format(image_id)
+            data["from_run"] = {"id": config["run_id"], "name": config["run_name"], "image": image_id}
+            data["assets"] = _assets(db, assets)
     if data["form"] is None:
         data["default_provider"] = last[0] if last else "simulator"
     return data
@@ -103,10 +116,14 @@ async def form_page(datasette, request):
     from_run = request.args.get("from")
     from_run = int(from_run) if from_run and from_run.isdigit() else None
     try:
-        data = await with_db(datasette, _page_data, from_run, request.args.get("suggest") == "1")
+        image = request.args.get("image")
+        data = await with_db(datasette, _page_data, from_run, request.args.get("suggest") == "1",
+                             int(image) if image and image.isdigit() else None)
     except NoDatabase as e:
         return Response.html("<h1>New run</h1><p>{}</p>".format(e), status=500)
-    if from_run is not None and data["from_run"] is None:
+    if image and image.isdigit() and data["from_run"] is None:
+        data["error"] = "Image {} not found: starting from an empty form.".format(image)
+    elif from_run is not None and data["from_run"] is None:
         data["error"] = "Run {} not found: starting from an empty form.".format(from_run)
     data["schedulers"] = list(SCHEDULERS)
     data["controlnets"] = list(CONTROLNETS)

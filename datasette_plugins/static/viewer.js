@@ -78,6 +78,25 @@
       $("#sk-image-id").textContent = image.image_id;
       document.title = `Image ${image.image_id} – ${image.run_name}`;
       $("#sk-compare-open").disabled = !image.upscale_url_local;
+      $("#sk-remix").href = `/-/sinkin/new?image=${image.image_id}`;
+    }
+
+    /* the A1111 parameter line of the image shown, to the clipboard */
+    async function copyParameters() {
+      const id = ids[index];
+      let text;
+      try { text = (await info(id)).a1111; } catch (e) { toast(`Could not load image ${id}: ${e.message}`, "error"); return; }
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch (e) {  // no clipboard permission: select the text in a box the user can copy from
+        const box = el("textarea", {class: "sk-copy-box", readonly: true, rows: 4}, text);
+        $("#sk-panel").append(box);
+        box.select();
+        const copied = document.execCommand && document.execCommand("copy");
+        if (!copied) { toast("Select the text and copy it", "info"); return; }
+        box.remove();
+      }
+      toast(`Parameters of image ${id} copied`, "ok");
     }
 
     function updatePosition() {
@@ -443,6 +462,7 @@
     $("#sk-compare-open").addEventListener("click", openCompare);
     $("#sk-help-open").addEventListener("click", help);
     $("#sk-undo").addEventListener("click", undoLast);
+    $("#sk-copy").addEventListener("click", copyParameters);
     $("#sk-zoom").addEventListener("click", () => toggleActual());
     $("#sk-fullscreen").addEventListener("click", toggleFullscreen);
     panelButton.addEventListener("click", () => setPanel(panel.hidden));
@@ -467,6 +487,8 @@
         toast(`Auto-advance ${auto.checked ? "on" : "off"}`);
       }
       else if (key === "z") toggleActual();
+      else if (key === "r") location.href = $("#sk-remix").href;
+      else if (key === "p") copyParameters();
       else if (key === "f") toggleFullscreen();
       else if (key === "i") setPanel(panel.hidden);
       else if (key === "u") openUpscale();

@@ -1,0 +1,142 @@
+"""Working on a run's best images at once: upscale every image scored at least N (planned and
+estimated first, run only when confirmed), and a zip of the top images with a CSV of their
+settings (formula-escaped like ``sinkin export``)."""
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+from .db import dicts, media_dir, open_db, resolve_media
+from .export import escape_cell
+from .providers import get_provider
+from .upscaling import UpscaleError, estimate_upscale, get_upscalers, upscale_image
+
+#: the most images one zip holds
+MAX_ZIP_IMAGES = 500
+
+
+class BatchError(ValueError):
+    """Options that cannot be applied; nothing was written or spent."""
+
+
+def _min_score(value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BatchError("min_score must be a whole number from 1 to 10, got {!r}".format(value))
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer() or not 1 <= number <= 10:
+        raise BatchError("min_score must be a whole number from 1 to 10, got {!r}".format(value))
+    return number
+
+
+def _run(db, run_id):
+    row = db.execute("select id, name, provider from runs where id = ?", [int(run_id)]).fetchone()
+    if row is None:
+        raise LookupError("run {} not found".format(run_id))
+    return {"id": row[0], "name": row[1], "provider": row[2]}
+
+
+def plan_upscale_batch(db, run_id, min_score, upscale_type="esrgan", scale=None, strength=None):
+    """What "upscale every image scored ≥ min_score" would do, writing nothing: ``images`` (ids to
+    upscale, best first), ``already`` (already upscaled: skipped, never paid twice),
+    ``unusable`` (no SinkIn inference id), ``credits`` (estimated), ``params``. Raises BatchError,
+    UpscaleError (bad options), LookupError (no such run)."""
+    min_score = _min_score(min_score)
+    run = _run(db, run_id)
+    upscalers = get_upscalers()
+    if upscale_type not in upscalers:
+        raise UpscaleError("unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers))))
+    given = {k: v for k, v in (("scale", scale), ("strength", strength)) if v is not None}
+    params = upscalers[upscale_type].validate(given)
+    found = dicts(db.execute("select id, score, inf_id, url, upscale_path from images where run_id = ? and score >= ? "
+                             "order by score desc, id", [run["id"], min_score]))
+    images = [r["id"] for r in found if not r["upscale_path"] and r["inf_id"] and r["url"]]
+    already = [r["id"] for r in found if r["upscale_path"]]
+    unusable = [r["id"] for r in found if not r["upscale_path"] and not (r["inf_id"] and r["url"])]
+    provider = get_provider(run["provider"])
+    each = estimate_upscale(db, provider, params["type"])
+    return {"run_id": run["id"], "provider": provider.name, "min_score": min_score, "params": params,
+            "images": images, "already": already, "unusable": unusable, "credits_each": each,
+            "credits": round(each * len(images), 4)}
+
+
+def upscale_batch(db_path, run_id, min_score, upscale_type="esrgan", scale=None, strength=None, expect=None):
+    """Upscale the images :func:`plan_upscale_batch` lists, one after another, each through
+    :func:`upscaling.upscale_image` (payload stored first, answer committed before the download).
+    ``expect`` (the number of images the user confirmed) must match the plan, or nothing is done.
+    Returns the plan with ``done`` (ids) and ``failed`` ([id, message]); an image that fails does
+    not stop the others."""
+    db = open_db(db_path)
+    try:
+        plan = plan_upscale_batch(db, run_id, min_score, upscale_type, scale, strength)
+    finally:
+        db.conn.close()
+    if expect is not None and int(expect) != len(plan["images"]):
+        raise BatchError("the run changed since the estimate: {} images to upscale now, {} confirmed; "
+                         "look at the new estimate".format(len(plan["images"]), expect))
+    done, failed = [], []
+    for image_id in plan["images"]:
+        try:
+            upscale_image(db_path, image_id, upscale_type, scale, strength)
+            done.append(image_id)
+        except (UpscaleError, LookupError) as e:
+            failed.append([image_id, str(e)])
+        except Exception as e:  # the provider's errors: keep going, report each
+            failed.append([image_id, str(e) or e.__class__.__name__])
+    return dict(plan, done=done, failed=failed)
+
+
+#: the settings written beside each image in the zip's CSV
+CSV_COLUMNS = ("image_id", "file", "upscaled_file", "score", "run_id", "run_name", "model_id", "model_title",
+               "prompt", "negative_prompt", "use_default_neg", "width", "height", "steps", "scale", "seed",
+               "scheduler", "lora", "lora_scale", "lcm", "version", "image_strength", "controlnet", "inf_id",
+               "upscale_type", "created_at")
+
+
+def top_images(db, run_id, min_score=1, limit=50):
+    """The run's images scored ≥ ``min_score`` with their settings, best first (at most ``limit``)."""
+    min_score = _min_score(min_score)
+    try:
+        limit = int(limit)
+    except (TypeError, ValueError):
+        raise BatchError("limit must be a whole number from 1 to {}, got {!r}".format(MAX_ZIP_IMAGES, limit))
+    if not 1 <= limit <= MAX_ZIP_IMAGES:
+        raise BatchError("limit must be a whole number from 1 to {}, got {!r}".format(MAX_ZIP_IMAGES, limit))
+    _run(db, run_id)
+    return dicts(db.execute("select * from image_table where run_id = ? and score >= ? "
+                            "order by score desc, image_id limit ?", [int(run_id), min_score, limit]))
+
+
+def top_images_zip(db_path, run_id, min_score=1, limit=50):
+    """``(zip bytes, number of images)``: the top images' files (and their upscales) and
+    ``settings.csv``, one row per image, formula-escaped."""
+    db = open_db(db_path)
+    try:
+        found = top_images(db, run_id, min_score, limit)
+    finally:
+        db.conn.close()
+    buffer = io.BytesIO()
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(CSV_COLUMNS)
+    root = media_dir(db_path).resolve()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+        for image in found:
+            names = {}
+            for column, suffix in (("path", ""), ("upscale_path", "-upscaled")):
+                if not image.get(column):
+                    continue
+                source = resolve_media(db_path, image[column]).resolve()
+                if root not in source.parents or not source.is_file():
+                    continue
+                name = "score{:02d}-image{}{}{}".format(image["score"], image["image_id"], suffix,
+                                                         Path(image[column]).suffix or ".png")
+                archive.write(source, name)
+                names[column] = name
+            row = dict(image, file=names.get("path", ""), upscaled_file=names.get("upscale_path", ""))
+            writer.writerow([escape_cell(row.get(c)) for c in CSV_COLUMNS])
+        archive.writestr("settings.csv", table.getvalue())
+    return buffer.getvalue(), len(found)
+
+
+__all__ = ["BatchError", "plan_upscale_batch", "upscale_batch", "top_images", "top_images_zip"]
