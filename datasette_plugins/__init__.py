@@ -9,10 +9,10 @@ Content-Security-Policy (:mod:`.csp`) refuses them.
 
 from datasette import hookimpl
 
-from . import appdb, batch, dashboard, insights, review, runform, security, signin
+from . import appdb, batch, csvexport, dashboard, insights, review, runform, security, signin
 
 #: the modules whose ``routes()`` the plugin serves
-ROUTE_MODULES = (review, batch, dashboard, runform, insights, signin)
+ROUTE_MODULES = (review, batch, dashboard, runform, insights, csvexport, signin)
 
 
 @hookimpl
@@ -39,7 +39,8 @@ def asgi_wrapper(datasette):
     from .tablepages import facet_dedupe
 
     protect, dedupe = security.protect(datasette), facet_dedupe(datasette)
-    return lambda app: protect(dedupe(app))
+    escape_csv = csvexport.escape_datasette_csv(datasette)
+    return lambda app: protect(escape_csv(dedupe(app)))
 
 
 @hookimpl
@@ -60,14 +61,15 @@ def prepare_connection(conn):
 
 
 @hookimpl
-def table_actions(datasette, database, table):
-    if table != "image_table":
+def table_actions(datasette, database, table, request):
+    try:
+        if database != appdb.database_name(datasette):
+            return []
+    except appdb.NoDatabase:
         return []
-    # without facets and counts (Datasette would recompute them for every page of the stream), in
-    # pages of max_returned_rows: streams by key at near sqlite3's speed (docs/benchmarks.md)
-    href = datasette.urls.table(database, "image_table", format="csv") + (
-        "?_stream=on&_dl=1&_nocol=thumbnail&_nofacet=1&_nocount=1&_size=max")
-    return [{"href": href, "label": "Export CSV (every row, streamed)"}]
+    query = request.scope.get("query_string", b"").decode("latin-1") if request else ""
+    return [{"href": csvexport.export_url(datasette, table, query),
+             "label": "Export CSV (these rows, every page, safe for spreadsheets)"}]
 
 
 @hookimpl

@@ -131,6 +131,41 @@ def exception_response(datasette, request, exception):
     return render(datasette=datasette, request=request, exception=mapped)
 
 
+#: the only kinds of file the app serves from its media folder
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+               ".gif": "image/gif"}
+
+
+def _confined_read(db_path, stored_path):
+    """The bytes and type of a media file, or None unless it is a regular image file inside the
+    media folder once every symlink and ``..`` is resolved."""
+    from sinkin_pipeline.db import media_dir, resolve_media
+
+    root = media_dir(db_path).resolve()
+    try:
+        path = resolve_media(db_path, stored_path).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError, TypeError):
+        return None
+    content_type = MEDIA_TYPES.get(path.suffix.lower())
+    if root not in path.parents or content_type is None or not path.is_file():
+        return None
+    return path.read_bytes(), content_type
+
+
+async def media_file(datasette, stored_path, what="file", cache="private, max-age=86400"):
+    """The one way a route serves a file the database names (images, upscales, uploads): only an
+    image inside the media folder beside the database (an ``assets.path`` of ``/etc/passwd`` or a
+    symlink out of the folder is NotFound), with nosniff and a private cache."""
+    found = None
+    if isinstance(stored_path, str) and stored_path:
+        found = await asyncio.to_thread(_confined_read, database_path(datasette), stored_path)
+    if found is None:
+        raise NotFound("no such {}".format(what))
+    data, content_type = found
+    return Response(data, content_type=content_type,
+                    headers={"cache-control": cache, "x-content-type-options": "nosniff"})
+
+
 def ok(data=None, status=200):
     body = {"ok": True}
     body.update(data or {})

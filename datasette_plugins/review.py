@@ -1,16 +1,16 @@
 """The review pages: a run's gallery, the keyboard viewer (score, upscale, compare), the image files,
 and their JSON endpoints. Writes (score, upscale) go through :func:`security.write_problem`."""
 import asyncio
-import mimetypes
 from urllib.parse import urlencode
 
-from datasette import Response
+from datasette import NotFound, Response
 
 from sinkin_pipeline.remix import a1111_parameters
 from sinkin_pipeline.varying import config_label, varying_fields
 
 from .gallery_order import SORTS, ordered_ids, per_run, window
-from .appdb import NoDatabase, database_name, database_path, error, json_script, ok, rows, with_db
+from .appdb import (NoDatabase, database_name, database_path, error, json_script, media_file, ok, rows,
+                    url_id, with_db)
 from .security import write_request
 
 PAGE_SIZE = 48
@@ -213,25 +213,17 @@ async def image_view(datasette, request):
 
 
 async def image_file(datasette, request):
-    from sinkin_pipeline.db import media_dir, resolve_media
-
-    image_id = int(request.url_vars["image_id"])
+    image_id = url_id(request, "image_id")
     which = request.url_vars["which"]
     column = {"full": "path", "upscale": "upscale_path", "thumb": "thumbnail"}[which]
-    found = await with_db(datasette, rows, "select {} as value from images where id = ?".format(column), [image_id])
+    sql = "select {} as value from images where id = ?".format(column)
+    found = await with_db(datasette, rows, sql, [image_id])
     if not found or found[0]["value"] is None:
-        return Response.text("no such image", status=404)
+        raise NotFound("no such image")
     headers = {"Cache-Control": "private, max-age=86400"}
     if which == "thumb":
         return Response(found[0]["value"], content_type="image/jpeg", headers=headers)
-    db_path = database_path(datasette)
-    path = resolve_media(db_path, found[0]["value"]).resolve()
-    root = media_dir(db_path).resolve()
-    if root not in path.parents or not path.is_file():
-        return Response.text("no such image", status=404)
-    data = await asyncio.to_thread(path.read_bytes)
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return Response(data, content_type=content_type, headers=headers)
+    return await media_file(datasette, found[0]["value"], "image")
 
 
 # --- writes -----------------------------------------------------------------------------------

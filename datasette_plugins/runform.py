@@ -22,7 +22,7 @@ import threading
 
 from datasette import Response
 
-from .appdb import NoDatabase, error, json_script, ok, rows, with_db
+from .appdb import NoDatabase, error, json_script, media_file, ok, rows, url_id, with_db
 from .formspec import GENERAL, FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
 from .security import write_request
 
@@ -350,28 +350,9 @@ async def refresh_models_view(datasette, request):
                "message": "{} cached from {}".format(describe_counts(counts), provider)})
 
 
-def _asset_file(db, asset_id):
-    """``(content type, bytes)`` of a stored asset, or None."""
-    from sinkin_pipeline.db import db_path_of, resolve_media
-
-    found = rows(db, "select path from assets where id = ?", [asset_id])
-    if not found:
-        return None
-    path = resolve_media(db_path_of(db), found[0]["path"])
-    if not path.is_file():
-        return None
-    return _TYPES.get(path.suffix.lower(), "application/octet-stream"), path.read_bytes()
-
-
-_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
-
-
 async def asset_view(datasette, request):
     """An uploaded init image (the form shows it as a preview)."""
-    asset_id = int(request.url_vars["asset_id"])
-    found = await with_db(datasette, _asset_file, asset_id)
-    if found is None:
-        return Response.text("asset {} not found".format(asset_id), status=404)
-    content_type, content = found
-    return Response(content, content_type=content_type,
-                    headers={"x-content-type-options": "nosniff", "cache-control": "private, max-age=3600"})
+    asset_id = url_id(request, "asset_id")
+    found = await with_db(datasette, rows, "select path from assets where id = ?", [asset_id])
+    return await media_file(datasette, found[0]["path"] if found else None, "asset {}".format(asset_id),
+                            cache="private, max-age=3600")

@@ -1,11 +1,21 @@
-"""CSV export of ``image_table`` (without the thumbnail), safe to open in a spreadsheet."""
+"""CSV that is safe to open in a spreadsheet: ``sinkin export`` of ``image_table`` (without the
+thumbnail), and the escaping every CSV of the web app uses (its export route, and Datasette's own
+CSV links, re-escaped on the way out). :func:`escape_cell` is the rule; :func:`escaped_sql` is the
+same rule in SQL (for the sqlite3 shell and the web route, which let SQLite do it)."""
+import codecs
 import csv
+import io
+import re
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def escape_cell(value):
-    """Prefix text cells that a spreadsheet would run as a formula with a single quote."""
+    """Prefix text cells that a spreadsheet would run as a formula (``=HYPERLINK(…)``, ``+1+1``,
+    ``@SUM(…)``…) with a single quote. Numbers are never changed."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
@@ -17,6 +27,67 @@ def escaped_sql(column):
     prefixes = ", ".join("char({})".format(ord(p)) for p in FORMULA_PREFIXES)
     return ("case when typeof({0}) = 'text' and substr({0}, 1, 1) in ({1}) then char(39) || {0} "
             "else {0} end".format('"{}"'.format(column), prefixes))
+
+
+def escape_row(row):
+    return [escape_cell(v) for v in row]
+
+
+def csv_chunks(header, rows, chunk_rows=5000):
+    """The CSV text of ``header`` and ``rows`` as UTF-8 chunks of ``chunk_rows`` rows. The rows
+    must already be escaped (selected with :func:`escaped_sql`)."""
+    import itertools
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(escape_row(header))
+    rows = iter(rows)
+    while True:
+        writer.writerows(itertools.islice(rows, chunk_rows))
+        if not buffer.tell():
+            return
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def escape_text_cell(text):
+    """:func:`escape_cell` for a cell of CSV text, where a number and text look alike: a cell that
+    is just a number (``-5``, ``+1.5e3``) is taken as the number it is and left alone."""
+    return text if _NUMBER.fullmatch(text) else escape_cell(text)
+
+
+class CsvReescaper:
+    """Escapes the cells of CSV text produced elsewhere (Datasette's ``.csv`` pages) as it
+    streams through: ``feed(bytes)`` returns the escaped bytes of the complete records received so
+    far, ``close()`` the rest. Records are split where a newline is outside quotes."""
+
+    def __init__(self):
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""
+
+    def _escape(self, text):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for row in csv.reader(io.StringIO(text, newline="")):
+            writer.writerow([escape_text_cell(cell) for cell in row])
+        return out.getvalue().encode("utf-8")
+
+    def feed(self, data):
+        text = self._pending + self._decoder.decode(data)
+        end = text.rfind("\n")
+        while end != -1 and text.count('"', 0, end) % 2:
+            end = text.rfind("\n", 0, end)  # that newline is inside a quoted cell
+        if end == -1:
+            self._pending = text
+            return b""
+        self._pending = text[end + 1:]
+        return self._escape(text[:end + 1])
+
+    def close(self):
+        text = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return self._escape(text) if text else b""
 
 
 def export_query(db, run_id=None):

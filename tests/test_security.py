@@ -158,7 +158,8 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(server):
         ("get", "/-/sinkin/images/{}.json".format(big), {}, 400, "below 2^63"),
         ("get", "/-/sinkin/images/{}".format(big), {}, 400, None),
         ("get", "/-/sinkin/runs/{}/order.json".format(big), {}, 400, "below 2^63"),
-        ("post", "/-/sinkin/images/{}/score.json".format(big), {"json": {"score": 5}}, 400, "9223372036854775807"),
+        ("post", "/-/sinkin/images/{}/score.json".format(big), {"json": {"score": 5}}, 400,
+         "9223372036854775807"),
         ("post", "/-/sinkin/queue/cancel.json", {"json": {"job_ids": [big]}}, 400, "below 2^63"),
         ("post", "/-/sinkin/queue/retry.json", {"json": {"run_id": big}}, 400, None),
         ("get", "/lab/images/{}.json".format(big), {}, 404, None),
@@ -187,3 +188,51 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(server):
             body = r.json()  # valid JSON
             assert body["ok"] is False and (words is None or words in body["error"]), (path, body)
     assert _tables(server.db_path) == before
+
+
+def test_file_routes_serve_only_images_inside_the_media_folder(server, tmp_path):
+    import io
+    import os
+    import sqlite3
+
+    from PIL import Image
+
+    from sinkin_pipeline.db import media_dir
+
+    def png():
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    db_path = server.db_path
+    media = media_dir(db_path)
+    (media / "assets").mkdir(parents=True, exist_ok=True)
+    (media / "assets" / "ok.png").write_bytes(png())
+    outside = tmp_path / "private.png"  # a file of the user's that is not the app's
+    outside.write_bytes(png())
+    os.symlink(outside, media / "assets" / "link.png")
+    os.symlink(outside.parent, media / "escape")
+    rel = os.path.relpath(media, db_path.parent)
+    conn = sqlite3.connect(db_path)
+    with conn:
+        rows = [("ok", rel + "/assets/ok.png"), ("passwd", "/etc/passwd"), ("link", rel + "/assets/link.png"),
+                ("dotdot", rel + "/../" + os.path.relpath(outside, db_path.parent)),
+                ("dir", rel + "/escape/private.png"), ("folder", rel + "/assets")]
+        ids = {}
+        for name, path in rows:
+            ids[name] = conn.execute("insert into assets (sha256, filename, path, created_at) "
+                                     "values (?, ?, ?, '')", [name, name + ".png", path]).lastrowid
+        conn.execute("insert into runs (id, name, provider, spec, created_at) "
+                     "values (900, 'f', 'simulator', '{}', '')")
+        conn.execute("insert into images (id, run_id, path, upscale_path, created_at) "
+                     "values (900, 900, ?, '/etc/passwd', '')", [rel + "/assets/link.png"])
+    conn.close()
+    r = server.get("/-/sinkin/assets/{}".format(ids["ok"]))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    for name in ("passwd", "link", "dotdot", "dir", "folder"):
+        r = server.get("/-/sinkin/assets/{}".format(ids[name]))
+        assert r.status_code == 404 and b"root:" not in r.content and r.content[:4] != b"\x89PNG", name
+    for which in ("full", "upscale"):
+        r = server.get("/-/sinkin/images/900/{}".format(which))
+        assert r.status_code == 404 and b"root:" not in r.content and r.content[:4] != b"\x89PNG", which
