@@ -59,6 +59,15 @@ def test_escaping_is_one_function():
     assert [escape_cell(v) for v in (-5, 2.5, "-5", "a=b", None, "\tx")] == [-5, 2.5, "'-5", "a=b", None, "'\tx"]
     # in CSV text a number and a text that is a number look alike: the number is left alone
     assert [escape_text_cell(v) for v in ("-5", "+1.5e3", "-2+3", "=1")] == ["-5", "+1.5e3", "'-2+3", "'=1"]
+    # the same rule in SQL (the sqlite3 shell of `sinkin export`, the web export route)
+    from sinkin_pipeline.export import escaped_sql
+
+    conn = sqlite3.connect(":memory:")
+    values = FORMULAS + ["-5", "a=b", "\tx", "\rx", -5, 2.5, None, "ok"]
+    conn.execute("create table t (v)")
+    conn.executemany("insert into t values (?)", [[v] for v in values])
+    assert [r[0] for r in conn.execute("select {} from t order by rowid".format(escaped_sql("v")))] == \
+        [escape_cell(v) for v in values]
     escaper = CsvReescaper()
     text = 'a,b\r\n"=1,\n2",-3\r\n@x,"y ""q"""\r\n'.encode()
     out = b"".join(escaper.feed(text[i:i + 3]) for i in range(0, len(text), 3)) + escaper.close()
