@@ -37,6 +37,8 @@ def export_url(datasette, table, query_string=""):
 
     args = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True)
             if k not in ("_next", "_size", "_facet", "_stream", "_dl", "_labels")]
+    if table == "image_table" and not any(k in ("_col", "_nocol") for k, _ in args):
+        args.append(("_nocol", "thumbnail"))  # a link to a picture: as `sinkin export`, left out
     url = datasette.urls.path("/-/sinkin/export/{}.csv".format(quote(table, safe="")))
     return url + ("?" + urlencode(args) if args else "")
 
