@@ -4,7 +4,7 @@ import json
 
 import click
 
-from .cli import cli, db_option, fail, message_of, opendb
+from .cli import ID, cli, db_option, fail, message_of, readdb
 
 
 def _run_ids(run_ids):
@@ -15,6 +15,8 @@ def _run_ids(run_ids):
             continue
         if not part.isdigit():
             fail("--run: {!r} is not a run id (a whole number; several as 1,3 or --run 1 --run 3)".format(part))
+        if not 1 <= int(part) <= ID.max:
+            fail("--run: {} is out of range (run ids go from 1 to {})".format(part, ID.max))
         ids.append(int(part))
     if not ids:
         fail("--run: give a run id (see `sinkin runs`)")
@@ -73,7 +75,7 @@ def insights(run_ids, normalize, as_json, db_path):
     """
     from .insights import InsightsError, insights as compute
 
-    db = opendb(db_path)
+    db = readdb(db_path)
     try:
         result = compute(db, _run_ids(run_ids), normalize=normalize)
     except (LookupError, InsightsError) as e:
@@ -85,7 +87,7 @@ def insights(run_ids, normalize, as_json, db_path):
 
 
 @cli.command()
-@click.option("--run", "run_id", type=int, required=True, metavar="ID", help="The run to learn from.")
+@click.option("--run", "run_id", type=ID, required=True, metavar="ID", help="The run to learn from.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write the spec to this file (default: print it).")
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
@@ -105,7 +107,7 @@ def suggest(run_id, output, force, db_path):
 
     from .suggest import suggest as make
 
-    db = opendb(db_path)
+    db = readdb(db_path)
     try:
         result = make(db, run_id)
     except LookupError as e:

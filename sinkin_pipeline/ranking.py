@@ -209,17 +209,22 @@ def recount_jobs(db, run_id=None):
 
 @contextlib.contextmanager
 def bulk_job_inserts(db, run_id):
-    """Insert many jobs of one run without the per-row counter trigger (a 10^6-job grid would spend
-    most of its time in it): inside the caller's write transaction, the trigger is dropped, then
-    recreated and the run's job counters recounted once. An error rolls it all back."""
-    name = "sinkin_rank_job_insert"
-    row = db.execute("select sql from sqlite_master where type = 'trigger' and name = ?", [name]).fetchone()
-    if row:
+    """Insert many configs and jobs of one run without the per-row run_stats triggers (a 10^6-job
+    grid would spend most of its time in them): inside the caller's write transaction they are
+    dropped, then recreated, and their effect applied once (the run's job counters recounted, its
+    config_version bumped). An error rolls it all back, triggers included."""
+    saved = {name: sql for name, sql in db.execute(
+        "select name, sql from sqlite_master where type = 'trigger' and name in "
+        "('sinkin_rank_job_insert', 'sinkin_configs_insert')").fetchall()}
+    for name in saved:
         db.execute("drop trigger {}".format(name))
     yield
-    if row:
-        db.execute(row[0])
+    for sql in saved.values():
+        db.execute(sql)
+    if "sinkin_rank_job_insert" in saved:
         recount_jobs(db, run_id)
+    if "sinkin_configs_insert" in saved:  # what the per-config trigger does, once for the batch
+        db.execute("update run_stats set config_version = config_version + 1 where run_id = ?", [run_id])
 
 
 def _run_stats(db):

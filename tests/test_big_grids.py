@@ -91,8 +91,10 @@ def test_runs_are_inserted_in_chunks_with_consistent_ids_and_counters(db_path, m
         db.conn.commit()
         assert runs.run_counts(db, run_id)[0]["running"] == 1
         runs.create_run(db, check_spec(dict(SIM, seed=[9])))
-        assert db.execute("select count(*) from sqlite_master where name = 'sinkin_rank_job_insert'"
-                          ).fetchone()[0] == 1
+        assert db.execute("select count(*) from sqlite_master where name in ('sinkin_rank_job_insert', "
+                          "'sinkin_configs_insert')").fetchone()[0] == 2
+        # the configs' cache version moved, as the per-config trigger would have moved it
+        assert db.execute("select config_version from run_stats where run_id = ?", [run_id]).fetchone()[0] > 0
     finally:
         db.conn.close()
 

@@ -15,7 +15,8 @@ from sinkin_pipeline.cli import cli
 
 SIM = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128,
        "steps": 2, "seed": [1, 2]}
-READ_ONLY = [["runs"], ["runs", "--json"], ["queue"], ["export"], ["models"], ["plan", "{spec}"]]
+READ_ONLY = [["runs"], ["runs", "--json"], ["queue"], ["export"], ["models"], ["plan", "{spec}"],
+             ["insights", "--run", "1"], ["suggest", "--run", "1"]]
 WRITING = [["run", "{spec}"], ["init"], ["score", "1", "5"], ["work"], ["next"], ["retry"], ["cancel"],
            ["upscale", "1"], ["models", "--refresh", "--provider", "simulator"]]
 
