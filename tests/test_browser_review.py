@@ -263,3 +263,65 @@ def test_ranking_table_folds_the_column_notes_links_rows_to_the_viewer_and_follo
     first.locator("td.col-thumbnail a").click()
     page.wait_for_url("**/-/sinkin/images/" + image_id)
     page.wait_for_selector("body[data-ready='1']")
+
+
+def test_gallery_compares_picked_images_with_one_zoom_and_upscales_the_best_after_an_estimate(big_page, run_url,
+                                                                                            db_path, tmp_path):
+    conn = sqlite3.connect(db_path)
+    conn.executemany("update images set score = ? where id = ?", [(9, 1), (8, 2), (4, 3), (10, 6)])
+    conn.commit()
+    conn.close()
+    page = big_page
+    page.goto(run_url + "/-/sinkin/runs/1")  # newest first: 6 5 4 3 2 1
+    for _ in range(3):  # pick three with x
+        page.keyboard.press("x")
+        page.keyboard.press("ArrowRight")
+    assert page.locator(".sk-tile.sk-picked").count() == 3
+    assert page.locator("#sk-tray-count").inner_text() == "3 images picked"
+    page.keyboard.press("c")
+    page.wait_for_selector("#sk-multi[open]")
+    page.wait_for_function("() => [...document.querySelectorAll('#sk-multi-body img')].every((i) => i.naturalWidth)")
+    boxes = [page.locator("#sk-multi-body img").nth(k).bounding_box() for k in range(3)]
+    assert len({(round(b["width"]), round(b["height"])) for b in boxes}) == 1  # the same size
+    page.keyboard.press("+")
+    transforms = page.evaluate("[...document.querySelectorAll('#sk-multi-body img')].map((i) => getComputedStyle(i).transform)")
+    assert len(set(transforms)) == 1 and transforms[0] != "none"  # one zoom for all
+    page.screenshot(path=str(shots(tmp_path) / "gallery-compare-3.png"))
+    page.keyboard.press("Escape")
+    # upscale every image scored at least 8: the estimate first, then the confirmed count
+    page.click("#sk-batch-open")
+    page.wait_for_function("() => /3 images to upscale/.test(document.querySelector('#sk-batch-plan').textContent)")
+    assert "provider simulator" in page.locator("#sk-batch-plan").inner_text()
+    assert page.locator("#sk-batch-go").inner_text() == "Upscale 3 images"
+    page.select_option("#sk-batch-min", "10")
+    page.wait_for_function("() => document.querySelector('#sk-batch-go').textContent === 'Upscale 1 image'")
+    page.select_option("#sk-batch-min", "8")
+    page.wait_for_function("() => document.querySelector('#sk-batch-go').textContent === 'Upscale 3 images'")
+    page.click("#sk-batch-go")
+    page.wait_for_selector(".sk-toast-ok")
+    assert page.locator(".sk-toast-ok").inner_text() == "3 images upscaled"
+    conn = sqlite3.connect(db_path)
+    assert [r[0] for r in conn.execute("select id from images where upscale_path is not null order by id")] == [1, 2, 6]
+    conn.close()
+    # the zip of the top images
+    assert page.locator("#sk-zip-form").get_attribute("action") == "/-/sinkin/runs/1/top.zip"
+    with page.expect_download() as download:
+        page.click("#sk-zip")
+    assert download.value.suggested_filename == "run1-top3.zip"
+
+
+def test_remix_and_copy_parameters_from_the_viewer(browser, run_url):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(run_url + "/-/sinkin/images/2")
+    page.wait_for_selector("body[data-ready='1']")
+    page.keyboard.press("p")
+    page.wait_for_selector(".sk-toast-ok")
+    text = page.evaluate("navigator.clipboard.readText()")
+    assert text.startswith("a fox\n") or text.startswith("a cat\n") or text.startswith("a owl\n")
+    assert "Steps: 8, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: " in text and "Size: 256x256" in text
+    page.keyboard.press("r")
+    page.wait_for_url("**/-/sinkin/new?image=2")
+    assert "from image 2 of run 1" in page.locator("h1").inner_text()
+    context.close()

@@ -1,8 +1,11 @@
 /* The gallery: everything works from the keyboard. Arrows move the selection, Enter opens it, u
-   toggles "Unrated only", n / p change page, ? lists the shortcuts. Helpers from sinkin.js. */
+   toggles "Unrated only", n / p change page, x picks 2-4 images and c compares them side by side
+   (one zoom for all), ? lists the shortcuts. "Upscale the best…" upscales every image scored at least
+   N after showing the estimate. Helpers from sinkin.js. */
 (function () {
   "use strict";
-  const {isTyping} = window.SK;
+  const {$, el, isTyping, plural, postJSON, toast, creditText} = window.SK;
+  const MAX_PICKED = 4;
   const dialogOpen = () => document.querySelector("dialog[open]");
 
   function help() {
@@ -35,6 +38,113 @@
       const n = tiles.findIndex((t) => t.getBoundingClientRect().top !== top);
       return n === -1 ? tiles.length : n;
     };
+    /* pick 2-4 images (x) and compare them side by side with one zoom */
+    const picked = [];
+    const tray = $("#sk-tray");
+    function pick(tile) {
+      const id = tile.dataset.id;
+      const at = picked.indexOf(id);
+      if (at !== -1) picked.splice(at, 1);
+      else if (picked.length >= MAX_PICKED) { toast(`Compare at most ${MAX_PICKED} images`, "info"); return; }
+      else picked.push(id);
+      tile.classList.toggle("sk-picked", at === -1);
+      tile.setAttribute("aria-pressed", String(at === -1));
+      tray.hidden = !picked.length;
+      $("#sk-tray-count").textContent = `${plural(picked.length, "image")} picked`;
+    }
+    const multi = $("#sk-multi");
+    const multiBody = $("#sk-multi-body");
+    let zoom = 1;
+    function setZoom(z, ox, oy) {
+      zoom = Math.max(1, Math.min(8, z));
+      multiBody.style.setProperty("--sk-zoom", zoom);
+      if (ox !== undefined) { multiBody.style.setProperty("--sk-ox", `${ox}%`); multiBody.style.setProperty("--sk-oy", `${oy}%`); }
+    }
+    function compare() {
+      if (picked.length < 2) { toast("Pick 2 to 4 images with x first", "info"); return; }
+      multiBody.replaceChildren(...picked.map((id) => el("div", {class: "sk-pane"},
+        el("img", {src: `/-/sinkin/images/${id}/full`, alt: `image ${id}`, draggable: "false"}),
+        el("span", {class: "sk-tag"}, `image ${id}`))));
+      multiBody.style.setProperty("--sk-n", picked.length);
+      setZoom(1, 50, 50);
+      multi.showModal();
+      multiBody.focus();
+    }
+    multiBody.addEventListener("wheel", (event) => {
+      event.preventDefault();
+      const rect = event.target.getBoundingClientRect();
+      setZoom(zoom * (event.deltaY < 0 ? 1.25 : 0.8), ((event.clientX - rect.left) / rect.width) * 100,
+              ((event.clientY - rect.top) / rect.height) * 100);
+    }, {passive: false});
+    multi.addEventListener("keydown", (event) => {
+      if (event.key === "+" || event.key === "=") setZoom(zoom * 1.25);
+      else if (event.key === "-") setZoom(zoom * 0.8);
+      else if (event.key === "0") setZoom(1, 50, 50);
+      else return;
+      event.preventDefault();
+      event.stopPropagation();
+    });
+    $("#sk-tray-compare").addEventListener("click", compare);
+    $("#sk-tray-clear").addEventListener("click", () => {
+      for (const tile of tiles) if (tile.classList.contains("sk-picked")) pick(tile);
+    });
+
+    /* upscale every image scored at least N: the estimate, then the confirmed count */
+    const batch = $("#sk-batch-dialog");
+    const batchForm = $("#sk-batch-form");
+    const batchGo = $("#sk-batch-go");
+    const runId = location.pathname.match(/\/runs\/(\d+)/)[1];
+    let plan = null;
+    function batchBody() {
+      const data = new FormData(batchForm);
+      const body = {min_score: Number(data.get("min_score")), type: data.get("type")};
+      if (body.type === "esrgan") body.scale = Number(data.get("scale"));
+      else body.strength = Number(data.get("strength"));
+      return body;
+    }
+    async function estimate() {
+      plan = null;
+      batchGo.disabled = true;
+      const text = $("#sk-batch-plan");
+      text.textContent = "Estimating…";
+      try {
+        plan = (await postJSON(`/-/sinkin/runs/${runId}/upscale-batch.json`, batchBody())).plan;
+      } catch (e) {
+        text.textContent = e.message;
+        return;
+      }
+      const skipped = [plan.already.length ? `${plural(plan.already.length, "image")} already upscaled (skipped)` : "",
+                       plan.unusable.length ? `${plural(plan.unusable.length, "image")} without a SinkIn id (skipped)` : ""]
+        .filter(Boolean).join("; ");
+      text.textContent = plan.images.length
+        ? `${plural(plan.images.length, "image")} to upscale on provider ${plan.provider}: ` +
+          `${creditText(plan.credits, true)} estimated.` + (skipped ? ` ${skipped}.` : "")
+        : `No image scored ${plan.min_score} or more is left to upscale.` + (skipped ? ` ${skipped}.` : "");
+      batchGo.textContent = `Upscale ${plural(plan.images.length, "image")}`;
+      batchGo.disabled = !plan.images.length;
+    }
+    batchForm.addEventListener("change", estimate);
+    $("#sk-batch-open").addEventListener("click", () => { batch.showModal(); estimate(); });
+    $("#sk-batch-cancel").addEventListener("click", () => batch.close());
+    batchForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!plan || !plan.images.length) return;
+      batchGo.disabled = true;
+      $("#sk-batch-plan").textContent = `Upscaling ${plural(plan.images.length, "image")}…`;
+      try {
+        const {result} = await postJSON(`/-/sinkin/runs/${runId}/upscale-batch.json`,
+                                        Object.assign(batchBody(), {confirm: true, expect: plan.images.length}));
+        batch.close();
+        toast(`${plural(result.done.length, "image")} upscaled` +
+              (result.failed.length ? `, ${result.failed.length} failed: ${result.failed[0][1]}` : ""),
+              result.failed.length ? "error" : "ok");
+        setTimeout(() => location.reload(), 800);
+      } catch (e) {
+        $("#sk-batch-plan").textContent = e.message;
+        estimate();
+      }
+    });
+
     document.addEventListener("keydown", (event) => {
       if (isTyping(event) || dialogOpen() || event.ctrlKey || event.metaKey || event.altKey) return;
       const key = event.key;
@@ -44,6 +154,8 @@
       else if (key === "ArrowUp") select(selected - columns());
       else if (key === "Enter" && tiles.length) location.href = tiles[selected].href;
       else if (key === "u") document.getElementById("sk-unrated").click();
+      else if (key === "x" && tiles.length) pick(tiles[selected]);
+      else if (key === "c") compare();
       else if (key === "n" && document.getElementById("sk-next")) document.getElementById("sk-next").click();
       else if (key === "p" && document.getElementById("sk-prev")) document.getElementById("sk-prev").click();
       else if (key === "?") help();
