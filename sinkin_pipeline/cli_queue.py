@@ -9,11 +9,12 @@ from .cli import ID, cli, db_option, fail, message_of, opendb, readdb
 
 def _recover(db):
     from .queue import recover_stale
+    from .wording import plural
 
     n = recover_stale(db)
     if n:
-        click.echo("{} job{} left running by a worker that no longer exists marked interrupted "
-                   "(`sinkin retry` re-queues them).".format(n, "" if n == 1 else "s"), err=True)
+        click.echo("{} left running by a worker that stopped (its lease ran out) marked interrupted "
+                   "(`sinkin retry` re-queues them).".format(plural(n, "job")), err=True)
 
 
 def _run_exists(db, run_id):
@@ -193,21 +194,83 @@ def work(run_id, concurrency, budget, limit, db_path):
 
 @cli.command()
 @click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
+@click.option("--resend", is_flag=True,
+              help="Also re-queue jobs with no stored answer: they are sent, and paid for, again.")
 @db_option
-def retry(run_id, db_path):
-    """Re-queue failed and interrupted jobs (a job whose answer was stored only downloads again).
+def retry(run_id, resend, db_path):
+    """Re-queue failed and interrupted jobs, saying what that costs.
+
+    By default only jobs whose answer is stored are re-queued: SinkIn was paid and the next
+    `sinkin work` only downloads their images, at no cost. Jobs without an answer are sent again
+    only with --resend; the command says how many there are, how many may already have been
+    charged (sent, no answer came) and the credits re-sending them is estimated to cost. A failed
+    upscale whose image was upscaled again since is never re-sent.
 
     \b
-    Example:
+    Examples:
         sinkin retry --run 3
+        sinkin retry --resend
     """
-    from .queue import retry_jobs
+    from .queue import retry_jobs, retry_plan
+    from .wording import credit_text, plural
 
     db = opendb(db_path)
     _run_exists(db, run_id)
     _recover(db)
-    n = retry_jobs(db, run_id=run_id)
-    click.echo("{} job{} re-queued.".format(n, "" if n == 1 else "s"))
+    plan = retry_plan(db, run_id=run_id)
+    retry_jobs(db, run_id=run_id, resend=resend)
+    downloads = plan["download"][0]
+    unknown, unpaid = plan["unknown"][0], plan["unpaid"][0]
+    credits = plan["unknown"][1] + plan["unpaid"][1]
+    paid_note = (" ({} may already have been charged once: sent, and no answer came)".format(unknown)
+                 if unknown else "")
+    click.echo("{} re-queued to fetch images already paid for (no new charge).".format(plural(downloads, "job")))
+    if unknown + unpaid:
+        if resend:
+            click.echo("{} re-queued to be sent again: {} estimated{}.".format(
+                plural(unknown + unpaid, "job"), credit_text(credits, estimate=True), paid_note))
+        else:
+            click.echo("{} without a stored answer not re-queued: sending them again costs {} "
+                       "estimated{}. Re-send them with `sinkin retry --resend`.".format(
+                           plural(unknown + unpaid, "job"), credit_text(credits, estimate=True), paid_note))
+    if plan["superseded"][0]:
+        click.echo("{} redone since: not sent again.".format(plural(plan["superseded"][0], "failed upscale")))
+
+
+@cli.command()
+@click.option("--force", is_flag=True,
+              help="Also free running jobs whose lease is still live (when you know their worker is gone).")
+@db_option
+def recover(force, db_path):
+    """Free jobs left running by a worker that stopped: they become interrupted.
+
+    A worker renews a lease on each job it runs; a job whose lease ran out (its worker was
+    killed, its container restarted...) is freed wherever it ran. `sinkin retry` then re-queues
+    it. --force frees running jobs with a live lease too.
+
+    \b
+    Examples:
+        sinkin recover
+        sinkin recover --force
+    """
+    from .leases import live_leases
+    from .queue import recover_stale
+    from .wording import plural
+
+    db = opendb(db_path)
+    n = recover_stale(db, force=force)
+    if force:
+        click.echo("{} marked interrupted.".format(plural(n, "running job")))
+    else:
+        click.echo("{} whose worker stopped marked interrupted.".format(plural(n, "job")))
+    live, seconds = live_leases(db)
+    if live:
+        click.echo("{} still {} a live worker (leases renewed; the last runs out in {:.0f} s unless renewed). "
+                   "If you know {} worker is gone: `sinkin recover --force`.".format(
+                       plural(live, "job"), "has" if live == 1 else "have", seconds,
+                       "its" if live == 1 else "their"))
+    if n:
+        click.echo("`sinkin retry` re-queues them (answered ones download at no cost).")
 
 
 @cli.command()

@@ -111,7 +111,7 @@ def _send(db, job, fn, *args):
         return Outcome("failed", error=error)
     except OutcomeUnknown as e:
         error = ("no answer after the request was sent ({}): it may have been charged, so it is not "
-                 "sent again automatically; `sinkin retry` re-sends it").format(e)
+                 "sent again automatically; `sinkin retry --resend` re-sends it").format(e)
         _finish(db, job, "interrupted", error)
         return Outcome("interrupted", error=error, charge_unknown=True)
 
@@ -229,6 +229,11 @@ def _download_all(db, job, config, response, provider, paid=True):
     return Outcome("succeeded", images=saved, credit_cost=cost, paid=paid)
 
 
+#: an image shows its newest finished upscale: an older upscale job that completes later (a retried
+#: download) keeps its file in ``jobs.output_path`` and leaves the image's columns alone
+_NOT_SUPERSEDED = " and (upscale_job_id is null or upscale_job_id <= ? or upscale_path is null)"
+
+
 def _run_upscale(db, job, provider):
     options = json.loads(job.get("options") or "{}")
     image = rows_as_dicts(db.execute("select * from images where id = ?", [job["image_id"]]))[0]
@@ -246,8 +251,9 @@ def _run_upscale(db, job, provider):
         if isinstance(response, Outcome):
             return response
         _store_answer(db, job, response)
-        db.execute("update images set upscale_url = ?, upscale_type = ?, upscale_job_id = ? where id = ?",
-                   [response.get("output"), options.get("type"), job["id"], image["id"]])
+        db.execute("update images set upscale_url = ?, upscale_type = ?, upscale_job_id = ? where id = ?"
+                   + _NOT_SUPERSEDED, [response.get("output"), options.get("type"), job["id"], image["id"],
+                                       job["id"]])
         db.conn.commit()
     cost = float(response.get("credit_cost") or 0) if paid else 0.0  # a resume costs nothing new
     try:
@@ -260,9 +266,10 @@ def _run_upscale(db, job, provider):
         return Outcome("failed", credit_cost=cost, error=error, paid=paid,
                        messages=["job {}: {}".format(job["id"], error)])
     db.execute("update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
-               "where id = ?", [response.get("output"), rel, options.get("type"), job["id"], image["id"]])
+               "where id = ?" + _NOT_SUPERSEDED,
+               [response.get("output"), rel, options.get("type"), job["id"], image["id"], job["id"]])
     db.conn.commit()
-    _finish(db, job, "succeeded")
+    _finish(db, job, "succeeded", output_path=rel)  # the paid file stays referenced either way
     return Outcome("succeeded", images=1, credit_cost=cost, paid=paid)
 
 

@@ -93,6 +93,16 @@ def m005_run_values(db):
     build_values(db)
 
 
+@migrations()
+def m006_job_leases(db):
+    """``jobs.lease_owner`` / ``lease_expires``: a running job belongs to the worker session that
+    keeps renewing its lease (a heartbeat); once the lease has run out the job is stale wherever it
+    ran. ``jobs.output_path``: the file an upscale job saved (kept even when a later upscale of the
+    same image is the one the image shows)."""
+    db.execute("alter table jobs add column lease_owner text")
+    db.execute("alter table jobs add column lease_expires real")
+    db.execute("alter table jobs add column output_path text")
+
 RUN_SUMMARY_SQL = """
 create view run_summary as
 select

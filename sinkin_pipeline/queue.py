@@ -52,7 +52,7 @@ def _interrupted_error(reason, has_answer):
     if has_answer:
         return ("{}: SinkIn had answered and the answer is stored, so `sinkin retry` only downloads "
                 "the images, with no new charge").format(reason)
-    return ("{}: the request may have been sent, so it may have been charged; `sinkin retry` "
+    return ("{}: the request may have been sent, so it may have been charged; `sinkin retry --resend` "
             "sends it again").format(reason)
 
 
@@ -79,24 +79,24 @@ def requeue_claimed(db, job_id):
     db.conn.commit()
 
 
-def recover_stale(db):
-    """Mark ``interrupted`` every running job whose worker (on this host) has died. Returns how many."""
-    host = this_host()
-    stale = {}
-    for job_id, pid, worker_host in db.execute(
-        "select id, worker_pid, worker_host from jobs where status = 'running'"
-    ).fetchall():
-        if worker_host == host and not pid_alive(pid):
-            stale.setdefault(pid, []).append(job_id)
-    n = 0
-    for pid, ids in stale.items():
-        n += mark_interrupted(db, ids, "worker (pid {}) stopped".format(pid))
-    return n
+def recover_stale(db, force=False):
+    """Mark ``interrupted`` every running job whose lease has run out (its worker stopped renewing
+    it, wherever it ran); with ``force``, every running job. Returns how many."""
+    from .leases import stale_ids
+
+    if force:
+        ids = [r[0] for r in db.execute("select id from jobs where status = 'running'").fetchall()]
+        return mark_interrupted(db, ids, "freed by `sinkin recover --force`")
+    return mark_interrupted(db, stale_ids(db), "its worker stopped (no heartbeat: the lease ran out)")
 
 
-def claim_job(db, run_id=None, budget_check=None):
+def claim_job(db, run_id=None, budget_check=None, lease_owner=None):
     """Atomically take the first queued job (of ``run_id`` if given) and mark it running for this
-    process. ``budget_check(job, conn)`` may raise to leave it queued. Returns the job dict or None."""
+    process, under ``lease_owner``'s lease (see :mod:`sinkin_pipeline.leases`).
+    ``budget_check(job, conn)`` may raise to leave it queued. Returns the job dict or None."""
+    from .leases import expiry, new_owner
+
+    lease_owner = lease_owner or new_owner()
     conn = db.conn
     if conn.in_transaction:
         conn.commit()
@@ -117,15 +117,16 @@ def claim_job(db, run_id=None, budget_check=None):
         started = now()
         conn.execute(
             "update jobs set status = 'running', attempts = attempts + 1, worker_pid = ?, "
-            "worker_host = ?, started_at = ?, finished_at = null where id = ? and status = 'queued'",
-            [os.getpid(), this_host(), started, job["id"]])
+            "worker_host = ?, started_at = ?, finished_at = null, lease_owner = ?, lease_expires = ? "
+            "where id = ? and status = 'queued'",
+            [os.getpid(), this_host(), started, lease_owner, expiry(), job["id"]])
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     job.update(status="running", attempts=(job["attempts"] or 0) + 1, worker_pid=os.getpid(),
-               worker_host=this_host(), started_at=started)
+               worker_host=this_host(), started_at=started, lease_owner=lease_owner)
     return job
 
 
@@ -183,21 +184,51 @@ def _where(run_id, job_ids):
     return "".join(" and " + c for c in clauses), params
 
 
-def retry_jobs(db, run_id=None, job_ids=None):
-    """Re-queue failed and interrupted jobs. A job whose answer is stored keeps it (the next run
-    only downloads); one without starts over (its fallback state is reset)."""
+#: failed or interrupted jobs, by what retrying them costs (SQL conditions on ``jobs``)
+_SUPERSEDED = ("kind = 'upscale' and raw_response is null and exists (select 1 from jobs later "
+               "where later.image_id = jobs.image_id and later.kind = 'upscale' and later.status = 'succeeded' "
+               "and later.id != jobs.id)")
+RETRY_KINDS = {
+    "download": "raw_response is not null",
+    "superseded": _SUPERSEDED,
+    "unknown": "raw_response is null and status = 'interrupted' and not ({})".format(_SUPERSEDED),
+    "unpaid": "raw_response is null and status = 'failed' and not ({})".format(_SUPERSEDED),
+}
+
+
+def retry_plan(db, run_id=None, job_ids=None):
+    """What ``retry`` would do, without doing it: ``{kind: (jobs, estimated credits)}`` for the
+    failed and interrupted jobs – ``download`` (paid, answer stored: fetching is free), ``unknown``
+    (sent, no answer: may have been charged), ``unpaid`` (refused or never sent) and
+    ``superseded`` (a failed upscale whose image was upscaled again since: never re-sent)."""
     where, params = _where(run_id, job_ids)
-    with db.atomic():
-        db.execute(
-            "update jobs set status = 'queued', worker_pid = null, worker_host = null, "
-            "finished_at = null, fallback = 0, raw_payload = null, error = null "
-            "where status in ('failed', 'interrupted') and raw_response is null" + where, params)
-        n = db.conn.execute("select changes()").fetchone()[0]
-        db.execute(
-            "update jobs set status = 'queued', worker_pid = null, worker_host = null, "
-            "finished_at = null where status in ('failed', 'interrupted') "
-            "and raw_response is not null" + where, params)
-        n += db.conn.execute("select changes()").fetchone()[0]
+    plan = {}
+    for kind, condition in RETRY_KINDS.items():
+        count, credits = db.execute(
+            "select count(*), coalesce(sum(credit_estimate), 0) from jobs where status in "
+            "('failed', 'interrupted') and " + condition + where, params).fetchone()
+        plan[kind] = (count, round(credits, 4))
+    return plan
+
+
+def retry_jobs(db, run_id=None, job_ids=None, resend=True):
+    """Re-queue failed and interrupted jobs; returns how many. A job whose answer is stored keeps
+    it (the next run only downloads, free). With ``resend`` (the default for the dashboard's
+    explicit Retry), jobs without an answer are re-queued too and will be sent – and paid – again
+    (their fallback state is reset); ``sinkin retry`` passes ``resend=False`` unless told.
+    A failed upscale whose image was upscaled again since is never re-sent."""
+    where, params = _where(run_id, job_ids)
+    reset = "worker_pid = null, worker_host = null, lease_owner = null, lease_expires = null, finished_at = null"
+    with write_transaction(db):
+        n = 0
+        if resend:
+            n += db.conn.execute(
+                "update jobs set status = 'queued', " + reset + ", fallback = 0, raw_payload = null, error = null "
+                "where status in ('failed', 'interrupted') and ((" + RETRY_KINDS["unknown"] + ") or ("
+                + RETRY_KINDS["unpaid"] + "))" + where, params).rowcount
+        n += db.conn.execute(
+            "update jobs set status = 'queued', " + reset + " where status in ('failed', 'interrupted') "
+            "and " + RETRY_KINDS["download"] + where, params).rowcount
     return n
 
 

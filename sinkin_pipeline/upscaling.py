@@ -7,6 +7,7 @@ import os
 from .db import now, open_db
 from .fields import UPSCALE_RANGES
 from .jobs import run_job
+from .leases import Lease, expiry
 from .plugins import load_plugins, pm
 from .providers import ConfigurationError, ProviderError, ServiceError, get_provider
 from .queue import get_job, rows_as_dicts, this_host
@@ -108,15 +109,18 @@ def upscale_image(db_path, image_id, upscale_type="esrgan", scale=None, strength
         provider_name = db.execute("select provider from runs where id = ?", [image["run_id"]]).fetchone()[0]
         provider = get_provider(provider_name)
         provider.check_ready()
+        lease = Lease(db_path)
         job_id = db["jobs"].insert({
             "run_id": image["run_id"], "config_id": image["config_id"], "image_id": image["id"],
             "kind": "upscale", "status": "running", "provider": provider.name,
             "credit_estimate": estimate_upscale(db, provider, params["type"]),
             "options": json.dumps(params), "attempts": 1, "fallback": 0, "worker_pid": os.getpid(),
             "worker_host": this_host(), "created_at": now(), "started_at": now(),
+            "lease_owner": lease.owner, "lease_expires": expiry(),
         }).last_pk
         db.conn.commit()
-        outcome = run_job(db, get_job(db, job_id), provider)
+        with lease:  # renewed while the call runs, so no other process takes it for stale
+            outcome = run_job(db, get_job(db, job_id), provider)
         if outcome.status != "succeeded":
             if outcome.service_error:
                 raise ServiceError(outcome.error)

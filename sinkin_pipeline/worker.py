@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .db import open_db
 from .estimate import ROUNDING, estimator_for
 from .jobs import Outcome, remove_partial_files, run_job
+from .leases import Lease
 from .plugins import load_plugins
 from .providers import get_provider
 from .queue import BudgetStop, claim_job, get_job, mark_interrupted, recover_stale, requeue_claimed
@@ -261,14 +262,14 @@ def _run_claimed(db, session, job):
     return outcome, session.finished(job, outcome)
 
 
-def _worker_loop(db_path, session, run_id, progress):
+def _worker_loop(db_path, session, run_id, progress, lease):
     job = None
     db = None
     try:
         db = open_db(db_path)
         while session.take_slot():
             try:
-                job = claim_job(db, run_id=run_id, budget_check=session.admit)
+                job = claim_job(db, run_id=run_id, budget_check=session.admit, lease_owner=lease.owner)
             except _Wait as wait:
                 session.give_back_slot()
                 session.wait_for_change(wait.generation)
@@ -338,12 +339,13 @@ def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=
         _check_providers(db, session, run_id)
     finally:
         db.conn.close()
-    threads = [threading.Thread(target=_worker_loop, args=(db_path, session, run_id, progress),
-                                name="sinkin-worker-{}".format(i), daemon=True)
-               for i in range(max(1, int(concurrency)))]
-    for t in threads:
-        t.start()
-    _supervise(threads, session, db_path, abandon_event, on_stopping)
+    with Lease(db_path) as lease:
+        threads = [threading.Thread(target=_worker_loop, args=(db_path, session, run_id, progress, lease),
+                                    name="sinkin-worker-{}".format(i), daemon=True)
+                   for i in range(max(1, int(concurrency)))]
+        for t in threads:
+            t.start()
+        _supervise(threads, session, db_path, abandon_event, on_stopping)
     summary = session.summary
     if session.errors:
         error = session.errors[0]
@@ -369,11 +371,12 @@ def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopp
     finally:
         db.conn.close()
     result = {}
+    lease = Lease(db_path)
 
     def one():
         db = open_db(db_path)
         try:
-            job = claim_job(db, run_id=run_id, budget_check=session.admit)
+            job = claim_job(db, run_id=run_id, budget_check=session.admit, lease_owner=lease.owner)
             if job is None:
                 return
             result["id"] = job["id"]
@@ -398,8 +401,9 @@ def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopp
             db.conn.close()
 
     thread = threading.Thread(target=one, name="sinkin-next", daemon=True)
-    thread.start()
-    _supervise([thread], session, db_path, abandon_event, on_stopping)
+    with lease:
+        thread.start()
+        _supervise([thread], session, db_path, abandon_event, on_stopping)
     if "error" in result and not session.abandoned:
         raise result["error"]
     if "id" not in result:

@@ -74,8 +74,12 @@ def test_sigkill_mid_request_is_never_resent_automatically(queued, standin):
     assert query(db_path, "select status from jobs") == [("interrupted",)]
     assert standin.charged("inference") == 1  # nothing sent again on its own
     assert "retry" in query(db_path, "select error from jobs")[0][0]
-    # the user decides to send it again
-    sinkin(env, "retry")
+    # retry says what re-sending costs, and only sends it again when told
+    result = sinkin(env, "retry")
+    assert "1 job without a stored answer not re-queued" in result.stdout
+    assert "1 may already have been charged once" in result.stdout and "--resend" in result.stdout
+    assert query(db_path, "select status from jobs") == [("interrupted",)]
+    sinkin(env, "retry", "--resend")
     assert sinkin(env, "work").returncode == 0
     assert query(db_path, "select status from jobs") == [("succeeded",)]
     assert query(db_path, "select count(*) from images where path is not null") == [(2,)]
@@ -127,3 +131,39 @@ def test_two_worker_processes_share_one_queue(tmp_path, standin):
     assert query(db_path, "select count(*), max(attempts) from jobs where status = 'succeeded'") == [(16, 1)]
     pids = query(db_path, "select count(distinct worker_pid) from jobs")[0][0]
     assert pids == 2  # both processes took part
+
+
+def test_a_worker_killed_elsewhere_is_recovered_when_its_lease_runs_out(queued, standin):
+    """A container restart: the worker ran under another host name, or under the recovering
+    process's own pid (pid 1 in a container). Its job is freed once the lease runs out."""
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.queue import recover_stale
+
+    db_path, env = queued
+    env = dict(env, SINKIN_LEASE_SECONDS="4")
+    standin.latency = 30
+    worker = subprocess.Popen([sys.executable, "-m", "sinkin_pipeline", "work"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(c["endpoint"] == "inference" for c in standin.calls))
+        time.sleep(1.2)  # the heartbeat has renewed the lease at least once
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=10)
+    standin.latency = 0
+    conn = sqlite3.connect(db_path)
+    conn.execute("update jobs set worker_host = 'container-a', worker_pid = ?", [os.getpid()])
+    conn.commit()
+    conn.close()
+    result = sinkin(env, "recover")  # the lease is still live: left alone, and said so
+    assert "0 jobs whose worker stopped marked interrupted" in result.stdout
+    assert "1 job still has a live worker" in result.stdout
+    db = open_db(db_path)
+    assert recover_stale(db) == 0  # our own pid is no proof of life either way
+    wait_for(lambda: recover_stale(db) == 1, timeout=8)
+    db.conn.close()
+    assert query(db_path, "select status from jobs") == [("interrupted",)]
+    assert "may have been charged" in query(db_path, "select error from jobs")[0][0]
+    assert standin.charged("inference") == 1

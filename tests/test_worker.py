@@ -155,17 +155,85 @@ def test_stale_running_job_of_a_dead_worker_is_interrupted(db_path, make_run, fa
     assert job["status"] == "interrupted" and "may have been charged" in job["error"]
 
 
-def test_running_job_of_a_live_worker_is_left_alone(db_path, make_run, fake_provider):
-    make_run(db_path, FAKE)
-    import socket
-
+def set_running(db_path, **fields):
     conn = sqlite3.connect(db_path)
-    conn.execute("update jobs set status = 'running', worker_pid = ?, worker_host = ?", [os.getpid(), socket.gethostname()])
+    sets = ", ".join("{} = ?".format(k) for k in fields)
+    conn.execute("update jobs set status = 'running', " + sets, list(fields.values()))
     conn.commit()
     conn.close()
+
+
+def test_a_live_lease_keeps_a_job_running_whatever_host_or_pid_it_names(db_path, make_run, fake_provider):
+    import time
+
     from sinkin_pipeline.db import open_db
 
+    make_run(db_path, FAKE)
+    set_running(db_path, worker_pid=os.getpid(), worker_host="container-a", lease_owner="x",
+                lease_expires=time.time() + 30)
     assert recover_stale(open_db(db_path)) == 0
+    assert rows(db_path, "select status from jobs")[0]["status"] == "running"
+
+
+def test_an_expired_lease_is_stale_on_another_host_and_with_our_own_pid(db_path, make_run, fake_provider):
+    import time
+
+    from sinkin_pipeline.db import open_db
+
+    make_run(db_path, dict(FAKE, seed=[1, 2, 3]))
+    conn = sqlite3.connect(db_path)
+    conn.execute("update jobs set status = 'running', worker_pid = 1, worker_host = 'container-a', "
+                 "lease_expires = ? where id = 1", [time.time() - 1])
+    conn.execute("update jobs set status = 'running', worker_pid = ?, worker_host = 'container-a', "
+                 "lease_expires = ? where id = 2", [os.getpid(), time.time() - 1])
+    conn.execute("update jobs set status = 'running', worker_pid = ?, lease_expires = null where id = 3",
+                 [os.getpid()])  # no lease (an older version) under our own pid: not a live worker
+    conn.commit()
+    conn.close()
+    assert recover_stale(open_db(db_path)) == 3
+    assert {r["status"] for r in rows(db_path, "select status from jobs")} == {"interrupted"}
+
+
+def test_the_heartbeat_keeps_a_long_call_from_looking_stale(db_path, make_run, fake_provider, monkeypatch):
+    import threading
+    import time
+
+    from sinkin_pipeline.db import open_db
+
+    monkeypatch.setenv("SINKIN_LEASE_SECONDS", "1")
+    make_run(db_path, FAKE)
+    fake_provider.latency = 2.5  # far longer than a lease
+    done = []
+    thread = threading.Thread(target=lambda: done.append(work(db_path)))
+    thread.start()
+    recovered = 0
+    while thread.is_alive():
+        db = open_db(db_path)
+        recovered += recover_stale(db)  # what another process would do meanwhile
+        db.conn.close()
+        time.sleep(0.2)
+    assert recovered == 0 and done[0].succeeded == 1
+    assert rows(db_path, "select status from jobs")[0]["status"] == "succeeded"
+
+
+def test_recover_force_frees_running_jobs_with_a_live_lease(db_path, make_run, fake_provider):
+    import time
+
+    from click.testing import CliRunner
+
+    from sinkin_pipeline.cli import cli
+
+    make_run(db_path, dict(FAKE, seed=[1, 2]))
+    set_running(db_path, worker_pid=os.getpid(), worker_host="elsewhere", lease_owner="x",
+                lease_expires=time.time() + 30)
+    result = CliRunner().invoke(cli, ["recover", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    assert "2 jobs still have a live worker" in result.output and "--force" in result.output
+    result = CliRunner().invoke(cli, ["recover", "--db", str(db_path), "--force"])
+    assert "2 running jobs marked interrupted" in result.output
+    assert [r["status"] for r in rows(db_path, "select status from jobs")] == ["interrupted"] * 2
+    runs = CliRunner().invoke(cli, ["runs", "--db", str(db_path)])
+    assert "interrupted" in runs.output.splitlines()[0]
 
 
 def test_concurrent_workers_never_run_a_job_twice(db_path, make_run, fake_provider):
