@@ -15,6 +15,8 @@ from sinkin_pipeline.providers import (ConfigurationError, DownloadError, Outcom
                                        ServiceError, TransientError)
 
 DEFAULT_BASE = "https://sinkin.ai"
+#: what the API key becomes in anything stored (answers, image URLs); put back only on the wire
+KEY_MARK = "[sinkin-api-key]"
 #: generation can take a minute or more; connecting should not
 INFERENCE_TIMEOUT = httpx.Timeout(connect=10.0, read=180.0, write=60.0, pool=30.0)
 SHORT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=30.0)
@@ -52,9 +54,26 @@ class SinkinProvider(Provider):
         text = str(text)
         return text.replace(self._key, "[key]") if self._key else text
 
+    def _scrub_answer(self, value):
+        """A successful answer with the API key replaced by :data:`KEY_MARK` in every string (an
+        API that echoes it would otherwise have it stored in jobs.raw_response, images.url,
+        upscale payloads and exports). :meth:`_restore` puts it back only on the wire."""
+        if not self._key:
+            return value
+        if isinstance(value, str):
+            return value.replace(self._key, KEY_MARK)
+        if isinstance(value, list):
+            return [self._scrub_answer(v) for v in value]
+        if isinstance(value, dict):
+            return {self._scrub_answer(k): self._scrub_answer(v) for k, v in value.items()}
+        return value
+
+    def _restore(self, text):
+        return text.replace(KEY_MARK, self._key) if self._key and isinstance(text, str) else text
+
     def _post(self, path, fields, files=None, timeout=SHORT_TIMEOUT):
         self.check_ready()
-        data = {k: form_value(v) for k, v in fields.items() if v is not None}
+        data = {k: self._restore(form_value(v)) for k, v in fields.items() if v is not None}
         data["access_token"] = self._key
         url = self.base_url + path
         try:
@@ -86,8 +105,8 @@ class SinkinProvider(Provider):
             raise TransientError("the answer from {} is not a JSON object".format(path), status=200)
         if body.get("error_code", 0) != 0:
             raise ServiceError(self._scrub(body.get("message") or "error_code {}".format(body.get("error_code"))),
-                               error_code=body.get("error_code"), response=body)
-        return body
+                               error_code=body.get("error_code"), response=self._scrub_answer(body))
+        return self._scrub_answer(body)
 
     def inference(self, payload, init_image=None):
         files = None
@@ -110,7 +129,7 @@ class SinkinProvider(Provider):
 
     def download(self, url):
         try:
-            response = self._client.get(url, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+            response = self._client.get(self._restore(url), timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
         except (httpx.TimeoutException, httpx.TransportError) as e:
             raise TransientError("download failed: {}".format(type(e).__name__))
         if response.status_code == 429 or response.status_code >= 500:

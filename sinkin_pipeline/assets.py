@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .db import db_path_of, media_dir, now, relative_to_db, write_transaction
+from .db import db_path_of, media_dir, now, relative_to_db, write_private, write_transaction
 from .spec import SpecError, check_image_bytes
 
 
@@ -22,10 +22,7 @@ def store_asset(db, data, filename):
     folder = media_dir(db_path_of(db)) / "assets"
     path = folder / (digest + ext)
     if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_private(path, data)  # owner-only, whatever the umask
     with write_transaction(db):  # read then insert: take the write lock first
         row = db.execute("select id from assets where sha256 = ?", [digest]).fetchone()
         if row:

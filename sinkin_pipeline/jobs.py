@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
-from .db import db_path_of, media_dir, now, relative_to_db, resolve_media
+from .db import db_path_of, media_dir, now, relative_to_db, resolve_media, write_private
 from .plugins import load_plugins, pm
 from .providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
 from .queue import rows_as_dicts, update_job
@@ -166,13 +166,7 @@ def save_image(db, data, relative_name):
     ext = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}.get(fmt, "." + (fmt or "img").lower())
     db_path = db_path_of(db)
     path = media_dir(db_path) / (relative_name + ext)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part-{}".format(os.getpid()))
-    with open(tmp, "wb") as fp:
-        fp.write(data)
-        fp.flush()
-        os.fsync(fp.fileno())
-    tmp.replace(path)
+    write_private(path, data)  # owner-only (0600) in owner-only folders, whatever the umask
     return relative_to_db(db_path, path), width, height
 
 

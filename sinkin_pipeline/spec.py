@@ -223,6 +223,11 @@ def check_image_bytes(data):
             if fmt not in ("PNG", "JPEG", "WEBP"):
                 return "unsupported image format {}; use PNG, JPEG or WebP".format(fmt)
             im.verify()
+        with Image.open(BytesIO(data)) as im:
+            try:
+                im.load()  # decode every pixel: verify() alone lets a truncated file through
+            except Exception:
+                return "image is truncated or damaged: it could not be decoded"
     except Image.DecompressionBombError:
         return "image has too many pixels (decompression bomb protection)"
     except Exception:

@@ -53,6 +53,7 @@ class StandIn:
         self.download_latency = 0.0
         self.tokens = set(tokens) if tokens is not None else None
         self.fail_img2img = False
+        self.echo_token = False  # a careless API: the access token in every successful answer
         self.fixed_cost = 0.0
         self.charge_log = None  # a file path: every charge is appended as a JSON line
         self.calls = []
@@ -194,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop()
         if fault:
             return self._send(int(fault["kind"]) if fault["kind"].isdigit() else 500, b"error", "text/plain")
-        key = self.path[len("/images/"):]
+        key = self.path[len("/images/"):].split("?")[0]
         with s._lock:
             entry = s._images.get(key)
         if entry is None:
@@ -245,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop()
         if fault and fault["kind"] == "hang" and call["charged"]:
             time.sleep(fault["seconds"])
+        if s.echo_token and token and answer and not answer.get("error_code"):
+            answer = _echo(answer, token)
         try:
             return self._send(200, answer)
         except OSError:  # the client gave up (a timeout on its side)
@@ -298,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not low <= value <= high:
                 return {"error_code": 1, "message": "Invalid {}".format(key)}
             options[key] = value
-        source_key = fields["url"].rsplit("/", 1)[-1]
+        source_key = fields["url"].rsplit("/", 1)[-1].split("?")[0]
         with s._lock:
             if source_key not in s._images:
                 return {"error_code": 1, "message": "Image not found"}
@@ -332,3 +335,13 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def _echo(answer, token):
+    """``answer`` with the access token echoed in a field and in every URL (``echo_token``)."""
+    answer = dict(answer, echo="request by {}".format(token))
+    if isinstance(answer.get("images"), list):
+        answer["images"] = ["{}?token={}".format(u, token) for u in answer["images"]]
+    if answer.get("output"):
+        answer["output"] = "{}?token={}".format(answer["output"], token)
+    return answer

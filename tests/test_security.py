@@ -236,3 +236,168 @@ def test_file_routes_serve_only_images_inside_the_media_folder(server, tmp_path)
     for which in ("full", "upscale"):
         r = server.get("/-/sinkin/images/900/{}".format(which))
         assert r.status_code == 404 and b"root:" not in r.content and r.content[:4] != b"\x89PNG", which
+
+
+def _png(size=(64, 48)):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _truncated_png():
+    """A PNG whose pixel data stops half-way, every chunk well-formed: Pillow's verify() passes it."""
+    import io
+    import random
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    rng = random.Random(1)
+    buffer = io.BytesIO()
+    noise = bytes(rng.randrange(256) for _ in range(128 * 128 * 3))
+    Image.frombytes("RGB", (128, 128), noise).save(buffer, "PNG")
+    data, pos, chunks = buffer.getvalue(), 8, []
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        chunks.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]))
+        pos += 12 + n
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    idat = b"".join(body for kind, body in chunks if kind == b"IDAT")
+    png = data[:8] + chunk(b"IHDR", chunks[0][1]) + chunk(b"IDAT", idat[:len(idat) // 2])
+    png += chunk(b"IEND", b"")
+    with Image.open(io.BytesIO(png)) as im:
+        im.verify()  # the old check let it through
+    return png
+
+
+def test_a_truncated_upload_is_refused_at_once(server):
+    import base64
+
+    before = _tables(server.db_path)
+    truncated = _truncated_png()
+    r = server.post("/-/sinkin/new/upload.json", json={"filename": "cut.png",
+                                                       "data": base64.b64encode(truncated).decode()})
+    assert r.status_code == 400 and "truncated or damaged" in r.json()["error"]
+    assert _tables(server.db_path) == before
+
+
+def _texts(db_path):
+    """Every text cell of every table, and the file names of the media folder."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        tables = [t for (t,) in conn.execute("select name from sqlite_master where type = 'table'")]
+        cells = [v for t in tables for row in conn.execute("select * from [{}]".format(t))
+                 for v in row if isinstance(v, str)]
+    finally:
+        conn.close()
+    return cells
+
+
+def test_an_api_key_echoed_by_the_api_is_stored_nowhere(api_env, db_path, make_run):
+    from conftest import serve_in_thread
+
+    api_env.echo_token = True  # the stand-in puts the key in its answers and image URLs
+    make_run(db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": ["a fox"], "num_images": 2,
+                       "width": 256, "height": 256, "steps": 4, "seed": [1]})
+    url, stop = serve_in_thread(db_path)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            client.get("/-/sinkin")
+            client.headers["x-csrftoken"] = client.cookies["ds_csrftoken"]
+            r = client.post("/-/sinkin/queue/next.json", json={})
+            assert r.status_code == 200 and r.json()["job"]["status"] == "succeeded", r.text
+            r = client.post("/-/sinkin/images/1/upscale.json", json={"type": "esrgan", "scale": 2})
+            assert r.status_code == 200, r.text
+            shown = [client.get(p).text for p in ("/-/sinkin/images/1.json", "/-/sinkin/status.json",
+                                                  "/-/sinkin/export/image_table.csv", "/lab/jobs.json",
+                                                  "/lab/images.csv?_stream=on")]
+            assert client.get("/-/sinkin/images/1/full").status_code == 200  # downloaded all the same
+            assert client.get("/-/sinkin/images/1/upscale").status_code == 200
+    finally:
+        stop()
+    cells = _texts(db_path)
+    assert any("[sinkin-api-key]" in c for c in cells)  # the echo arrived, scrubbed
+    assert not [c for c in cells if "test-key" in c]
+    assert not [page for page in shown if "test-key" in page]
+
+
+def test_files_are_owner_only_whatever_the_umask(tmp_path, make_run):
+    import base64
+    import os
+    import stat
+
+    from conftest import serve_in_thread
+    from sinkin_pipeline.db import media_dir, open_db
+
+    db_path = tmp_path / "lab.db"
+    old = os.umask(0o022)
+    try:
+        import sqlite3
+
+        sqlite3.connect(db_path).close()  # a database file made under umask 022: 0644
+        assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o644
+        db_path.unlink()
+        open_db(db_path).conn.close()
+        make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox"],
+                           "num_images": 2, "width": 128, "height": 128, "steps": 4, "seed": [1]})
+        url, stop = serve_in_thread(db_path)
+        try:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                client.get("/-/sinkin")
+                client.headers["x-csrftoken"] = client.cookies["ds_csrftoken"]
+                r = client.post("/-/sinkin/new/upload.json", json={"filename": "start.png",
+                                                                   "data": base64.b64encode(_png()).decode()})
+                assert r.status_code == 200, r.text
+                assert client.post("/-/sinkin/queue/next.json", json={}).status_code == 200
+                # the form's live check of a 9.4M-job grid answers at once and creating it is refused
+                form = {"provider": "simulator", "model_id": "4zdwGOB", "width": "512", "height": "512",
+                        "prompt": "\n".join("p{}".format(i) for i in range(100)),
+                        "steps": " ".join(str(i) for i in range(1, 48)), "scale": "1 2 3 4 5 6 7 8 9 10",
+                        "seed_mode": "random", "random_seeds": "200"}
+                start = time.monotonic()
+                r = client.post("/-/sinkin/new/check.json", json={"form": form})
+                assert time.monotonic() - start < 2 and "9,400,000 jobs" in r.text, r.text[:300]
+                r = client.post("/-/sinkin/new/create.json", json={"form": form, "confirm": True,
+                                                                   "request_key": "huge-grid-0001"})
+                assert r.status_code == 400 and "ceiling" in r.text
+            reader = sqlite3.connect(db_path)  # a connection keeps the WAL files in place
+            reader.execute("select count(*) from runs").fetchone()
+            wal = [str(db_path) + "-wal", str(db_path) + "-shm"]
+            assert {f: stat.S_IMODE(os.stat(f).st_mode) for f in wal} == {f: 0o600 for f in wal}
+            reader.close()
+        finally:
+            stop()
+    finally:
+        os.umask(old)
+    files = [db_path]
+    media = media_dir(db_path)
+    folders = [media] + [p for p in media.rglob("*") if p.is_dir()]
+    images = [p for p in media.rglob("*") if p.is_file()]
+    assert len(images) == 3 and len(folders) >= 2  # two generated images and the upload
+    assert {str(f): stat.S_IMODE(os.stat(f).st_mode) for f in files + images} == \
+        {str(f): 0o600 for f in files + images}
+    assert {str(f): stat.S_IMODE(os.stat(f).st_mode) for f in folders} == {str(f): 0o700 for f in folders}
+    assert _tables(db_path)["runs"] == 1
+
+
+def test_an_existing_database_made_world_readable_is_made_owner_only(db_path):
+    import os
+    import stat
+
+    from sinkin_pipeline.db import open_db
+
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(str(db_path) + suffix):
+            os.chmod(str(db_path) + suffix, 0o644)
+    open_db(db_path).conn.close()
+    assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
