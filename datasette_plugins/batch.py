@@ -26,13 +26,15 @@ async def upscale_batch_view(datasette, request):
     if refused:
         return refused
     run_id = int(request.url_vars["run_id"])
-    args = (run_id, data.get("min_score"), data.get("type") or "esrgan", data.get("scale"), data.get("strength"))
+    args = (run_id, data.get("min_score"), data.get("type") or "esrgan", data.get("scale"),
+            data.get("strength"))
     try:
         if data.get("confirm") is not True:
             return ok({"plan": await with_db(datasette, plan_upscale_batch, *args)})
         if not isinstance(data.get("expect"), int) or isinstance(data.get("expect"), bool):
             return error("send \"expect\": the number of images the estimate listed", 400)
-        result = await asyncio.to_thread(upscale_batch, database_path(datasette), *args, expect=data["expect"])
+        result = await asyncio.to_thread(upscale_batch, database_path(datasette), *args,
+                                         expect=data["expect"])
     except (BatchError, UpscaleError, ConfigurationError) as e:
         return error(str(e), 400)
     except LookupError as e:
@@ -47,8 +49,9 @@ async def top_zip_view(datasette, request):
 
     run_id = int(request.url_vars["run_id"])
     try:
-        data, count = await asyncio.to_thread(top_images_zip, database_path(datasette), run_id,
-                                              request.args.get("min_score") or 1, request.args.get("limit") or 50)
+        data, count = await asyncio.to_thread(
+            top_images_zip, database_path(datasette), run_id, request.args.get("min_score") or 1,
+            request.args.get("limit") or 50)
     except BatchError as e:
         return Response.text(str(e), status=400)
     except LookupError as e:

@@ -24,7 +24,8 @@ def _min_score(value):
         number = int(value)
     except (TypeError, ValueError):
         raise BatchError("min_score must be a whole number from 1 to 10, got {!r}".format(value))
-    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer() or not 1 <= number <= 10:
+    fractional = isinstance(value, float) and not value.is_integer()
+    if isinstance(value, bool) or fractional or not 1 <= number <= 10:
         raise BatchError("min_score must be a whole number from 1 to 10, got {!r}".format(value))
     return number
 
@@ -45,11 +46,13 @@ def plan_upscale_batch(db, run_id, min_score, upscale_type="esrgan", scale=None,
     run = _run(db, run_id)
     upscalers = get_upscalers()
     if upscale_type not in upscalers:
-        raise UpscaleError("unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers))))
+        raise UpscaleError("unknown upscale type {!r}; use one of {}".format(
+            upscale_type, ", ".join(sorted(upscalers))))
     given = {k: v for k, v in (("scale", scale), ("strength", strength)) if v is not None}
     params = upscalers[upscale_type].validate(given)
-    found = dicts(db.execute("select id, score, inf_id, url, upscale_path from images where run_id = ? and score >= ? "
-                             "order by score desc, id", [run["id"], min_score]))
+    found = dicts(db.execute("select id, score, inf_id, url, upscale_path from images "
+                             "where run_id = ? and score >= ? order by score desc, id",
+                             [run["id"], min_score]))
     images = [r["id"] for r in found if not r["upscale_path"] and r["inf_id"] and r["url"]]
     already = [r["id"] for r in found if r["upscale_path"]]
     unusable = [r["id"] for r in found if not r["upscale_path"] and not (r["inf_id"] and r["url"])]

@@ -18,8 +18,8 @@ from sinkin_pipeline.worker import work
 def lab(db_path, make_run):
     make_run(db_path, {"name": "batch", "provider": "simulator", "model_id": "4zdwGOB",
                        "prompt": ["=cmd|' /C calc'!A0", "a cat"], "negative_prompt": "blurry",
-                       "scheduler": ["DDIM", "K_EULER_ANCESTRAL"], "seed": [1, 2], "width": 128, "height": 128,
-                       "steps": 5, "lora": "abc", "lora_scale": 0.5})
+                       "scheduler": ["DDIM", "K_EULER_ANCESTRAL"], "seed": [1, 2], "width": 128,
+                       "height": 128, "steps": 5, "lora": "abc", "lora_scale": 0.5})
     work(db_path)
     conn = sqlite3.connect(db_path)
     for image_id, score in {1: 9, 2: 8, 3: 3, 4: 10, 5: 7}.items():
@@ -40,7 +40,8 @@ def upscales(db_path):
     conn = sqlite3.connect(db_path)
     try:
         return (conn.execute("select count(*) from jobs where kind = 'upscale'").fetchone()[0],
-                [r[0] for r in conn.execute("select id from images where upscale_path is not null order by id")])
+                [r[0] for r in conn.execute(
+                    "select id from images where upscale_path is not null order by id")])
     finally:
         conn.close()
 
@@ -64,7 +65,8 @@ async def test_upscale_every_image_scored_at_least_n_after_an_estimate(lab):
     # never twice: the upscaled ones are skipped
     plan = (await post(ds, url, {"min_score": 7})).json()["plan"]
     assert plan["images"] == [5] and plan["already"] == [4, 1, 2]
-    for bad, status, text in (({"min_score": 11}, 400, "min_score must be"), ({"min_score": "x"}, 400, "min_score"),
+    for bad, status, text in (({"min_score": 11}, 400, "min_score must be"),
+                              ({"min_score": "x"}, 400, "min_score"),
                               ({"min_score": 8, "scale": 9}, 400, "scale must be"),
                               ({"min_score": 8, "type": "waifu"}, 400, "unknown upscale type"),
                               ({"min_score": 8, "confirm": True}, 400, "expect")):
@@ -96,7 +98,8 @@ async def test_zip_of_the_top_images_with_their_settings(lab):
     conn.close()
     assert "=cmd|' /C calc'!A0" in {stored[i] for i in (4, 1, 2)}
     # formula-escaped like `sinkin export`
-    assert [r["prompt"] for r in rows] == [("'" if stored[i].startswith("=") else "") + stored[i] for i in (4, 1, 2)]
+    escaped = [("'" if stored[i].startswith("=") else "") + stored[i] for i in (4, 1, 2)]
+    assert [r["prompt"] for r in rows] == escaped
     r = await ds.client.get("/-/sinkin/runs/1/top.zip?min_score=1&limit=2")
     assert len(zipfile.ZipFile(io.BytesIO(r.content)).namelist()) == 3
     assert (await ds.client.get("/-/sinkin/runs/1/top.zip?min_score=0")).status_code == 400
@@ -123,13 +126,15 @@ async def test_remix_opens_the_run_form_with_the_images_settings(lab):
     data = json.loads(page.text.split('id="sinkin-form-data">')[1].split("</script>")[0])
     form = data["form"]
     assert form["name"] == "remix of image 4" and form["seed"] == str(config["seed"])
-    assert form["scheduler"] == [config["scheduler"]] and form["steps"] == "5" and form["provider"] == "simulator"
+    assert form["scheduler"] == [config["scheduler"]] and form["steps"] == "5"
+    assert form["provider"] == "simulator"
     page = await ds.client.get("/-/sinkin/new?image=999")
     assert page.status_code == 200 and "Image 999 not found" in page.text
 
 
 def test_the_a1111_parameter_line():
-    config = {"prompt": "a lighthouse", "negative_prompt": "blurry", "steps": 30, "scheduler": "DPMSolverMultistep",
+    config = {"prompt": "a lighthouse", "negative_prompt": "blurry", "steps": 30,
+              "scheduler": "DPMSolverMultistep",
               "scale": 7.0, "seed": 1234, "width": 512, "height": 768, "model_id": "4zdwGOB", "lora": "abc",
               "lora_scale": 0.5, "lcm": 0, "image_strength": None}
     assert a1111_parameters(config, "DreamShaper") == (
@@ -138,5 +143,6 @@ def test_the_a1111_parameter_line():
         "SinkIn model: 4zdwGOB")
     assert a1111_parameters(dict(config, negative_prompt="", lora=None, scheduler="K_EULER_ANCESTRAL",
                                  image_strength=0.4, lcm=1)).splitlines() == [
-        "a lighthouse", "Steps: 30, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x768, Model: 4zdwGOB, "
+        "a lighthouse",
+        "Steps: 30, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x768, Model: 4zdwGOB, "
         "Denoising strength: 0.4, SinkIn model: 4zdwGOB, LCM: on"]

@@ -57,7 +57,8 @@ def test_labels_show_the_values_in_full():
               "use_default_neg": 1, "lora": None, "steps": 20}
     fields = ["model_id", "negative_prompt", "steps", "scale", "lora", "lcm", "use_default_neg"]
     assert config_label(config, fields) == (
-        "model_id 4zdwGOB · negative_prompt " + long_neg + " · steps 20 · scale 7 · lora (none) · lcm off"
+        "model_id 4zdwGOB · negative_prompt " + long_neg
+        + " · steps 20 · scale 7 · lora (none) · lcm off"
         " · use_default_neg on")
     assert "…" not in config_label(config, fields)
     assert config_label(config, []) == ""
