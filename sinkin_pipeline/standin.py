@@ -55,6 +55,8 @@ class StandIn:
         self.fail_img2img = False
         self.echo_token = False  # a careless API: the access token in every successful answer
         self.fixed_cost = 0.0
+        self.max_concurrent = None  # SinkIn's own limit: calls beyond it get 429 at once, uncharged
+        self._active = 0
         self.charge_log = None  # a file path: every charge is appended as a JSON line
         self.calls = []
         self._faults = {}
@@ -213,6 +215,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "outcome": "ok", "credits": 0.0}
         s._record(call)  # recorded on arrival; "charged" and "outcome" are filled in below
         fault = s._next_fault(endpoint)
+        if not fault and s.max_concurrent is not None and endpoint in ("inference", "upscale"):
+            with s._lock:
+                busy = s._active >= s.max_concurrent
+                s._active += 0 if busy else 1
+            if busy:
+                call["outcome"] = "429"
+                return self._send(429, {"error": "Too many concurrent requests"})
+            try:
+                return self._answer(s, endpoint, fields, file, token, call, fault)
+            finally:
+                with s._lock:
+                    s._active -= 1
+        return self._answer(s, endpoint, fields, file, token, call, fault)
+
+    def _answer(self, s, endpoint, fields, file, token, call, fault):
         if fault:
             call["outcome"] = fault["kind"]
         answer = None
@@ -320,10 +337,12 @@ def main(argv=None):
     parser.add_argument("--token", action="append", help="accepted access token (default: any)")
     parser.add_argument("--fixed-cost", type=float, default=0.0, help="credits added to every inference")
     parser.add_argument("--charge-log", help="append every charge to this file as JSON lines")
+    parser.add_argument("--max-concurrent", type=int, help="answer 429 to calls beyond this many at once")
     args = parser.parse_args(argv)
     server = StandIn(latency=args.latency, tokens=args.token, port=args.port)
     server.fixed_cost = args.fixed_cost
     server.charge_log = args.charge_log
+    server.max_concurrent = args.max_concurrent
     server.start()
     print("Stand-in SinkIn API at {} (Ctrl+C to stop)".format(server.base_url), flush=True)
     try:

@@ -19,6 +19,7 @@ from .jobs import Outcome, remove_partial_files, run_job
 from .leases import Lease
 from .plugins import load_plugins
 from .providers import get_provider
+from .ratelimit import AdaptiveLimit, Throttled
 from .queue import BudgetStop, claim_job, get_job, mark_interrupted, recover_stale, requeue_claimed
 from .wording import credit_text, money
 
@@ -93,8 +94,9 @@ class _Reservation:
 class Session:
     """What one ``work`` call has started and spent, shared by its threads under a lock."""
 
-    def __init__(self, budget=None, limit=None, stop_event=None):
+    def __init__(self, budget=None, limit=None, stop_event=None, concurrency=1):
         self.budget = check_budget(budget)
+        self.concurrency = max(1, int(concurrency))
         self.limit = limit
         self.stop_event = stop_event or threading.Event()
         self.lock = threading.Condition()
@@ -112,7 +114,8 @@ class Session:
             if name not in self.providers:
                 provider = get_provider(name)
                 provider.check_ready()
-                self.providers[name] = provider
+                # 429s shrink the calls in flight instead of failing jobs (ratelimit.py)
+                self.providers[name] = Throttled(provider, AdaptiveLimit(self.concurrency, self.stop_event))
             return self.providers[name]
 
     def take_slot(self):
@@ -331,7 +334,7 @@ def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=
     Raises InvalidBudget, BudgetTooSmall when not even the first job fits, and
     ConfigurationError when a provider cannot run (no API key)."""
     load_plugins()
-    session = Session(budget, limit, stop_event)
+    session = Session(budget, limit, stop_event, concurrency)
     db = open_db(db_path)
     try:
         recover_stale(db)

@@ -87,3 +87,20 @@ def test_a_service_that_keeps_refusing_fails_the_call_after_the_give_up_time(mon
     with pytest.raises(TransientError, match="429"):
         Throttled(service, AdaptiveLimit(2)).inference({"n": 1})
     assert service.served == 0 and service.refused >= 2
+
+
+def test_work_at_concurrency_above_the_services_limit_fails_no_job_and_pays_once(api_env, db_path, make_run,
+                                                                                monkeypatch):
+    from sinkin_pipeline import jobs
+    from sinkin_pipeline.worker import work
+
+    monkeypatch.setattr(ratelimit, "RETRY_PAUSE", (0.005, 0.02))
+    monkeypatch.setattr(jobs, "MAX_ATTEMPTS", 1)  # any 429 reaching the job's own retries would fail it
+    api_env.latency = 0.05
+    api_env.max_concurrent = 2
+    make_run(db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128,
+                       "height": 128, "steps": 5, "num_images": 1, "seed": list(range(12))})
+    summary = work(db_path, concurrency=6)
+    assert (summary.succeeded, summary.failed, summary.images) == (12, 0, 12)
+    refused = [c for c in api_env.calls if c["endpoint"] == "inference" and c["outcome"] == "429"]
+    assert refused and api_env.charged("inference") == 12
