@@ -1,8 +1,10 @@
-"""Pipeline benchmark (not a test): drain 200 one-image jobs against the local stand-in SinkIn
-server with 200 ms latency at concurrency 1, 4 and 8, and time `sinkin plan` on 100,000 configs.
+"""Pipeline benchmark (not a test): drain one-image jobs against the local stand-in SinkIn server
+(its own process) with 500 ms latency at concurrency 1, 4, 8, 16 and 32 (8 jobs per slot, at
+least 32), then at concurrency 16 against a stand-in that answers 429 beyond 4 calls at once
+(SinkIn's own limit), and time `sinkin plan` on 100,000 configs.
 
-    python bench/bench_worker.py            # prints a Markdown table; see docs/benchmarks.md
-    python bench/bench_worker.py --jobs 50  # quicker
+    python bench/bench_worker.py                  # prints Markdown tables; see docs/benchmarks.md
+    python bench/bench_worker.py --latency 0.2    # the earlier setting
 """
 import argparse
 import os
@@ -57,33 +59,72 @@ def plan_time(configs_side=(100, 100, 10)):
     return wall, startup
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=200)
-    parser.add_argument("--latency", type=float, default=0.2)
-    args = parser.parse_args()
+def start_standin(latency, max_concurrent=None):
     import socket
 
     # the stand-in runs in its own process, as SinkIn would be on its own machine
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "sinkin_pipeline.standin", "--port", str(port),
-                               "--latency", str(args.latency)], stdout=subprocess.PIPE, text=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [sys.executable, "-m", "sinkin_pipeline.standin", "--port", str(port), "--latency", str(latency)]
+    if max_concurrent:
+        args += ["--max-concurrent", str(max_concurrent)]
+    server = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     server.stdout.readline()  # "Stand-in SinkIn API at ..."
     os.environ["SINKIN_API_KEY"] = "bench-key"
     os.environ["SINKIN_API_BASE"] = "http://127.0.0.1:{}".format(port)
-    standin = None
+    return server
+
+
+def drain_counting(jobs, concurrency, latency):
+    """Like :func:`drain`, but jobs may fail: (wall, ideal at the service's limit, succeeded, failed)."""
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.runs import create_run
+    from sinkin_pipeline.spec import check_spec
+    from sinkin_pipeline.worker import work
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "bench.db"
+        db = open_db(db_path)
+        create_run(db, check_spec({"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox",
+                                   "width": 128, "height": 128, "steps": 10, "num_images": 1,
+                                   "seed": list(range(jobs))}))
+        db.conn.close()
+        start = time.perf_counter()
+        summary = work(db_path, concurrency=concurrency)
+        return time.perf_counter() - start, summary.succeeded, summary.failed, summary.messages[:3]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--concurrency", type=int, action="append", help="levels (default 1 4 8 16 32)")
+    args = parser.parse_args()
+    server = start_standin(args.latency)
     try:
         print("| concurrency | jobs | wall (s) | ideal (s) | wall / ideal | overhead per job (ms) |")
         print("|---|---|---|---|---|---|")
-        for concurrency in (1, 4, 8):
-            wall, ideal, ratio, overhead = drain(standin, args.jobs, concurrency, args.latency)
+        for concurrency in args.concurrency or (1, 4, 8, 16, 32):
+            jobs = min(256, max(32, 8 * concurrency))
+            wall, ideal, ratio, overhead = drain(None, jobs, concurrency, args.latency)
             print("| {} | {} | {:.2f} | {:.2f} | {:.3f}x | {:.1f} |".format(
-                concurrency, args.jobs, wall, ideal, ratio, overhead), flush=True)
+                concurrency, jobs, wall, ideal, ratio, overhead), flush=True)
     finally:
         server.terminate()
         server.wait()
+    limit, concurrency, jobs = 4, 16, 64
+    server = start_standin(args.latency, max_concurrent=limit)
+    try:
+        wall, ok, failed, messages = drain_counting(jobs, concurrency, args.latency)
+    finally:
+        server.terminate()
+        server.wait()
+    ideal = jobs * args.latency / limit
+    print()
+    print("Against a stand-in that answers 429 beyond {} calls at once, at concurrency {}: {} of {} jobs "
+          "succeeded, {} failed; wall {:.2f} s vs {:.2f} s ideal at the service's limit ({:.2f}x).{}".format(
+              limit, concurrency, ok, jobs, failed, wall, ideal, wall / ideal,
+              " Failures: " + "; ".join(messages) if messages else ""))
     wall, startup = plan_time()
     print()
     print("`sinkin plan` on a 100,000-config spec: {:.2f} s wall for the whole command "
