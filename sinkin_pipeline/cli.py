@@ -78,6 +78,11 @@ class SinkinGroup(click.Group):
             path = ctx.meta.get(_DB_KEY) or _default_db()
             if is_corruption(e):
                 raise click.ClickException(corrupt_message(path, e))
+            if "readonly" in str(e) or "read-only" in str(e):
+                raise click.ClickException(
+                    "the database {} is read-only here ({}): this command writes, so it needs a "
+                    "writable file and folder; `sinkin runs`, `queue`, `export` and `models` only "
+                    "read".format(path, e))
             if "locked" in str(e) or "busy" in str(e):
                 raise click.ClickException(
                     "the database {} is locked by another process ({}); nothing was changed: "

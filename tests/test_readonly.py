@@ -163,6 +163,8 @@ def test_a_database_on_a_read_only_filesystem_can_be_listed(tmp_path, spec):
             result = invoke(args, ro / "lab.db", spec)
             assert result.exit_code == 0, (args, result.output)
         assert '"jobs": 2' in invoke(["runs", "--json"], ro / "lab.db", spec).output
+        result = invoke(["cancel"], ro / "lab.db", spec)  # a command that writes says why it cannot
+        assert result.exit_code == 1 and "is read-only here" in result.output
         assert files_of(ro) == before
     finally:
         if mounted:
@@ -171,3 +173,19 @@ def test_a_database_on_a_read_only_filesystem_can_be_listed(tmp_path, spec):
                 subprocess.run(["umount", "-l", str(ro)], capture_output=True)
         else:
             ro.chmod(0o755)
+
+
+def test_a_database_from_an_older_version_is_not_migrated_by_a_read_only_command(tmp_path, spec):
+    db = tmp_path / "lab.db"
+    assert invoke(["run", "{spec}"], db, spec).exit_code == 0
+    gc.collect()
+    conn = sqlite3.connect(db)
+    last = conn.execute("select name from _sqlite_migrations order by id desc limit 1").fetchone()[0]
+    conn.execute("delete from _sqlite_migrations where name = ?", [last])
+    conn.commit()
+    conn.close()
+    before = files_of(tmp_path)["lab.db"]
+    result = invoke(["runs"], db, spec)
+    assert result.exit_code == 1 and "was made by an older SinkIn Lab" in result.output
+    assert "sinkin init --db" in result.output
+    assert files_of(tmp_path)["lab.db"] == before  # (a WAL reader may recreate the -shm index)
