@@ -13,7 +13,7 @@ import asyncio
 from datasette import Response
 
 from . import runner
-from .appdb import (NoDatabase, database_name, database_path, error, json_script, ok,
+from .appdb import (database_name, database_path, error, json_script, ok,
                     optional_float, optional_int, rows, with_db)
 from .security import write_request
 from sinkin_pipeline.wording import plural
@@ -116,10 +116,7 @@ async def _status(datasette):
 
 
 async def dashboard_page(datasette, request):
-    try:
-        status = await _status(datasette)
-    except NoDatabase as e:
-        return Response.html("<h1>SinkIn dashboard</h1><p>{}</p>".format(e), status=500)
+    status = await _status(datasette)  # no database: appdb.guarded answers 503
     context = {
         "status_json": json_script(status),
         "base": datasette.urls.path("/").rstrip("/"),
@@ -131,10 +128,7 @@ async def dashboard_page(datasette, request):
 
 
 async def status_view(datasette, request):
-    try:
-        return ok(await _status(datasette))
-    except NoDatabase as e:
-        return error(str(e), status=500)
+    return ok(await _status(datasette))  # no database: appdb.guarded answers 503
 
 
 def _run_id(db, data):

@@ -9,7 +9,7 @@ from sinkin_pipeline.remix import a1111_parameters
 from sinkin_pipeline.varying import config_label, varying_fields
 
 from .gallery_order import SORTS, ordered_ids, per_run, window
-from .appdb import (NoDatabase, database_name, database_path, error, json_script, media_file, ok, rows,
+from .appdb import (database_name, database_path, error, json_script, media_file, ok, rows,
                     url_id, with_db)
 from .security import write_request
 
@@ -106,14 +106,12 @@ def filter_choices(db, run_id, state):
 # --- pages ------------------------------------------------------------------------------------
 
 async def gallery_page(datasette, request):
-    run_id = int(request.url_vars["run_id"])
+    run_id = url_id(request, "run_id")
     state = parse_state(request.args)
     try:
         data = await with_db(datasette, gallery_data, run_id, state)
     except LookupError as e:
-        return Response.html("<h1>{}</h1>".format(e), status=404)
-    except NoDatabase as e:
-        return Response.html("<h1>{}</h1>".format(e), status=404)
+        raise NotFound(str(e).strip("'\""))
     page = data["page"]
     links = {
         "prev": "?" + state_params(state, page - 1) if page > 1 else None,
@@ -129,10 +127,10 @@ async def gallery_page(datasette, request):
 
 
 async def viewer_page(datasette, request):
-    image_id = int(request.url_vars["image_id"])
+    image_id = url_id(request, "image_id")
     found = await with_db(datasette, rows, "select * from image_table where image_id = ?", [image_id])
     if not found:
-        return Response.html("<h1>Image {} not found</h1>".format(image_id), status=404)
+        raise NotFound("Image {} not found".format(image_id))
     image = found[0]
     image.pop("thumbnail", None)
     varying = await with_db(datasette, run_varying, image["run_id"])

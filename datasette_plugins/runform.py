@@ -22,7 +22,7 @@ import threading
 
 from datasette import Response
 
-from .appdb import NoDatabase, error, json_script, media_file, ok, rows, url_id, with_db
+from .appdb import error, json_script, media_file, ok, rows, url_id, with_db
 from .formspec import GENERAL, FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
 from .security import write_request
 
@@ -115,12 +115,9 @@ async def form_page(datasette, request):
 
     from_run = request.args.get("from")
     from_run = int(from_run) if from_run and from_run.isdigit() else None
-    try:
-        image = request.args.get("image")
-        data = await with_db(datasette, _page_data, from_run, request.args.get("suggest") == "1",
-                             int(image) if image and image.isdigit() else None)
-    except NoDatabase as e:
-        return Response.html("<h1>New run</h1><p>{}</p>".format(e), status=500)
+    image = request.args.get("image")  # no database: appdb.guarded answers 503
+    data = await with_db(datasette, _page_data, from_run, request.args.get("suggest") == "1",
+                         int(image) if image and image.isdigit() else None)
     if image and image.isdigit() and data["from_run"] is None:
         data["error"] = "Image {} not found: starting from an empty form.".format(image)
     elif from_run is not None and data["from_run"] is None:

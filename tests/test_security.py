@@ -401,3 +401,21 @@ def test_an_existing_database_made_world_readable_is_made_owner_only(db_path):
             os.chmod(str(db_path) + suffix, 0o644)
     open_db(db_path).conn.close()
     assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
+
+
+def test_errors_are_datasette_errors_and_never_500(server):
+    import asyncio
+
+    from datasette.app import Datasette
+
+    r = server.get("/-/sinkin/runs/999")
+    assert r.status_code == 404 and "<title>Error 404</title>" in r.text and "run 999 not found" in r.text
+    r = server.get("/-/sinkin/images/999")
+    assert r.status_code == 404 and "Image 999 not found" in r.text
+
+    async def without_database():
+        ds = Datasette(memory=True)  # no SinkIn database file served
+        return [(await ds.client.get(path)).status_code
+                for path in ("/-/sinkin/status.json", "/-/sinkin", "/-/sinkin/new", "/-/sinkin/runs/1")]
+
+    assert asyncio.run(without_database()) == [503, 503, 503, 503]
