@@ -158,8 +158,10 @@ Promise.all(urls.map(u => fetch(u, {{mode: "no-cors", credentials: "include"}})
 def test_no_csp_violation_and_everything_works_on_every_page(page, app):
     problems = []
     page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    for path in ("/-/sinkin", "/-/sinkin/new", "/-/sinkin/runs/1", "/", "/lab", "/lab/image_table",
-                 "/lab/runs/1", "/lab?sql=select+1", "/lab/top_images", "/no/such/page"):
+    for path in ("/-/sinkin", "/-/sinkin/new", "/-/sinkin/new?from=1", "/-/sinkin/runs/1",
+                 "/-/sinkin/runs/1/grid", "/-/sinkin/runs/1/insights", "/-/sinkin/insights?runs=1",
+                 "/-/sinkin/login", "/", "/lab", "/lab/image_table", "/lab/runs/1", "/lab?sql=select+1",
+                 "/lab/top_images", "/no/such/page"):
         page.goto(app["url"] + path)
         page.wait_for_load_state("load")
         page.wait_for_timeout(100)
