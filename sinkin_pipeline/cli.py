@@ -255,14 +255,15 @@ def run(spec_path, name, provider, yes, allow_unknown_ids, max_jobs, db_path):
     from pathlib import Path
 
     from .models import cache_if_empty, known_models, unknown_ids
-    from .runs import GridTooLarge, create_run, provider_name
+    from .runs import GridTooLarge, check_grid_size, create_run, provider_name
     from .wording import credit_text, plural
 
     spec = _spec_or_fail(spec_path)
     _provider_ready(provider_name(spec, provider))
-    if not Path(db_path).exists():
-        # refuse a bad grid before a file is created for it
-        _plan_or_fail(_plan_db(db_path), spec, provider, max_jobs)
+    try:  # refuse a grid above the ceiling before a database file is created for it
+        check_grid_size(spec.config_count(), max_jobs)
+    except (GridTooLarge, ValueError) as e:
+        fail(str(e))
     db = opendb(db_path, create=True)
     known = known_models(db, provider_name(spec, provider), store=False)
     unknown = unknown_ids(known, spec.values)
