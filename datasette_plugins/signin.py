@@ -7,7 +7,8 @@ from urllib.parse import parse_qs
 
 from datasette import Response
 
-from .security import AUTH_COOKIE, auth_cookie_value, sign_in_token, token_matches
+from .security import (AUTH_COOKIE, BodyTooLarge, auth_cookie_value, read_capped_body, sign_in_token,
+                       token_matches)
 
 COOKIE_DAYS = 30
 
@@ -51,7 +52,10 @@ async def login_page(datasette, request):
     if sign_in_token(datasette) is None:
         return Response.redirect(home)
     if request.method == "POST":
-        body = (await request.post_body())[:4096].decode("utf-8", "replace")
+        try:
+            body = (await read_capped_body(request, 4096)).decode("utf-8", "replace")
+        except BodyTooLarge:
+            return Response.text("the sign-in form is larger than it can be", status=413)
         fields = {k: v[0] for k, v in parse_qs(body).items()}
     elif request.method in ("GET", "HEAD"):
         fields = {k: request.args.get(k) for k in ("token", "next")}
