@@ -135,12 +135,22 @@ async def viewer_page(datasette, request):
     image.pop("thumbnail", None)
     varying = await with_db(datasette, run_varying, image["run_id"])
     state = parse_state(request.args)
+    upscalers = await with_db(datasette, run_upscalers, image["run_id"])
     return Response.html(await datasette.render_template("sinkin_viewer.html", {
         "image": image, "settings": SETTING_FIELDS, "varying": varying, "label": config_label(image, varying),
+        "upscalers": upscalers,
         "state_query": state_params(state),
         "boot": json_script({"image_id": image_id, "run_id": image["run_id"], "state": state_params(state),
                              "page_size": PAGE_SIZE, "width": image["width"], "height": image["height"]}),
     }, request=request))
+
+
+def run_upscalers(db, run_id):
+    """The upscalers (as JSON: name, description, declared options) offered for a run's images."""
+    from sinkin_pipeline.upscalers import upscalers_for
+
+    row = db.execute("select provider from runs where id = ?", [run_id]).fetchone()
+    return [u.as_json() for u in upscalers_for(row[0]).values()] if row else []
 
 
 # --- JSON reads -------------------------------------------------------------------------------
@@ -251,11 +261,11 @@ async def upscale_view(datasette, request):
     if refused:
         return refused
     image_id = int(request.url_vars["image_id"])
-    kind = data.get("type") or "esrgan"
-    scale, strength = data.get("scale"), data.get("strength")
+    kind = data.get("type") or None
+    options = {k: v for k, v in data.items() if k != "type"}
     try:  # validate before anything is written or spent
-        await with_db(datasette, check_upscale, image_id, kind, scale, strength)
-        await asyncio.to_thread(upscale_image, database_path(datasette), image_id, kind, scale, strength)
+        await with_db(datasette, check_upscale, image_id, kind, None, None, options)
+        await asyncio.to_thread(upscale_image, database_path(datasette), image_id, kind, None, None, options)
     except UpscaleError as e:
         return error(str(e), 400)
     except LookupError as e:

@@ -9,9 +9,9 @@ import base64
 import json
 import uuid
 
-from sinkin_pipeline import hookimpl
-from sinkin_pipeline.fields import FIELDS, UPSCALE_RANGES, UPSCALE_TYPES
-from sinkin_pipeline.providers import DownloadError, Provider, ServiceError
+from sinkin_pipeline import (FIELDS, DownloadError, GeneratedImage, InferenceResult, Provider, ServiceError,
+                             UpscaleResult, hookimpl)
+from sinkin_pipeline.fields import UPSCALE_RANGES, UPSCALE_TYPES
 from sinkin_pipeline.render import render_png, tiny_copy, upscale_png
 from sinkin_pipeline.spec import check_image_bytes
 
@@ -75,12 +75,10 @@ class SimulatorProvider(Provider):
             settings["init"] = base64.b64encode(tiny_copy(data)).decode()
         count = int(payload.get("num_images") or 4)
         token = _encode(settings)
-        return {
-            "error_code": 0,
-            "images": ["{}render/{}/{}.png".format(SCHEME, token, i) for i in range(count)],
-            "credit_cost": 0,
-            "inf_id": "sim" + uuid.uuid4().hex[:11],
-        }
+        urls = ["{}render/{}/{}.png".format(SCHEME, token, i) for i in range(count)]
+        inf_id = "sim" + uuid.uuid4().hex[:11]
+        return InferenceResult(images=[GeneratedImage(url=url) for url in urls], credit_cost=0.0, inf_id=inf_id,
+                               raw={"error_code": 0, "images": urls, "credit_cost": 0, "inf_id": inf_id})
 
     def upscale(self, payload):
         if not payload.get("inf_id"):
@@ -90,7 +88,7 @@ class SimulatorProvider(Provider):
             raise ServiceError("url is not an image of this provider")
         kind = payload.get("type") or "esrgan"
         if kind not in UPSCALE_TYPES:
-            raise ServiceError("type must be esrgan or hires_fix")
+            raise ServiceError("type must be one of " + ", ".join(UPSCALE_TYPES))
         options = {"type": kind}
         for key in ("scale", "strength"):
             low, high, default = UPSCALE_RANGES[key]
@@ -100,7 +98,8 @@ class SimulatorProvider(Provider):
                 raise ServiceError("{} must be between {:g} and {:g}".format(key, low, high))
             options[key] = value
         options["src"] = url
-        return {"error_code": 0, "output": "{}upscale/{}.png".format(SCHEME, _encode(options)), "credit_cost": 0}
+        url = "{}upscale/{}.png".format(SCHEME, _encode(options))
+        return UpscaleResult(url=url, credit_cost=0.0, raw={"error_code": 0, "output": url, "credit_cost": 0})
 
     def models(self):
         return json.loads(json.dumps(MODELS))
@@ -131,4 +130,4 @@ class SimulatorProvider(Provider):
 
 @hookimpl
 def register_providers(register):
-    register("simulator", SimulatorProvider)
+    register(SimulatorProvider)

@@ -10,9 +10,8 @@ import os
 
 import httpx
 
-from sinkin_pipeline import hookimpl
-from sinkin_pipeline.providers import (ConfigurationError, DownloadError, OutcomeUnknown, Provider,
-                                       ServiceError, TransientError)
+from sinkin_pipeline import (ConfigurationError, GeneratedImage, InferenceResult, OutcomeUnknown, Provider,
+                             ServiceError, TransientError, UpscaleResult, hookimpl, http_download)
 
 DEFAULT_BASE = "https://sinkin.ai"
 #: what the API key becomes in anything stored (answers, image URLs); put back only on the wire
@@ -20,7 +19,6 @@ KEY_MARK = "[sinkin-api-key]"
 #: generation can take a minute or more; connecting should not
 INFERENCE_TIMEOUT = httpx.Timeout(connect=10.0, read=180.0, write=60.0, pool=30.0)
 SHORT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=30.0)
-DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=30.0)
 
 
 def form_value(value):
@@ -114,29 +112,23 @@ class SinkinProvider(Provider):
             filename, data = init_image
             files = {"init_image_file": (filename, data, "application/octet-stream")}
         body = self._post("/api/inference", payload, files=files, timeout=INFERENCE_TIMEOUT)
-        if not isinstance(body.get("images"), list):
+        if not isinstance(body.get("images"), list) or not all(isinstance(u, str) for u in body["images"]):
             raise ServiceError("SinkIn answered without images", response=body)
-        return body
+        return InferenceResult(images=[GeneratedImage(url=url) for url in body["images"]],
+                               credit_cost=float(body.get("credit_cost") or 0), inf_id=body.get("inf_id"),
+                               raw=body)
 
     def upscale(self, payload):
         body = self._post("/api/upscale", payload, timeout=INFERENCE_TIMEOUT)
         if not body.get("output"):
             raise ServiceError("SinkIn answered without an output image", response=body)
-        return body
+        return UpscaleResult(url=body["output"], credit_cost=float(body.get("credit_cost") or 0), raw=body)
 
     def models(self):
         return self._post("/api/models", {}, timeout=SHORT_TIMEOUT)
 
     def download(self, url):
-        try:
-            response = self._client.get(self._restore(url), timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
-        except (httpx.TimeoutException, httpx.TransportError) as e:
-            raise TransientError("download failed: {}".format(type(e).__name__))
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError("download failed: HTTP {}".format(response.status_code), status=response.status_code)
-        if response.status_code != 200:
-            raise DownloadError("download failed: HTTP {}".format(response.status_code))
-        return response.content
+        return http_download(self._restore(url), self._client)
 
     def fallback_cost_per_image(self):
         """A guess until costs are recorded: 1 credit per 512x768 image at 30 steps."""
@@ -148,4 +140,4 @@ class SinkinProvider(Provider):
 
 @hookimpl
 def register_providers(register):
-    register("sinkin", SinkinProvider)
+    register(SinkinProvider)

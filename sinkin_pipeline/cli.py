@@ -114,11 +114,11 @@ def cli(ctx, db_path):
         ctx.meta[_DB_KEY + "_global"] = db_path
 
 
-def _spec_or_fail(spec_path):
+def _spec_or_fail(spec_path, provider=None):
     from .spec import SpecError, read_spec_file
 
     try:
-        return read_spec_file(spec_path)
+        return read_spec_file(spec_path, provider=provider)
     except SpecError as e:
         raise SpecProblems(e.problems, spec_path)
 
@@ -213,7 +213,7 @@ def plan(spec_path, provider, as_json, max_jobs, db_path):
     from .planview import plan_lines
     from .runs import provider_name
 
-    spec = _spec_or_fail(spec_path)
+    spec = _spec_or_fail(spec_path, provider)
     db = _plan_db(db_path)
     result = _plan_or_fail(db, spec, provider, max_jobs)
     # plan writes nothing: an empty model cache is read from the provider, not stored
@@ -258,7 +258,7 @@ def run(spec_path, name, provider, yes, allow_unknown_ids, max_jobs, db_path):
     from .runs import GridTooLarge, check_grid_size, create_run, provider_name
     from .wording import credit_text, plural
 
-    spec = _spec_or_fail(spec_path)
+    spec = _spec_or_fail(spec_path, provider)
     _provider_ready(provider_name(spec, provider))
     try:  # refuse a grid above the ceiling before a database file is created for it
         check_grid_size(spec.config_count(), max_jobs)

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 
 SCHEDULERS = ("DPMSolverMultistep", "K_EULER_ANCESTRAL", "DDIM", "K_EULER", "PNDM", "KLMS")
 CONTROLNETS = ("canny", "depth", "openpose")
-UPSCALE_TYPES = ("esrgan", "hires_fix")
 MAX_SEED = 2**32 - 1
 
 
@@ -23,6 +22,16 @@ class Field:
     allow_empty: bool = True
     help: str = ""
     extra: dict = field(default_factory=dict)
+    #: the step of a number input in the web forms (None: 1 for int, "any" for float)
+    step: float | None = None
+    label: str = ""
+
+    def as_json(self) -> dict:
+        """The field for the web pages (kinds, limits, defaults, choices) as plain JSON."""
+        return {"name": self.name, "kind": self.kind, "default": self.default, "min": self.min,
+                "max": self.max, "multiple_of": self.multiple_of, "choices": list(self.choices),
+                "required": self.required, "img2img_only": self.img2img_only, "help": self.help,
+                "step": self.step, "label": self.label or self.name}
 
     def allowed(self):
         """A short description of the allowed values, for error messages."""
@@ -125,7 +134,15 @@ SPEC_ONLY_KEYS = ("name", "provider", "init_image", "fallback")
 #: Config columns in the order used by tables, exports and the web form.
 CONFIG_FIELDS = tuple(FIELDS)
 
-UPSCALE_RANGES = {"scale": (2.0, 4.0, 2.0), "strength": (0.0, 1.0, 0.6)}
+#: SinkIn's upscale options (``/api/upscale``): ESRGAN takes ``scale``, hires fix ``strength``
+UPSCALE_FIELDS = {
+    "scale": Field("scale", "float", default=2.0, min=2, max=4, step=0.5, help="ESRGAN factor"),
+    "strength": Field("strength", "float", default=0.6, min=0, max=1, step=0.05, help="hires fix strength"),
+}
+#: which option each SinkIn upscale type takes
+UPSCALE_TYPE_OPTIONS = {"esrgan": ("scale",), "hires_fix": ("strength",)}
+UPSCALE_TYPES = tuple(UPSCALE_TYPE_OPTIONS)
+UPSCALE_RANGES = {k: (float(f.min), float(f.max), f.default) for k, f in UPSCALE_FIELDS.items()}
 
 
 def suggest(name, candidates):

@@ -5,30 +5,36 @@
 3. Transient failures (nothing processed) are retried with capped, jittered backoff; SinkIn's
    ``error_code`` answers are final (a plugin may offer a fallback payload); a request that was
    sent but got no answer leaves the job ``interrupted``, never re-sent automatically.
-4. The answer (inf_id, credit_cost, URLs) is committed before anything is downloaded.
-5. Each image goes to a temp file, is checked with Pillow, renamed, and only then recorded; a paid
-   image that cannot be fetched keeps its URL and fails the job with a message saying so.
+4. The answer (inf_id, credit_cost, URLs; never image bytes) is committed before anything is
+   downloaded or written.
+5. Each image (downloaded from its URL, or the bytes the provider returned) goes to a temp file, is
+   checked with Pillow, renamed, and only then recorded; a paid image that cannot be fetched keeps
+   its URL and fails the job with a message saying so.
+6. Plugin hooks run after an image is saved are guarded: a failure is recorded in ``plugin_errors``
+   against the image and never fails the job.
 """
 import json
 import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
 from .db import db_path_of, media_dir, now, relative_to_db, resolve_media, write_private
-from .plugins import load_plugins, pm
+from .fields import FIELDS
+from .plugins import call_guarded, load_plugins, pm
 from .providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
 from .queue import rows_as_dicts, update_job
+from .results import InferenceResult, UpscaleResult, as_inference_result, as_upscale_result
 
 MAX_ATTEMPTS = int(os.environ.get("SINKIN_RETRY_ATTEMPTS", "5"))
 BASE_DELAY = float(os.environ.get("SINKIN_RETRY_BASE_DELAY", "0.5"))
 MAX_DELAY = float(os.environ.get("SINKIN_RETRY_MAX_DELAY", "20"))
-BOOL_FIELDS = ("use_default_neg", "lcm")
-SEND_FIELDS = ("model_id", "prompt", "negative_prompt", "use_default_neg", "width", "height", "steps",
-               "scale", "num_images", "seed", "scheduler", "lora", "lora_scale", "lcm", "version",
-               "image_strength", "controlnet")
+BOOL_FIELDS = tuple(name for name, fld in FIELDS.items() if fld.kind == "bool")
+SEND_FIELDS = tuple(FIELDS)
+IMG2IMG_ONLY = tuple(name for name, fld in FIELDS.items() if fld.img2img_only)
 
 
 @dataclass
@@ -66,7 +72,8 @@ def with_retries(fn, *args):
 
 
 def build_payload(config):
-    """The SinkIn payload for a config row (None fields left out; img2img fields only with an init image)."""
+    """The payload for a config row: its SinkIn fields (None left out; img2img fields only with an
+    init image), then the provider's own options stored with it (``provider_options``)."""
     payload = {}
     for name in SEND_FIELDS:
         value = config.get(name)
@@ -76,8 +83,10 @@ def build_payload(config):
             value = bool(value)
         payload[name] = value
     if not config.get("init_asset_id"):
-        payload.pop("image_strength", None)
-        payload.pop("controlnet", None)
+        for name in IMG2IMG_ONLY:
+            payload.pop(name, None)
+    extra = json.loads(config.get("provider_options") or "{}")
+    payload.update({k: v for k, v in extra.items() if v is not None and k not in payload})
     return payload
 
 
@@ -116,9 +125,19 @@ def _send(db, job, fn, *args):
         return Outcome("interrupted", error=error, charge_unknown=True)
 
 
-def _store_answer(db, job, response):
-    update_job(db, job["id"], raw_response=json.dumps(response), inf_id=response.get("inf_id"),
-               credit_cost=float(response.get("credit_cost") or 0), response_at=now())
+def _store_answer(db, job, result):
+    """Commit a provider's answer (without image bytes) before any image is written."""
+    update_job(db, job["id"], raw_response=json.dumps(result.record(), default=str),
+               inf_id=getattr(result, "inf_id", None), credit_cost=float(result.credit_cost or 0),
+               response_at=now())
+
+
+def _fallback_payload(job, config, payload, error):
+    """The ``handle_inference_error`` hook, guarded: a plugin that raises offers no fallback."""
+    try:
+        return pm.hook.handle_inference_error(job=job, config=config, payload=payload, error=error), None
+    except Exception as e:
+        return None, "a plugin's handle_inference_error failed ({}: {})".format(type(e).__name__, e)
 
 
 def _run_inference(db, job, provider):
@@ -127,7 +146,7 @@ def _run_inference(db, job, provider):
     config = rows_as_dicts(db.execute("select * from configs where id = ?", [job["config_id"]]))[0]
     resumed = bool(job.get("raw_response"))
     if resumed:
-        response = json.loads(job["raw_response"])
+        response = InferenceResult.from_record(json.loads(job["raw_response"]))
     else:
         payload = build_payload(config)
         init = read_asset(db, config["init_asset_id"]) if config.get("init_asset_id") else None
@@ -135,10 +154,11 @@ def _run_inference(db, job, provider):
         try:
             response = _send(db, job, provider.inference, payload, init)
         except ServiceError as e:
-            replacement = pm.hook.handle_inference_error(job=job, config=config, payload=payload, error=e)
+            replacement, plugin_error = _fallback_payload(job, config, payload, e)
             if replacement is None:
-                _finish(db, job, "failed", e.message)
-                return Outcome("failed", error=e.message, service_error=True)
+                error = e.message if plugin_error is None else "{} ({})".format(e.message, plugin_error)
+                _finish(db, job, "failed", error)
+                return Outcome("failed", error=error, service_error=True)
             update_job(db, job["id"], fallback=1, error=e.message, raw_payload=json.dumps(replacement))
             try:
                 response = _send(db, job, provider.inference, replacement, None)
@@ -148,6 +168,7 @@ def _run_inference(db, job, provider):
                 return Outcome("failed", error=error, service_error=True)
         if isinstance(response, Outcome):
             return response
+        response = as_inference_result(response)
         _store_answer(db, job, response)
     return _download_all(db, job, config, response, provider, paid=not resumed)
 
@@ -175,45 +196,79 @@ def _image_row(db, job_id, index):
     return found[0] if found else None
 
 
-def _upsert_image(db, job, config, response, index, url, **fields):
+def _upsert_image(db, job, config, response, index, image, **fields):
     db.execute(
-        """insert into images (run_id, config_id, job_id, image_index, inf_id, url, path, width, height,
-                               download_error, created_at)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """insert into images (run_id, config_id, job_id, image_index, inf_id, url, provider_seed, path, width,
+                               height, download_error, created_at)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            on conflict (job_id, image_index) do update set url = excluded.url,
+               provider_seed = coalesce(excluded.provider_seed, images.provider_seed),
                path = coalesce(excluded.path, images.path), width = coalesce(excluded.width, images.width),
                height = coalesce(excluded.height, images.height), download_error = excluded.download_error""",
-        [job["run_id"], config["id"], job["id"], index, response.get("inf_id"), url, fields.get("path"),
-         fields.get("width"), fields.get("height"), fields.get("download_error"), now()])
+        [job["run_id"], config["id"], job["id"], index, response.inf_id, image.url, image.seed,
+         fields.get("path"), fields.get("width"), fields.get("height"), fields.get("download_error"), now()])
     db.conn.commit()
     return _image_row(db, job["id"], index)
 
 
+def _image_bytes(provider, image):
+    if image.data is not None:
+        return image.data
+    if image.url:
+        return with_retries(provider.download, image.url)
+    raise DownloadError("the provider returned this image inline and the process stopped before it "
+                        "was written; its data is not stored")
+
+
+def _image_saved(db, row, path):
+    """Run the ``image_saved`` hooks; a failing plugin is logged in ``plugin_errors``."""
+    @contextmanager
+    def savepoint():  # a failing plugin's writes are undone (unless it committed them itself)
+        db.conn.execute("savepoint sinkin_plugin")
+        try:
+            yield
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("rollback to sinkin_plugin")
+                db.conn.execute("release sinkin_plugin")
+            raise
+        if db.conn.in_transaction:
+            db.conn.execute("release sinkin_plugin")
+
+    def log(plugin, error):
+        db["plugin_errors"].insert({"image_id": row["id"], "job_id": row["job_id"], "plugin": plugin,
+                                    "hook": "image_saved", "error": "{}: {}".format(type(error).__name__, error),
+                                    "created_at": now()})
+        db.conn.commit()
+
+    call_guarded("image_saved", on_error=log, guard=savepoint, db=db, image=row, path=path)
+
+
 def _download_all(db, job, config, response, provider, paid=True):
-    urls = response.get("images") or []
+    images = response.images
     db_path = db_path_of(db)
     saved, missing, errors = 0, [], []
-    for index, url in enumerate(urls):
+    for index, image in enumerate(images):
         existing = _image_row(db, job["id"], index)
         if existing and existing["path"] and resolve_media(db_path, existing["path"]).exists():
             saved += 1
             continue
         try:
-            data = with_retries(provider.download, url)
+            data = _image_bytes(provider, image)
             rel, width, height = save_image(db, data, "run_{}/job_{}_{}".format(job["run_id"], job["id"], index))
         except (TransientError, DownloadError) as e:
-            _upsert_image(db, job, config, response, index, url, download_error=str(e))
+            _upsert_image(db, job, config, response, index, image, download_error=str(e))
             missing.append(index)
             errors.append(str(e))
             continue
-        row = _upsert_image(db, job, config, response, index, url, path=rel, width=width, height=height)
-        pm.hook.image_saved(db=db, image=row, path=str(resolve_media(db_path, rel)))
+        row = _upsert_image(db, job, config, response, index, image, path=rel, width=width, height=height)
+        _image_saved(db, row, str(resolve_media(db_path, rel)))
         saved += 1
-    cost = float(response.get("credit_cost") or 0) if paid else 0.0  # a resume costs nothing new
+    cost = float(response.credit_cost or 0) if paid else 0.0  # a resume costs nothing new
     if missing:
         error = ("paid, but {} of {} images could not be downloaded ({}); their URLs are kept and "
                  "`sinkin retry` fetches them again with no new charge").format(
-                     len(missing), len(urls), errors[-1])
+                     len(missing), len(images), errors[-1])
         _finish(db, job, "failed", error)
         return Outcome("failed", images=saved, credit_cost=cost, error=error, paid=paid,
                        messages=["job {}: {}".format(job["id"], error)])
@@ -233,27 +288,35 @@ def _run_upscale(db, job, provider):
     image = rows_as_dicts(db.execute("select * from images where id = ?", [job["image_id"]]))[0]
     paid = not job.get("raw_response")
     if not paid:
-        response = json.loads(job["raw_response"])
+        response = UpscaleResult.from_record(json.loads(job["raw_response"]))
     else:
+        from .upscalers import get_upscalers
+
         payload = {"inf_id": image["inf_id"], "url": image["url"], **options}
+        upscaler = get_upscalers().get(options.get("type"))
+        args = [payload]
+        if upscaler is not None and upscaler.source == "file":
+            path = resolve_media(db_path_of(db), image["path"])
+            args.append((path.name, path.read_bytes()))
         update_job(db, job["id"], raw_payload=json.dumps(payload))
         try:
-            response = _send(db, job, provider.upscale, payload)
+            response = _send(db, job, provider.upscale, *args)
         except ServiceError as e:
             _finish(db, job, "failed", e.message)
             return Outcome("failed", error=e.message, service_error=True)
         if isinstance(response, Outcome):
             return response
+        response = as_upscale_result(response)
         _store_answer(db, job, response)
         db.execute("update images set upscale_url = ?, upscale_type = ?, upscale_job_id = ? where id = ?"
-                   + _NOT_SUPERSEDED, [response.get("output"), options.get("type"), job["id"], image["id"],
+                   + _NOT_SUPERSEDED, [response.url, options.get("type"), job["id"], image["id"],
                                        job["id"]])
         db.conn.commit()
-    cost = float(response.get("credit_cost") or 0) if paid else 0.0  # a resume costs nothing new
+    cost = float(response.credit_cost or 0) if paid else 0.0  # a resume costs nothing new
     try:
-        data = with_retries(provider.download, response["output"])
+        data = _image_bytes(provider, response)
         rel, _, _ = save_image(db, data, "run_{}/upscale_{}_{}".format(image["run_id"], image["id"], job["id"]))
-    except (TransientError, DownloadError, KeyError) as e:
+    except (TransientError, DownloadError) as e:
         error = ("paid, but the upscaled image could not be downloaded ({}); its URL is kept and "
                  "`sinkin retry` fetches it again with no new charge").format(e)
         _finish(db, job, "failed", error)
@@ -261,7 +324,7 @@ def _run_upscale(db, job, provider):
                        messages=["job {}: {}".format(job["id"], error)])
     db.execute("update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
                "where id = ?" + _NOT_SUPERSEDED,
-               [response.get("output"), rel, options.get("type"), job["id"], image["id"], job["id"]])
+               [response.url, rel, options.get("type"), job["id"], image["id"], job["id"]])
     db.conn.commit()
     _finish(db, job, "succeeded", output_path=rel)  # the paid file stays referenced either way
     return Outcome("succeeded", images=1, credit_cost=cost, paid=paid)

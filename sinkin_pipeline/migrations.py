@@ -103,6 +103,20 @@ def m006_job_leases(db):
     db.execute("alter table jobs add column lease_expires real")
     db.execute("alter table jobs add column output_path text")
 
+
+@migrations()
+def m007_plugin_contract(db):
+    """Provider-declared options on each config (JSON), the seed a provider reports per image, and
+    the errors plugin hooks raised (logged against the image; they never fail a job)."""
+    db["configs"].add_column("provider_options", str)
+    db["images"].add_column("provider_seed", int)
+    db["plugin_errors"].create({
+        "id": int, "image_id": int, "job_id": int, "plugin": str, "hook": str, "error": str,
+        "created_at": str,
+    }, pk="id", foreign_keys=[("image_id", "images", "id"), ("job_id", "jobs", "id")])
+    db["plugin_errors"].create_index(["image_id"])
+
+
 RUN_SUMMARY_SQL = """
 create view run_summary as
 select

@@ -2,18 +2,19 @@
 import itertools
 import json
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .db import dicts, now, write_transaction
 from .estimate import estimator_for
 from .fields import FIELDS
-from .providers import get_provider
+from .providers import DEFAULT_PROVIDER, get_provider, provider_options
 from .ranking import JOB_STATUSES as JOB_STATES  # every job state, in the order `runs` shows them
 from .ranking import bulk_job_inserts
 from .spec import expand, resolve_seeds
 
-DEFAULT_PROVIDER = "sinkin"
+__all__ = ["DEFAULT_PROVIDER", "Plan", "make_plan", "create_run", "run_counts", "provider_name", "GridTooLarge"]
 #: `sinkin run` asks before queueing more jobs or credits than this (unless --yes)
 CONFIRM_JOBS = 100
 CONFIRM_CREDITS = 200.0
@@ -54,38 +55,38 @@ def with_defaults(config):
 
 
 def make_plan(db, spec, provider=None, max_jobs_override=None):
-    """What a spec would queue: counts, axes and estimated credits. Writes nothing.
-    Raises :class:`GridTooLarge` when the grid is above the ceiling (:func:`max_jobs`)."""
-    check_grid_size(spec.config_count(), max_jobs_override)
+    """What a spec would queue: counts, axes and estimated credits. Writes nothing. The configs
+    are counted through the same expansion as :func:`create_run` (the ``expand_spec`` hook), with
+    placeholder seeds. Raises :class:`GridTooLarge` when the grid is above the ceiling
+    (:func:`max_jobs`)."""
+    ceiling = max_jobs(max_jobs_override)
+    check_grid_size(spec.config_count(), ceiling)
     provider_obj = get_provider(provider_name(spec, provider))
     estimator = estimator_for(db, provider_obj)
-    values = dict(spec.values)
-    seeds = spec.random_seeds or (len(values["seed"]) if "seed" in values else 1)
-    # estimates depend only on steps, size, images per call and lcm: count combinations of those
-    cost_keys = ["steps", "width", "height", "num_images", "lcm"]
-    other = 1
-    for key, vals in values.items():
-        if key not in cost_keys and key != "seed":
-            other *= len(vals)
-    other *= seeds
+    values = resolve_seeds(spec, random.Random(0))
+    # estimates depend only on a few settings (steps, size, images per call, lcm): cache by them
+    cost_keys = ("steps", "width", "height", "num_images", "lcm")
+    defaults = {k: FIELDS[k].default for k in cost_keys}
+    estimates = {}
+    jobs = images = 0
     credits = 0.0
-    images = 0
-    bases = set()
-    sub = {k: values.get(k, [FIELDS[k].default]) for k in cost_keys}
-    for combo in itertools.product(*sub.values()):
-        config = dict(zip(cost_keys, combo))
-        est = estimator.estimate(config)
-        bases.add(est.basis)
-        credits += est.credits * other
-        images += config["num_images"] * other
-    jobs = spec.config_count()
+    for config in expand(values):
+        key = tuple(config.get(k, defaults[k]) for k in cost_keys)
+        estimate = estimates.get(key)
+        if estimate is None:
+            estimate = estimates[key] = estimator.estimate(dict(zip(cost_keys, key)))
+        jobs += 1
+        if jobs > ceiling:
+            raise GridTooLarge(ceiling, ceiling, exact=False)
+        images += int(key[3] or 1)
+        credits += estimate.credits
     axes = {k: (v if len(v) <= 20 else v[:20] + ["…"]) for k, v in spec.axes().items()}
     warnings = []
     if -1 in values.get("seed", []):
         warnings.append("seed -1 asks SinkIn for a random seed it does not report: those images "
                         "cannot be reproduced; use {random: K} to record concrete seeds")
     return Plan(provider=provider_obj.name, jobs=jobs, images=images, credits=round(credits, 4),
-                axes=axes, basis=estimator.describe(bases), warnings=warnings)
+                axes=axes, basis=estimator.describe({e.basis for e in estimates.values()}), warnings=warnings)
 
 
 class GridTooLarge(ValueError):
@@ -186,7 +187,7 @@ def _create(db, spec, provider_obj, values, run_name, created, spec_yaml, reques
         }).last_pk
         with bulk_job_inserts(db, run_id):
             _insert_configs_and_jobs(db, run_id, expand(values), asset_ids, spec, provider_obj.name,
-                                     estimator, created, ceiling)
+                                     estimator, created, ceiling, provider_options(provider_obj.name))
     return run_id
 
 
@@ -194,8 +195,11 @@ class _ConfigRows:
     """Builds ``configs`` rows (lists in table column order) from config dicts, cheaply: a
     template with every default, then the config's own values (10^6 configs a run)."""
 
-    def __init__(self, columns, run_id, asset_ids, fallback, estimator):
+    def __init__(self, columns, run_id, asset_ids, fallback, estimator, options=None):
         self.index = {c: i for i, c in enumerate(columns)}
+        #: the provider's own options: stored together as JSON in ``provider_options``
+        self.options = options or {}
+        self.option_defaults = {n: f.default for n, f in self.options.items() if f.default is not None}
         self.template = [None] * len(columns)
         for name, fld in FIELDS.items():
             if name in self.index:
@@ -211,9 +215,13 @@ class _ConfigRows:
         row = self.template.copy()
         index = self.index
         init = None
+        extra = dict(self.option_defaults) if self.options else None
         for key, value in config.items():
             if key == "init_image":
                 init = value
+                continue
+            if extra is not None and key in self.options:
+                extra[key] = value
                 continue
             i = index.get(key)
             if i is None or key in ("id", "run_id", "position", "init_asset_id", "fallback_enabled"):
@@ -226,6 +234,8 @@ class _ConfigRows:
             row[index["init_asset_id"]] = self.asset_ids.get(init)
         for key in ("use_default_neg", "lcm"):
             row[index[key]] = int(bool(row[index[key]]))
+        if extra:
+            row[index["provider_options"]] = json.dumps(extra)
         row[index["id"]] = config_id
         row[index["position"]] = position
         return row
@@ -242,12 +252,12 @@ class _ConfigRows:
 
 
 def _insert_configs_and_jobs(db, run_id, configs, asset_ids, spec, provider, estimator, created,
-                             ceiling):
+                             ceiling, options=None):
     """Insert configs with their queued jobs, ``CHUNK`` at a time, with ids assigned here (the
     caller holds the write lock, so nobody else inserts meanwhile)."""
     conn = db.conn
     columns = [r[1] for r in conn.execute("pragma table_info(configs)").fetchall()]
-    maker = _ConfigRows(columns, run_id, asset_ids, int(spec.fallback), estimator)
+    maker = _ConfigRows(columns, run_id, asset_ids, int(spec.fallback), estimator, options)
     config_sql = "insert into configs ({}) values ({})".format(
         ", ".join(columns), ", ".join("?" * len(columns)))
     job_sql = ("insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "

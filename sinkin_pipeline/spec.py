@@ -1,7 +1,7 @@
 """Experiment specs: load a YAML file, check every value, draw random seeds, expand into configs.
 
-A spec maps SinkIn field names (plus ``name``, ``provider``, ``init_image`` and ``fallback``) to a
-value or a list of values; lists expand into their cartesian product, one config each.
+A spec maps SinkIn field names (plus ``name``, ``provider``, ``init_image``, ``fallback`` and the
+options the provider declares) to a value or a list of values; lists expand into their cartesian product, one config each.
 ``seed: {random: K}`` draws K concrete seeds (recorded, so every image can be reproduced);
 a spec with no seed draws one per run.
 """
@@ -55,8 +55,9 @@ class Spec:
         return n * max(self.random_seeds, 1)
 
 
-def read_spec_file(path):
-    """Read and parse a YAML spec file; raises SpecError with a clear message."""
+def read_spec_file(path, provider=None):
+    """Read and parse a YAML spec file (``provider`` overrides the spec's, as ``--provider`` does);
+    raises SpecError with a clear message."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -66,7 +67,7 @@ def read_spec_file(path):
         raise SpecError(["spec path is a directory, not a file: {}".format(path)])
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(["cannot read spec file {}: {}".format(path, e)])
-    return parse_spec_text(text, base_dir=path.parent, source=str(path))
+    return parse_spec_text(text, base_dir=path.parent, source=str(path), provider=provider)
 
 
 class _SpecLoader(yaml.SafeLoader):
@@ -97,7 +98,7 @@ def load_yaml(text):
     return yaml.load(text, Loader=_SpecLoader)
 
 
-def parse_spec_text(text, base_dir=".", source="spec"):
+def parse_spec_text(text, base_dir=".", source="spec", provider=None):
     try:
         data = load_yaml(text)
     except yaml.YAMLError as e:
@@ -108,24 +109,35 @@ def parse_spec_text(text, base_dir=".", source="spec"):
     if not isinstance(data, dict):
         raise SpecError(["{}: a spec must be a mapping of setting names to values, got {}".format(
             source, type(data).__name__ if data is not None else "an empty file")])
-    return check_spec(data, base_dir=base_dir)
+    return check_spec(data, base_dir=base_dir, provider=provider)
 
 
 def _as_list(value):
     return list(value) if isinstance(value, list) else [value]
 
 
-def check_spec(data, base_dir="."):
-    """Check a parsed spec dict; return a :class:`Spec` or raise SpecError listing every problem."""
+def check_spec(data, base_dir=".", provider=None):
+    """Check a parsed spec dict; return a :class:`Spec` or raise SpecError listing every problem.
+    Besides SinkIn's fields, the options the provider declares are checked (``provider``
+    overrides the spec's own, as ``--provider`` does)."""
+    from .providers import ProviderError, provider_options
+
     problems = []
     values = {}
-    known = set(FIELDS) | set(SPEC_ONLY_KEYS)
+    try:
+        spec_provider = data.get("provider")
+        options = provider_options(provider or (spec_provider if isinstance(spec_provider, str) else None))
+    except ProviderError as e:
+        problems.append("provider: {}".format(e))
+        options = {}
+    fields = {**FIELDS, **options}
+    known = set(fields) | set(SPEC_ONLY_KEYS)
     for key in data:
         if key not in known:
             hint = suggest(str(key), known)
             problems.append("{}: unknown key{}".format(
                 key, " (did you mean {}?)".format(hint) if hint else
-                "; allowed: " + ", ".join(list(FIELDS) + list(SPEC_ONLY_KEYS))))
+                "; allowed: " + ", ".join(list(fields) + list(SPEC_ONLY_KEYS))))
     name = data.get("name")
     if name is not None and not isinstance(name, (str, int, float)):
         problems.append("name: {!r} – expected text".format(name))
@@ -138,7 +150,7 @@ def check_spec(data, base_dir="."):
         fallback = True
 
     random_seeds = 0
-    for key, fld in FIELDS.items():
+    for key, fld in fields.items():
         if key not in data:
             if fld.required:
                 problems.append("{}: missing – required ({})".format(key, fld.help or fld.allowed()))
@@ -182,7 +194,7 @@ def check_spec(data, base_dir="."):
                 good.append(str((Path(base_dir) / os.path.expanduser(p)).resolve()))
         values["init_image"] = good
     else:
-        for key, fld in FIELDS.items():
+        for key, fld in fields.items():
             if fld.img2img_only and key in data:
                 problems.append("{}: only used with img2img – add init_image (a file path) or remove {}".format(
                     key, key))
@@ -258,7 +270,7 @@ def expand(values):
     configs = pm.hook.expand_spec(spec=values)
     if configs is None:
         configs = cartesian(values)
-    return configs
+    return iter(configs)
 
 
 def cartesian(values):

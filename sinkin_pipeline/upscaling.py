@@ -1,70 +1,19 @@
-"""Upscaling an image: the upscalers plugins register (``esrgan``, ``hires_fix``) and
-``upscale_image``, which records an ``upscale`` job and runs it with the same discipline as an
-inference (payload stored first, answer committed before the download, cost recorded)."""
+"""Upscaling an image: ``upscale_image`` records an ``upscale`` job and runs it with the same
+discipline as an inference (payload stored first, answer committed before the download, cost
+recorded). The upscale types come from the registry (:mod:`sinkin_pipeline.upscalers`); the
+built-in ones are defined in ``plugins/upscalers.py``."""
 import json
 import os
 
 from .db import now, open_db
-from .fields import UPSCALE_RANGES
 from .jobs import run_job
 from .leases import Lease, expiry
-from .plugins import load_plugins, pm
 from .providers import ConfigurationError, ProviderError, ServiceError, get_provider
 from .queue import get_job, rows_as_dicts, this_host
+from .upscalers import Upscaler, UpscaleError, get_upscalers, upscalers_for
 
 #: credits assumed for an upscale when none is recorded yet (SinkIn's documented example)
 FALLBACK_UPSCALE_COST = 6.0
-
-
-class UpscaleError(ValueError):
-    """Upscale options or an image that cannot be upscaled; nothing was written or spent."""
-
-
-class Upscaler:
-    """An upscale type and its options: ``options`` maps a name to (min, max, default)."""
-
-    def __init__(self, name, options, description=""):
-        self.name = name
-        self.options = options
-        self.description = description
-
-    def validate(self, given):
-        """The API params for ``given`` options (None = default); UpscaleError when out of range."""
-        params = {"type": self.name}
-        for key, value in given.items():
-            if value is not None and key not in self.options:
-                raise UpscaleError("{} does not take the option {} (it takes: {})".format(
-                    self.name, key, ", ".join(self.options) or "none"))
-        for key, (low, high, default) in self.options.items():
-            value = given.get(key)
-            if value is None:
-                value = default
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise UpscaleError("{} must be a number from {:g} to {:g}, got {!r}".format(key, low, high, value))
-            if not low <= value <= high or value != value:
-                raise UpscaleError("{} must be from {:g} to {:g} for {}, got {:g}".format(key, low, high, self.name, value))
-            params[key] = value
-        return params
-
-
-def default_upscalers():
-    return [
-        Upscaler("esrgan", {"scale": UPSCALE_RANGES["scale"]}, "ESRGAN: 2x to 4x"),
-        Upscaler("hires_fix", {"strength": UPSCALE_RANGES["strength"]}, "Hires fix: re-detail at 2x"),
-    ]
-
-
-def get_upscalers():
-    load_plugins()
-    upscalers = {}
-
-    def register(upscaler):
-        upscalers[upscaler.name] = upscaler
-
-    pm.hook.register_upscalers(register=register)
-    return upscalers
 
 
 def estimate_upscale(db, provider, upscale_type):
@@ -76,36 +25,57 @@ def estimate_upscale(db, provider, upscale_type):
     return round(row[0], 4) if row and row[0] is not None else FALLBACK_UPSCALE_COST
 
 
-def check_upscale(db, image_id, upscale_type="esrgan", scale=None, strength=None):
-    """Validate a request; returns ``(image, params)``. Raises UpscaleError or LookupError."""
-    upscalers = get_upscalers()
-    if not isinstance(upscale_type, str) or upscale_type not in upscalers:
-        raise UpscaleError("unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers))))
-    options = {}
-    if scale is not None:
-        options["scale"] = scale
-    if strength is not None:
-        options["strength"] = strength
-    params = upscalers[upscale_type].validate(options)
+def check_upscale(db, image_id, upscale_type=None, scale=None, strength=None, options=None):
+    """Validate a request; returns ``(image, params)``. ``options`` holds the upscaler's options by
+    name (``scale`` and ``strength`` may also be given as arguments); ``upscale_type`` None picks
+    the first upscaler offered for the image's provider. Raises UpscaleError or LookupError."""
     try:
         image_id = int(image_id)
     except (TypeError, ValueError):
         raise UpscaleError("image id must be a whole number, got {!r}".format(image_id))
-    found = rows_as_dicts(db.execute("select * from images where id = ?", [image_id]))
+    given = dict(options or {})
+    given.pop("type", None)
+    if scale is not None:
+        given["scale"] = scale
+    if strength is not None:
+        given["strength"] = strength
+    upscalers = get_upscalers()
+    if upscale_type is not None and (not isinstance(upscale_type, str) or upscale_type not in upscalers):
+        raise UpscaleError("unknown upscale type {!r}; use one of {}".format(
+            upscale_type, ", ".join(sorted(upscalers))))
+    found = rows_as_dicts(db.execute(
+        "select images.*, runs.provider as provider from images join runs on runs.id = images.run_id "
+        "where images.id = ?", [image_id]))
     if not found:
+        if upscale_type is not None:
+            upscalers[upscale_type].validate(given)
         raise LookupError("image {} not found".format(image_id))
     image = found[0]
-    if not image["inf_id"] or not image["url"]:
-        raise UpscaleError("image {} has no SinkIn inference id and URL, so it cannot be upscaled".format(image_id))
+    offered = upscalers_for(image["provider"])
+    if upscale_type is None:
+        if not offered:
+            raise UpscaleError("images of provider {} cannot be upscaled (no upscaler applies to it)".format(
+                image["provider"]))
+        upscale_type = next(iter(offered))
+    params = upscalers[upscale_type].validate(given)
+    if upscale_type not in offered:
+        raise UpscaleError("{} does not apply to images of provider {}; {}".format(
+            upscale_type, image["provider"],
+            "use one of " + ", ".join(offered) if offered else "none applies to it"))
+    if offered[upscale_type].source == "url" and not (image["inf_id"] and image["url"]):
+        raise UpscaleError("image {} has no inference id and URL, so it cannot be upscaled".format(image_id))
+    if offered[upscale_type].source == "file" and not image["path"]:
+        raise UpscaleError("image {} has no downloaded file, so it cannot be upscaled".format(image_id))
+    image.pop("provider")
     return image, params
 
 
-def upscale_image(db_path, image_id, upscale_type="esrgan", scale=None, strength=None):
+def upscale_image(db_path, image_id, upscale_type=None, scale=None, strength=None, options=None):
     """Upscale one image now; returns its updated ``images`` row. Raises UpscaleError, LookupError,
     ConfigurationError, ServiceError (SinkIn's message) or ProviderError."""
     db = open_db(db_path)
     try:
-        image, params = check_upscale(db, image_id, upscale_type, scale, strength)
+        image, params = check_upscale(db, image_id, upscale_type, scale, strength, options)
         provider_name = db.execute("select provider from runs where id = ?", [image["run_id"]]).fetchone()[0]
         provider = get_provider(provider_name)
         provider.check_ready()
@@ -130,5 +100,5 @@ def upscale_image(db_path, image_id, upscale_type="esrgan", scale=None, strength
         db.conn.close()
 
 
-__all__ = ["Upscaler", "UpscaleError", "get_upscalers", "upscale_image", "check_upscale",
+__all__ = ["Upscaler", "UpscaleError", "get_upscalers", "upscalers_for", "upscale_image", "check_upscale",
            "ConfigurationError"]

@@ -1,5 +1,10 @@
 """Shared pytest fixtures."""
 import json as _json
+import os
+
+# Tests see only the built-in plugins, whatever else is installed in the environment (a test that
+# needs a third-party plugin loads it explicitly or sets SINKIN_LOAD_PLUGINS in a subprocess).
+os.environ["SINKIN_LOAD_PLUGINS"] = ""
 
 import pytest
 

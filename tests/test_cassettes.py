@@ -94,15 +94,16 @@ def test_txt2img(provider):
                "num_images": 2, "seed": 1234, "scheduler": "DPMSolverMultistep", "lcm": False}
     with my_vcr.use_cassette("inference_txt2img.yaml"):
         answer = provider.inference(payload)
-    assert answer["error_code"] == 0 and len(answer["images"]) == 2
-    assert isinstance(answer["credit_cost"], float) and answer["inf_id"]
+    assert answer.raw["error_code"] == 0 and len(answer.images) == 2
+    assert all(i.url.startswith("https://") and i.data is None for i in answer.images)
+    assert isinstance(answer.credit_cost, float) and answer.inf_id
 
 
 def test_img2img_is_multipart(provider):
     payload = {"model_id": "4zdwGOB", "prompt": "a lighthouse at dusk", "image_strength": 0.6}
     with my_vcr.use_cassette("inference_img2img.yaml") as cassette:
         answer = provider.inference(payload, init_image=("base.png", b"(init image bytes)"))
-    assert answer["error_code"] == 0 and answer["images"]
+    assert answer.raw["error_code"] == 0 and answer.images
     assert cassette.play_count == 1
 
 
@@ -110,7 +111,7 @@ def test_upscale(provider):
     url = "https://cdn.sinkin.ai/output/9f3c2a1b7d4e6f/0.png"
     with my_vcr.use_cassette("upscale.yaml"):
         answer = provider.upscale({"inf_id": "9f3c2a1b7d4e6f", "url": url, "type": "esrgan", "scale": 2.0})
-    assert answer["output"].startswith("https://") and answer["credit_cost"] == 6.0
+    assert answer.url.startswith("https://") and answer.credit_cost == 6.0
 
 
 def test_error_code_answer(provider):

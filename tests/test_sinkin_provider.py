@@ -24,13 +24,13 @@ def provider(api_env):
 
 def test_txt2img_is_form_encoded_with_sinkin_field_names(provider, api_env):
     answer = provider.inference(PAYLOAD)
-    assert answer["error_code"] == 0 and len(answer["images"]) == 2 and answer["inf_id"]
-    assert answer["credit_cost"] == pytest.approx(0.5 * (10 / 30) * (256 * 256 / (512 * 768)) * 2 * 0.5, abs=0.01)
+    assert answer.raw["error_code"] == 0 and len(answer.images) == 2 and answer.inf_id
+    assert answer.credit_cost == pytest.approx(0.5 * (10 / 30) * (256 * 256 / (512 * 768)) * 2 * 0.5, abs=0.01)
     call = api_env.calls[0]
     assert call["endpoint"] == "inference" and not call["has_file"]
     assert call["fields"]["use_default_neg"] == "false" and call["fields"]["lcm"] == "true"
     assert call["fields"]["seed"] == "42" and "access_token" not in call["fields"]
-    png = provider.download(answer["images"][0])
+    png = provider.download(answer.images[0].url)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -111,7 +111,7 @@ def test_download_errors(provider, api_env):
     answer = provider.inference(PAYLOAD)
     api_env.inject("download", "500")
     with pytest.raises(TransientError):
-        provider.download(answer["images"][0])
+        provider.download(answer.images[0].url)
     with pytest.raises(DownloadError, match="404"):
         provider.download(api_env.base_url + "/images/nope.png")
 
@@ -120,9 +120,9 @@ def test_models_and_upscale(provider, api_env):
     models = provider.models()
     assert models["models"][0]["id"] == "4zdwGOB"
     answer = provider.inference(PAYLOAD)
-    up = provider.upscale({"inf_id": answer["inf_id"], "url": answer["images"][0], "type": "esrgan", "scale": 2})
-    assert up["credit_cost"] == 6.0
-    with Image.open(__import__("io").BytesIO(provider.download(up["output"]))) as im:
+    up = provider.upscale({"inf_id": answer.inf_id, "url": answer.images[0].url, "type": "esrgan", "scale": 2})
+    assert up.credit_cost == 6.0
+    with Image.open(__import__("io").BytesIO(provider.download(up.url))) as im:
         assert im.size == (512, 512)
 
 

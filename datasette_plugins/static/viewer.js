@@ -381,15 +381,22 @@
     function openUpscale() {
       if (upscaling) { toast("An upscale is already running", "info"); return; }
       upDialog.showModal();
-      upForm.querySelector("input[name=type]:checked").focus();
+      const checked = upForm.querySelector("input[name=type]:checked");
+      if (checked) checked.focus();
     }
     $("#sk-upscale-cancel").addEventListener("click", () => upDialog.close());
     upForm.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const data = new FormData(upForm);
-      const body = {type: data.get("type")};
-      if (body.type === "esrgan") body.scale = Number(data.get("scale"));
-      else body.strength = Number(data.get("strength"));
+      const checked = upForm.querySelector("input[name=type]:checked");
+      if (!checked) return;
+      /* the options the chosen upscaler declares (rendered by the server from the registry) */
+      const body = {type: checked.value};
+      for (const input of upForm.querySelectorAll(`[data-upscaler="${CSS.escape(checked.value)}"]`)) {
+        const kind = input.dataset.kind;
+        if (kind === "bool") body[input.name] = input.checked;
+        else if (kind === "number") { if (input.value !== "") body[input.name] = Number(input.value); }
+        else body[input.name] = input.value;
+      }
       upDialog.close();
       const id = ids[index];
       upscaling = true;
