@@ -93,8 +93,8 @@ class Throttled:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._provider, name)
 
-    def inference(self, payload: dict, init_image: Any = None) -> dict:
+    def inference(self, payload: dict, init_image: Any = None) -> Any:
         return self.rate_limit.call(self._provider.inference, payload, init_image)
 
-    def upscale(self, payload: dict) -> dict:
-        return self.rate_limit.call(self._provider.upscale, payload)
+    def upscale(self, payload: dict, *image: Any) -> Any:  # image: (filename, bytes) when given
+        return self.rate_limit.call(self._provider.upscale, payload, *image)
