@@ -323,7 +323,7 @@ def _refresh(db, provider_name):
     provider = get_provider(provider_name)
     provider.check_ready()
     count = refresh_models(db, provider)
-    return count, count_by_kind(db), list_models(db)
+    return count, count_by_kind(db, provider_name), list_models(db, provider=provider_name)
 
 
 async def refresh_models_view(datasette, request):

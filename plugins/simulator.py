@@ -60,6 +60,8 @@ def check_payload(payload, has_init_image=False):
 class SimulatorProvider(Provider):
     name = "simulator"
     free = True
+    #: its model and LoRA ids are SinkIn's: it shares sinkin's cached list (see models.catalogue_of)
+    catalogue = "sinkin"
 
     def inference(self, payload, init_image=None):
         payload = {k: v for k, v in payload.items() if v is not None}

@@ -385,8 +385,9 @@ def upscalers(as_json):
 
 @cli.command()
 @click.option("--refresh", is_flag=True, help="Fetch the list from the provider (cached in the models table).")
-@click.option("--provider", default="sinkin", show_default=True,
-              help="Provider to ask when refreshing (or when the cache is empty).")
+@click.option("--provider", default=None,
+              help="The provider whose list to show, refresh or fill (default: every cached list; "
+                   "sinkin when refreshing or when nothing is cached).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option
 def models(refresh, provider, as_json, db_path):
@@ -403,15 +404,18 @@ def models(refresh, provider, as_json, db_path):
     from .models import count_by_kind, describe_counts, known_models, list_models, refresh_models
     from .providers import ConfigurationError, ProviderError, get_provider
 
+    listed = provider
+    provider = provider or "sinkin"
     if refresh:
         db = opendb(db_path, create=True)
     else:
         db = readdb(db_path)
-        if not list_models(db):
+        if not list_models(db, provider=listed):
             db = _fill_model_cache(db, db_path, known_models(db, provider, store=False))
-            if list_models(db) and not as_json:
+            if list_models(db, provider=provider) and not as_json:
                 # first use: the empty cache was just filled from the provider
-                click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db)), provider), err=True)
+                click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db, provider)), provider),
+                           err=True)
     if refresh:
         try:
             prov = get_provider(provider)
@@ -422,8 +426,9 @@ def models(refresh, provider, as_json, db_path):
         except ProviderError as e:
             fail("could not fetch models: {}".format(e))
         if not as_json:
-            click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db)), provider), err=True)
-    rows = list_models(db)
+            click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db, provider)), provider),
+                       err=True)
+    rows = list_models(db, provider=listed)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -432,4 +437,4 @@ def models(refresh, provider, as_json, db_path):
                    "`sinkin models --refresh` fetches SinkIn's list; offline, "
                    "`sinkin models --refresh --provider simulator` caches the simulator's.".format(provider))
     for r in rows:
-        click.echo("{:<10} {:<6} {}".format(r["id"], r["kind"], r["title"]))
+        click.echo("{:<10} {:<6} {:<10} {}".format(r["id"], r["kind"], r["catalogue"], r["title"]))

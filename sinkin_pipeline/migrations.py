@@ -117,6 +117,14 @@ def m007_plugin_contract(db):
     db["plugin_errors"].create_index(["image_id"])
 
 
+@migrations()
+def m008_model_catalogues(db):
+    """``models.catalogue``: each provider's catalogue keeps its own cached list (rows cached
+    before are SinkIn's ids: the simulator mirrors them)."""
+    db.execute("alter table models add column catalogue text not null default 'sinkin'")
+    db.execute("create index if not exists idx_models_catalogue on models (catalogue, kind)")
+
+
 RUN_SUMMARY_SQL = """
 create view run_summary as
 select

@@ -1,12 +1,23 @@
-"""The cached list of SinkIn models and LoRAs (table ``models``): refreshing it, filling it on
-first use, and warning about ids that are not in it (typos cost credits only when paid for)."""
+"""The cached lists of models and LoRAs, one per catalogue (table ``models``, column
+``catalogue``): refreshing one, filling it on first use, and warning about ids that are not in it
+(typos cost credits only when paid for). A provider's catalogue is its name unless it declares
+``catalogue`` (the simulator mirrors SinkIn's ids, so it shares ``sinkin``'s list); one catalogue
+never hides or replaces another: SinkIn's models and a local web UI's checkpoints live side by side."""
 from .db import dicts, now, write_transaction
 from .wording import plural
 
 KINDS = {"models": "model", "loras": "lora", "video_models": "video"}
 
 
-def _rows(answer, fetched):
+def catalogue_of(provider_name):
+    """The catalogue whose cached list provider ``provider_name`` uses (its name by default)."""
+    from .providers import get_providers
+
+    factory = get_providers().get(provider_name)
+    return getattr(factory, "catalogue", None) or provider_name
+
+
+def _rows(answer, fetched, provider):
     """Cache rows from a provider's ``models()`` answer."""
     rows = []
     for key, kind in KINDS.items():
@@ -14,45 +25,62 @@ def _rows(answer, fetched):
             if not isinstance(m, dict) or not m.get("id"):
                 continue
             rows.append({"id": str(m["id"]), "title": m.get("title"), "kind": kind,
-                         "cover_img": m.get("cover_img"), "link": m.get("link"), "fetched_at": fetched})
+                         "cover_img": m.get("cover_img"), "link": m.get("link"), "fetched_at": fetched,
+                         "catalogue": provider})
     return rows
 
 
 def cache_if_empty(db, rows):
     """Store ``rows`` (from :func:`known_models` with ``store=False``) when the cache is still
-    empty: a run that was actually created fills the cache, a refused one writes nothing."""
-    if rows and not db.execute("select 1 from models limit 1").fetchone():
-        _store(db, rows)
+    empty for their provider: a run that was actually created fills the cache, a refused one
+    writes nothing."""
+    if not rows:
+        return
+    catalogue = rows[0]["catalogue"]
+    if not db.execute("select 1 from models where catalogue = ? limit 1", [catalogue]).fetchone():
+        _store(db, rows, catalogue)
 
 
-def _store(db, rows):
+def _store(db, rows, catalogue):
     with write_transaction(db):
-        db.execute("delete from models")
+        db.execute("delete from models where catalogue = ?", [catalogue])
         if rows:
             db["models"].insert_all(rows, pk="id", replace=True)
 
 
 def refresh_models(db, provider):
-    """Ask the provider for its models and replace the cache; returns how many were stored."""
-    rows = _rows(provider.models(), now())
-    _store(db, rows)
+    """Ask the provider for its models and replace its part of the cache; returns how many were
+    stored."""
+    catalogue = catalogue_of(provider.name)
+    rows = _rows(provider.models(), now(), catalogue)
+    _store(db, rows, catalogue)
     return len(rows)
 
 
-def list_models(db, kind=None):
-    sql = "select id, title, kind, cover_img, link from models"
-    params = []
+def list_models(db, kind=None, provider=None):
+    """Cached rows (of one ``kind`` and/or the catalogue of one ``provider`` when given)."""
+    sql = "select id, title, kind, cover_img, link, catalogue from models"
+    where, params = [], []
     if kind:
-        sql += " where kind = ?"
+        where.append("kind = ?")
         params.append(kind)
-    sql += " order by kind, title"
+    if provider:
+        where.append("catalogue = ?")
+        params.append(catalogue_of(provider))
+    if where:
+        sql += " where " + " and ".join(where)
+    sql += " order by catalogue, kind, title"
     return dicts(db.execute(sql, params))
 
 
-def count_by_kind(db):
-    """``{"model": n, "lora": n, "video": n}`` of the cache (kinds with no rows are 0)."""
+def count_by_kind(db, provider=None):
+    """``{"model": n, "lora": n, "video": n}`` of the cache, or of one provider's catalogue
+    (kinds with no rows are 0)."""
     counts = {kind: 0 for kind in KINDS.values()}
-    for kind, n in db.execute("select kind, count(*) from models group by kind").fetchall():
+    sql, params = "select kind, count(*) from models", []
+    if provider:
+        sql, params = sql + " where catalogue = ?", [catalogue_of(provider)]
+    for kind, n in db.execute(sql + " group by kind", params).fetchall():
         counts[kind] = n
     return counts
 
@@ -71,17 +99,17 @@ def known_models(db, provider_name, store=True):
     provider cannot be asked (no API key, offline...): checking ids is then skipped, never an error."""
     from .providers import ProviderError, get_provider
 
-    rows = list_models(db)
+    rows = list_models(db, provider=provider_name)
     if rows:
         return rows
     try:
         provider = get_provider(provider_name)
         provider.check_ready()
-        rows = _rows(provider.models() or {}, now())
+        rows = _rows(provider.models() or {}, now(), catalogue_of(provider_name))
     except (ProviderError, NotImplementedError, OSError, AttributeError):  # a provider without a list
         return []
     if store and rows:
-        _store(db, rows)
+        _store(db, rows, catalogue_of(provider_name))
     return rows
 
 

@@ -102,3 +102,22 @@ def test_a_provider_without_a_model_list_skips_the_check(tmp_path, db_path, fake
     result = invoke("run", spec_file(tmp_path, provider="fake", model_id="anything"), "--db", db_path)
     assert result.exit_code == 0, result.output
     assert "Run 1 queued: 1 job" in result.output
+
+
+def test_each_provider_keeps_its_own_model_list(db_path):
+    """A simulator list and another provider's list live side by side: caching one never makes
+    the other's ids "unknown" (the cache is per provider)."""
+    from sinkin_pipeline.db import open_db
+
+    invoke("models", "--refresh", "--provider", "simulator", "--db", db_path)
+    conn = open_db(db_path)
+    conn.execute("insert into models (id, title, kind, catalogue) values ('local_ckpt', 'Local', 'model', 'other')")
+    conn.conn.commit()
+    conn.conn.close()
+    listed = invoke("models", "--db", db_path, "--provider", "simulator", "--json").output
+    assert "local_ckpt" not in listed and "4zdwGOB" in listed
+    everything = invoke("models", "--db", db_path).output
+    assert "local_ckpt" in everything and "DreamShaper" in everything
+    again = invoke("models", "--refresh", "--provider", "simulator", "--db", db_path)
+    assert "6 models and 2 LoRAs cached from simulator." in again.output
+    assert "local_ckpt" in invoke("models", "--db", db_path).output  # a refresh replaces only its own list
