@@ -189,3 +189,14 @@ def test_a_database_from_an_older_version_is_not_migrated_by_a_read_only_command
     assert result.exit_code == 1 and "was made by an older SinkIn Lab" in result.output
     assert "sinkin init --db" in result.output
     assert files_of(tmp_path)["lab.db"] == before  # (a WAL reader may recreate the -shm index)
+
+
+def test_serve_refuses_another_programs_file_untouched(tmp_path, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("the server started"))
+    db = foreign_db(tmp_path / "other_app.db")
+    before = files_of(tmp_path)
+    result = CliRunner().invoke(cli, ["serve", "--db", str(db)])
+    assert result.exit_code == 1 and "is not a SinkIn Lab database" in result.output
+    assert files_of(tmp_path) == before
