@@ -108,17 +108,27 @@ def _open_read_only(path):
     return conn
 
 
-async def export_view(datasette, request, send):
+async def _watch_disconnect(receive, gone):
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
+
+
+async def export_view(datasette, request, send, receive):
     from sinkin_pipeline.export import csv_chunks
 
     if request.method not in ("GET", "HEAD"):
         raise BadRequest("use GET")
     table = request.url_vars["table"]
     sql, params, columns = await build_query(datasette, request, table)
+    gone = asyncio.Event()  # the client went away: stop reading the table
+    watcher = asyncio.create_task(_watch_disconnect(receive, gone))
     conn = await asyncio.to_thread(_open_read_only, database_path(datasette))
     try:
         deadline = time.monotonic() + EXPORT_TIME_LIMIT
-        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 100000)
+        conn.set_progress_handler(lambda: 1 if gone.is_set() or time.monotonic() > deadline else 0, 100000)
         try:
             cursor = await asyncio.to_thread(conn.execute, sql, params)
         except sqlite3.Error as e:
@@ -129,21 +139,19 @@ async def export_view(datasette, request, send):
             (b"content-type", b"text/csv; charset=utf-8"),
             (b"content-disposition", 'attachment; filename="{}"'.format(filename).encode()),
             (b"cache-control", b"no-store")]})
-        if request.method == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
-            return None
-        while True:
+        last = b""
+        while request.method != "HEAD" and not gone.is_set():
             try:
                 chunk = await asyncio.to_thread(next, chunks, None)
             except sqlite3.Error as e:  # interrupted by the time limit: say so in the file
-                chunk = "\r\nexport stopped: {}\r\n".format(e).encode()
-                await send({"type": "http.response.body", "body": chunk})
+                last = "\r\nexport stopped: {}\r\n".format(e).encode()
                 break
             if chunk is None:
                 break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": last})
     finally:
+        watcher.cancel()
         conn.close()
     return None
 
