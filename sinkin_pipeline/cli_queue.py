@@ -1,6 +1,7 @@
 """CLI commands that touch the queue and spend credits: queue, next, work, retry, cancel,
 upscale, models. Thin wrappers over worker.py, queue.py, upscaling.py and models.py."""
 import json
+import sqlite3
 
 import click
 
@@ -22,6 +23,14 @@ def _recover(db):
     if n:
         click.echo("{} left running by a worker that stopped (its lease ran out) marked interrupted "
                    "(`sinkin retry` re-queues them).".format(plural(n, "job")), err=True)
+
+
+def _storage_message(error):
+    """A database or disk failure before any job started: nothing was spent."""
+    from .storage import StorageError
+
+    detail = str(error) if isinstance(error, StorageError) else "{}: {}".format(type(error).__name__, error)
+    return "storage error, nothing was sent: {}".format(detail)
 
 
 def _run_exists(db, run_id):
@@ -95,8 +104,10 @@ def next_command(run_id, db_path):
                            on_stopping=stopper.report)
         except ConfigurationError as e:
             fail(str(e))
+        except (sqlite3.Error, OSError, StorageError) as e:
+            fail(_storage_message(e))
     if job is None:
-        if stopper.stop.is_set():
+        if stopper.signalled:
             click.echo("Stopped by {} before the job started; nothing was spent.".format(stopper.signal_name()))
             raise SystemExit(stopper.exit_code)
         click.echo("The queue is empty.")
@@ -107,7 +118,7 @@ def next_command(run_id, db_path):
     for image_id, path in db.execute("select id, coalesce(upscale_path, path) from images where job_id = ? "
                                      "or upscale_job_id = ? order by image_index", [job["id"], job["id"]]):
         click.echo("  image {}: {}".format(image_id, path or "(not downloaded: `sinkin retry` fetches it)"))
-    if stopper.stop.is_set():
+    if stopper.signalled:
         raise SystemExit(stopper.exit_code)
     if job["status"] not in ("succeeded",):
         raise SystemExit(1)
@@ -178,10 +189,12 @@ def work(run_id, concurrency, budget, limit, db_path):
             fail(str(e))
         except ConfigurationError as e:
             fail(str(e))
+        except (sqlite3.Error, OSError, StorageError) as e:
+            fail(_storage_message(e))
     counts = "{} ({} succeeded, {} failed, {} interrupted), {}, {}.".format(
         plural(summary.jobs, "job"), summary.succeeded, summary.failed, summary.interrupted,
         plural(summary.images, "image"), summary.spending())
-    if stopper.stop.is_set():
+    if stopper.signalled:
         click.echo("Stopped by {}: {}".format(stopper.signal_name(), counts))
     elif summary.error:
         click.echo("Stopped early: " + counts)
@@ -193,7 +206,7 @@ def work(run_id, concurrency, budget, limit, db_path):
         click.echo("  " + message)
     if summary.failed or summary.interrupted:
         click.echo("See failures with `sinkin runs`; re-queue them with `sinkin retry`.")
-    if stopper.stop.is_set():
+    if stopper.signalled:
         raise SystemExit(stopper.exit_code)
     if summary.failed or summary.interrupted or summary.error:
         raise SystemExit(1)

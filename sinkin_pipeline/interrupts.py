@@ -25,7 +25,7 @@ class GracefulStop:
         self._last_time = 0.0
 
     def _handle(self, signum, frame):
-        if self.stop.is_set():
+        if self.signum is not None:
             self.abandon.set()
             return
         self.signum = signum
@@ -44,6 +44,11 @@ class GracefulStop:
         if self._last is not None:
             self.stream.write("\n")
             self.stream.flush()
+
+    @property
+    def signalled(self):
+        """True once a signal arrived (``stop`` is also set by a budget or a storage failure)."""
+        return self.signum is not None
 
     @property
     def exit_code(self):

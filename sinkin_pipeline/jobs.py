@@ -49,6 +49,10 @@ class Outcome:
     paid: bool = False
     #: the request was sent and no answer came: it may have been charged
     charge_unknown: bool = False
+    #: the disk or the database could not keep what came back: the session must stop spending
+    storage_error: str | None = None
+    #: paid images kept only as URLs (their files could not be saved)
+    unsaved: int = 0
 
 
 def backoff_delay(attempt, retry_after=None):
@@ -103,9 +107,18 @@ def run_job(db, job, provider):
             return _run_upscale(db, job, provider)
         return _run_inference(db, job, provider)
     except Exception as e:  # a bug or a disk error: keep what is stored, say what happened
-        message = "internal error: {}: {}".format(type(e).__name__, e)
-        _finish(db, job, "failed", message)
-        return Outcome("failed", error=message)
+        from .storage import StorageError, is_storage_failure
+
+        storage = is_storage_failure(e)
+        detail = str(e) if isinstance(e, StorageError) else "{}: {}".format(type(e).__name__, e)
+        message = ("storage error: " if storage else "internal error: ") + detail
+        try:
+            _finish(db, job, "failed", message)
+        except Exception:
+            pass  # the database itself failed: the job's lease runs out and it is recovered
+        return Outcome("failed", error=message, storage_error=message if storage else None,
+                       credit_cost=getattr(e, "credit_cost", 0.0), paid=bool(getattr(e, "credit_cost", 0.0)),
+                       unsaved=getattr(e, "unsaved", 0))
 
 
 def _send(db, job, fn, *args):
@@ -126,10 +139,35 @@ def _send(db, job, fn, *args):
 
 
 def _store_answer(db, job, result):
-    """Commit a provider's answer (without image bytes) before any image is written."""
-    update_job(db, job["id"], raw_response=json.dumps(result.record(), default=str),
-               inf_id=getattr(result, "inf_id", None), credit_cost=float(result.credit_cost or 0),
-               response_at=now())
+    """Commit a provider's answer (without image bytes) before any image is written. If the database
+    cannot take it (deleted, full, read-only), keep it in the rescue file beside the database and
+    raise StorageError (the session stops spending)."""
+    from .storage import StorageError, rescue_answer
+
+    record = result.record()
+    try:
+        guard = getattr(db, "sinkin_guard", None)
+        if guard is not None:
+            guard.check_db()
+        update_job(db, job["id"], raw_response=json.dumps(record, default=str),
+                   inf_id=getattr(result, "inf_id", None), credit_cost=float(result.credit_cost or 0),
+                   response_at=now())
+    except Exception as e:
+        urls = _answer_urls(result)
+        kept = rescue_answer(getattr(getattr(db, "sinkin_guard", None), "db_path", None) or db_path_of(db),
+                             job, record)
+        error = StorageError("the provider answered job {} (paid) but the database could not store the answer "
+                             "({}); {}".format(job["id"], e, "it is kept in {}".format(kept) if kept else
+                                               "its image URLs are: " + " ".join(urls)))
+        error.credit_cost = float(result.credit_cost or 0)
+        error.unsaved = len(getattr(result, "images", None) or [1])
+        raise error from e
+
+
+def _answer_urls(result):
+    if hasattr(result, "images"):
+        return [i.url for i in result.images if i.url]
+    return [result.url] if result.url else []
 
 
 def _fallback_payload(job, config, payload, error):
@@ -247,7 +285,7 @@ def _image_saved(db, row, path):
 def _download_all(db, job, config, response, provider, paid=True):
     images = response.images
     db_path = db_path_of(db)
-    saved, missing, errors = 0, [], []
+    saved, missing, errors, storage = 0, [], [], None
     for index, image in enumerate(images):
         existing = _image_row(db, job["id"], index)
         if existing and existing["path"] and resolve_media(db_path, existing["path"]).exists():
@@ -261,17 +299,26 @@ def _download_all(db, job, config, response, provider, paid=True):
             missing.append(index)
             errors.append(str(e))
             continue
+        except OSError as e:  # the media folder is full or read-only: keep the URL, stop spending
+            if isinstance(e, (ConnectionError, TimeoutError)):
+                raise
+            storage = "could not save the image file ({})".format(e.strerror or e)
+            _upsert_image(db, job, config, response, index, image, download_error=storage)
+            missing.append(index)
+            errors.append(storage)
+            continue
         row = _upsert_image(db, job, config, response, index, image, path=rel, width=width, height=height)
         _image_saved(db, row, str(resolve_media(db_path, rel)))
         saved += 1
     cost = float(response.credit_cost or 0) if paid else 0.0  # a resume costs nothing new
     if missing:
-        error = ("paid, but {} of {} images could not be downloaded ({}); their URLs are kept and "
+        error = ("paid, but {} of {} images could not be {} ({}); their URLs are kept and "
                  "`sinkin retry` fetches them again with no new charge").format(
-                     len(missing), len(images), errors[-1])
+                     len(missing), len(images), "saved" if storage else "downloaded", errors[-1])
         _finish(db, job, "failed", error)
         return Outcome("failed", images=saved, credit_cost=cost, error=error, paid=paid,
-                       messages=["job {}: {}".format(job["id"], error)])
+                       messages=["job {}: {}".format(job["id"], error)], unsaved=len(missing),
+                       storage_error=storage)
     # a fallback job keeps the original img2img error beside fallback = 1
     fallback, error = db.execute("select fallback, error from jobs where id = ?", [job["id"]]).fetchone()
     _finish(db, job, "succeeded", error if fallback else None)
@@ -316,11 +363,15 @@ def _run_upscale(db, job, provider):
     try:
         data = _image_bytes(provider, response)
         rel, _, _ = save_image(db, data, "run_{}/upscale_{}_{}".format(image["run_id"], image["id"], job["id"]))
-    except (TransientError, DownloadError) as e:
-        error = ("paid, but the upscaled image could not be downloaded ({}); its URL is kept and "
-                 "`sinkin retry` fetches it again with no new charge").format(e)
+    except (TransientError, DownloadError, OSError) as e:
+        if isinstance(e, (ConnectionError, TimeoutError)):
+            raise
+        storage = "could not save the image file ({})".format(e.strerror or e) if isinstance(e, OSError) else None
+        error = ("paid, but the upscaled image could not be {} ({}); its URL is kept and "
+                 "`sinkin retry` fetches it again with no new charge").format(
+                     "saved" if storage else "downloaded", storage or e)
         _finish(db, job, "failed", error)
-        return Outcome("failed", credit_cost=cost, error=error, paid=paid,
+        return Outcome("failed", credit_cost=cost, error=error, paid=paid, unsaved=1, storage_error=storage,
                        messages=["job {}: {}".format(job["id"], error)])
     db.execute("update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
                "where id = ?" + _NOT_SUPERSEDED,

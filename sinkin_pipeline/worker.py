@@ -21,6 +21,7 @@ from .plugins import load_plugins
 from .providers import get_provider
 from .ratelimit import AdaptiveLimit, Throttled
 from .queue import BudgetStop, claim_job, get_job, mark_interrupted, recover_stale, requeue_claimed
+from .storage import StorageError, StorageGuard, is_storage_failure
 from .wording import credit_text, money
 
 
@@ -65,6 +66,8 @@ class WorkSummary:
     abandoned: int = 0
     stopped: str | None = None
     error: str | None = None  # what stopped the session early (a database or disk failure)
+    storage_error: str | None = None  # the first disk/database failure, when that is what it was
+    unsaved: int = 0  # paid images kept only as URLs because their files could not be saved
     messages: list = field(default_factory=list)
 
     @property
@@ -94,9 +97,10 @@ class _Reservation:
 class Session:
     """What one ``work`` call has started and spent, shared by its threads under a lock."""
 
-    def __init__(self, budget=None, limit=None, stop_event=None, concurrency=1):
+    def __init__(self, budget=None, limit=None, stop_event=None, concurrency=1, guard=None):
         self.budget = check_budget(budget)
         self.concurrency = max(1, int(concurrency))
+        self.guard = guard
         self.limit = limit
         self.stop_event = stop_event or threading.Event()
         self.lock = threading.Condition()
@@ -163,6 +167,8 @@ class Session:
         with self.lock:
             if self.stop_event.is_set() or self.abandoned:
                 raise BudgetStop()
+            if self.guard is not None:
+                self.guard.check()  # StorageError: nothing more is paid for
             if self.budget is None:
                 self.in_flight[job["id"]] = _Reservation(0.0, job["provider"], None, False)
                 return
@@ -210,6 +216,10 @@ class Session:
             if outcome.error and outcome.status != "succeeded":
                 s.messages.append("job {}: {}".format(job["id"], outcome.error))
             s.messages.extend(m for m in outcome.messages if m not in s.messages)
+            s.unsaved += outcome.unsaved
+            if outcome.storage_error:
+                self.errors.append(StorageError("job {}: {}".format(job["id"], outcome.storage_error)))
+                self.stop_event.set()
             return self.snapshot()
 
     def snapshot(self):
@@ -265,11 +275,17 @@ def _run_claimed(db, session, job):
     return outcome, session.finished(job, outcome)
 
 
+def _open(db_path, session):
+    db = open_db(db_path)
+    db.sinkin_guard = session.guard  # lets jobs.py check the file is still the same before storing
+    return db
+
+
 def _worker_loop(db_path, session, run_id, progress, lease):
     job = None
     db = None
     try:
-        db = open_db(db_path)
+        db = _open(db_path, session)
         while session.take_slot():
             try:
                 job = claim_job(db, run_id=run_id, budget_check=session.admit, lease_owner=lease.owner)
@@ -334,7 +350,7 @@ def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=
     Raises InvalidBudget, BudgetTooSmall when not even the first job fits, and
     ConfigurationError when a provider cannot run (no API key)."""
     load_plugins()
-    session = Session(budget, limit, stop_event, concurrency)
+    session = Session(budget, limit, stop_event, concurrency, guard=StorageGuard(db_path))
     db = open_db(db_path)
     try:
         recover_stale(db)
@@ -354,7 +370,10 @@ def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=
         error = session.errors[0]
         if isinstance(error, BudgetTooSmall) and not summary.jobs:
             raise error
-        if not isinstance(error, BudgetTooSmall):
+        storage = [e for e in session.errors if is_storage_failure(e)]
+        if storage:
+            _storage_summary(summary, storage[0])
+        elif not isinstance(error, BudgetTooSmall):
             summary.error = "{}: {}".format(type(error).__name__, error)
             summary.stopped = summary.stopped or "Stopped by an error: " + summary.error
     if session.stop_event.is_set() and not summary.stopped:
@@ -362,12 +381,24 @@ def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=
     return summary
 
 
+def _storage_summary(summary, error):
+    """One clear message for a disk or database failure: what happened and what is paid for."""
+    cause = str(error) if isinstance(error, StorageError) else "{}: {}".format(type(error).__name__, error)
+    summary.error = summary.storage_error = cause
+    if summary.unsaved:
+        kept = ("{} paid for and stored as URLs; free space, then `sinkin retry` fetches them at no cost"
+                .format("1 image is" if summary.unsaved == 1 else "{} images are".format(summary.unsaved)))
+    else:
+        kept = "nothing paid for is lost; free space (or fix the folder), then run `sinkin work` again"
+    summary.stopped = "Stopped spending: {}. {}.".format(cause, kept)
+
+
 def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopping=None):
     """Run exactly one queued job ("Run next"). Returns the finished job as a dict with an
     ``images`` count, or None when nothing is queued (or ``stop_event`` was set before a job
     started). ``abandon_event`` marks the job interrupted at once, as in :func:`work`."""
     load_plugins()
-    session = Session(limit=1, stop_event=stop_event)
+    session = Session(limit=1, stop_event=stop_event, guard=StorageGuard(db_path))
     db = open_db(db_path)
     try:
         recover_stale(db)
@@ -377,7 +408,7 @@ def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopp
     lease = Lease(db_path)
 
     def one():
-        db = open_db(db_path)
+        db = _open(db_path, session)
         try:
             job = claim_job(db, run_id=run_id, budget_check=session.admit, lease_owner=lease.owner)
             if job is None:
