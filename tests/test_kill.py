@@ -119,7 +119,7 @@ def test_two_worker_processes_share_one_queue(tmp_path, standin):
                     "height: 128\nseed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n")
     env = cli_env(standin, db_path)
     assert sinkin(env, "run", str(spec), "--yes").returncode == 0
-    standin.latency = 0.25
+    standin.latency = 0.6  # long enough for both processes to start on a loaded machine
     workers = [subprocess.Popen([sys.executable, "-m", "sinkin_pipeline", "work", "--concurrency", "2"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]
