@@ -23,16 +23,17 @@ import yaml
 
 from sinkin_pipeline.fields import FIELDS, SPEC_ONLY_KEYS
 
-#: spec keys in the order the YAML shows them
-ORDER = ("name", "provider", "model_id", "prompt", "negative_prompt", "use_default_neg", "width",
-         "height", "steps", "scale", "num_images", "seed", "scheduler", "lora", "lora_scale", "lcm",
-         "version", "init_image", "image_strength", "controlnet", "fallback")
-NUMBER_KEYS = ("steps", "scale", "width", "height", "num_images", "lora_scale", "image_strength")
+#: img2img-only SinkIn fields (they follow init_image)
+IMG2IMG_KEYS = tuple(k for k, f in FIELDS.items() if f.img2img_only)
+#: spec keys in the order the YAML shows them: derived from sinkin_pipeline.fields
+ORDER = (("name", "provider") + tuple(k for k, f in FIELDS.items() if not f.img2img_only)
+         + ("init_image",) + IMG2IMG_KEYS + ("fallback",))
+#: how the form presents a field: ids and prompt lines are text fields the form splits its own way
 ID_KEYS = ("model_id", "lora")
 LINE_KEYS = ("prompt", "negative_prompt")
-CHOICE_KEYS = ("scheduler", "controlnet")
-BOOL_KEYS = ("use_default_neg", "lcm")
-IMG2IMG_KEYS = ("image_strength", "controlnet")
+NUMBER_KEYS = tuple(k for k, f in FIELDS.items() if f.kind in ("int", "float") and k != "seed")
+CHOICE_KEYS = tuple(k for k, f in FIELDS.items() if f.kind == "choice")
+BOOL_KEYS = tuple(k for k, f in FIELDS.items() if f.kind == "bool")
 #: problems that belong to no single field are listed under this key
 GENERAL = "_general"
 _INT = re.compile(r"^[+-]?\d+$")

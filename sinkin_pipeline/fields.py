@@ -109,21 +109,29 @@ FIELDS = {
     f.name: f
     for f in [
         Field("model_id", "str", required=True, allow_empty=False,
-              help="a model id from `sinkin models` (e.g. 4zdwGOB for DreamShaper)"),
+              help="a model id from `sinkin models` (e.g. 4zdwGOB for DreamShaper)",
+              extra={"doc": "a model id (`sinkin models`), e.g. `4zdwGOB`; ids not in the cached list are "
+                            "refused by `sinkin run` unless `--allow-unknown-ids`"}),
         Field("prompt", "str", required=True, allow_empty=False, help="what to draw"),
         Field("negative_prompt", "str", default="", help="what to avoid"),
         Field("use_default_neg", "bool", default=True, help="append SinkIn's default negative prompt"),
         Field("width", "int", default=512, min=128, max=896, multiple_of=8),
         Field("height", "int", default=768, min=128, max=896, multiple_of=8),
         Field("steps", "int", default=30, min=1, max=50),
-        Field("scale", "float", default=7.5, min=1, max=20, help="guidance (CFG)"),
-        Field("num_images", "int", default=1, min=1, max=4, help="images per request"),
-        Field("seed", "int", default=None, min=0, max=MAX_SEED),
+        Field("scale", "float", default=7.5, min=1, max=20, help="guidance, CFG"),
+        Field("num_images", "int", default=1, min=1, max=4, help="images per request",
+              extra={"doc": "1 to 4 images per call (SinkIn's own default is 4: SinkIn Lab sends 1 unless "
+                            "told, to spend deliberately)"}),
+        Field("seed", "int", default=None, min=0, max=MAX_SEED,
+              extra={"doc_default": "one random seed, drawn and recorded",
+                     "doc": "0 to 4294967295; `-1` = SinkIn picks (not reproducible: `plan` warns); "
+                            "`{random: K}` draws K seeds"}),
         Field("scheduler", "choice", default="DPMSolverMultistep", choices=SCHEDULERS),
         Field("lora", "str", default=None, help="a LoRA id from `sinkin models`"),
         Field("lora_scale", "float", default=0.75, min=0, max=2),
         Field("lcm", "bool", default=False, help="latent-consistency mode: about half the cost"),
-        Field("version", "str", default=None, help="model version (default: latest)"),
+        Field("version", "str", default=None, help="model version (default: latest)",
+              extra={"doc_default": "latest"}),
         Field("image_strength", "float", default=0.75, min=0, max=1, img2img_only=True),
         Field("controlnet", "choice", default=None, choices=CONTROLNETS, img2img_only=True),
     ]
@@ -133,6 +141,63 @@ FIELDS = {
 SPEC_ONLY_KEYS = ("name", "provider", "init_image", "fallback")
 #: Config columns in the order used by tables, exports and the web form.
 CONFIG_FIELDS = tuple(FIELDS)
+#: the spec-only keys for the reference (type, default, what is allowed), after the fields
+SPEC_ONLY_DOCS = {
+    "init_image": ("path", "none", "img2img: a PNG, JPEG or WebP file, relative to the spec file; at most 20 MB "
+                                   "and 16 megapixels; stored once per content"),
+    "fallback": ("bool", "`true`", "when SinkIn refuses an img2img call, send the same settings as txt2img (the "
+                                   "job records `fallback = 1` and the original error)"),
+    "name": ("text", "the creation time", "the run's name"),
+    "provider": ("text", "`sinkin`", "`sinkin` (the real API, `SINKIN_API_KEY`), `simulator` (offline, free) or "
+                                     "a plugin's provider (`sinkin plugins`); `--provider` overrides"),
+}
+_SQL_TYPES = {"str": "TEXT", "choice": "TEXT", "int": "INTEGER", "bool": "INTEGER", "float": "REAL"}
+
+
+def setting_columns() -> list[tuple[str, str]]:
+    """``[(column, SQL type)]`` of the settings every config stores, one per SinkIn field, in
+    order: what a table copying a config's settings (the ranking table) should hold."""
+    return [(name, _SQL_TYPES[fld.kind]) for name, fld in FIELDS.items()]
+
+
+def _doc_value(fld: Field, value) -> str:
+    if value is None:
+        return "none"
+    if fld.kind == "bool":
+        return "`{}`".format("true" if value else "false")
+    if fld.kind in ("str", "choice"):
+        return "`{}`".format(value) if value != "" else '`""`'
+    return "{:g}".format(value)
+
+
+def reference_rows() -> list[tuple[str, str, str, str]]:
+    """``(key, type, default, allowed)`` for every spec key, for docs/spec.md's field reference."""
+    kinds = {"str": "text", "choice": "choice", "int": "int", "float": "float", "bool": "bool"}
+    rows = []
+    for name, fld in FIELDS.items():
+        default = "required" if fld.required else fld.extra.get("doc_default") or _doc_value(fld, fld.default)
+        if "doc" in fld.extra:
+            allowed = fld.extra["doc"]
+        elif fld.kind == "choice":
+            allowed = ", ".join("`{}`".format(c) for c in fld.choices)
+        elif fld.kind in ("int", "float"):
+            allowed = "{:g} to {:g}".format(fld.min, fld.max)
+            if fld.multiple_of:
+                allowed += ", multiples of {}".format(fld.multiple_of)
+        elif fld.kind == "str" and not fld.allow_empty:
+            allowed = "non-empty"
+        else:
+            allowed = ""
+        if fld.help and "doc" not in fld.extra and fld.kind != "str":
+            allowed = "{} ({})".format(allowed, fld.help) if allowed else fld.help
+        elif fld.help and fld.kind == "str" and not allowed and name not in ("negative_prompt",):
+            allowed = fld.help
+        if fld.img2img_only:
+            allowed += "; img2img only"
+        rows.append((name, kinds[fld.kind], default, allowed))
+    for name, (kind, default, allowed) in SPEC_ONLY_DOCS.items():
+        rows.append((name, kind, default, allowed))
+    return rows
 
 #: SinkIn's upscale options (``/api/upscale``): ESRGAN takes ``scale``, hires fix ``strength``
 UPSCALE_FIELDS = {

@@ -79,16 +79,12 @@ def build_payload(config):
     """The payload for a config row: its SinkIn fields (None left out; img2img fields only with an
     init image), then the provider's own options stored with it (``provider_options``)."""
     payload = {}
-    for name in SEND_FIELDS:
+    img2img = bool(config.get("init_asset_id"))
+    for name, fld in FIELDS.items():  # every SinkIn field, read when called (fields.py is the source)
         value = config.get(name)
-        if value is None:
+        if value is None or fld.img2img_only and not img2img:
             continue
-        if name in BOOL_FIELDS:
-            value = bool(value)
-        payload[name] = value
-    if not config.get("init_asset_id"):
-        for name in IMG2IMG_ONLY:
-            payload.pop(name, None)
+        payload[name] = bool(value) if fld.kind == "bool" else value
     extra = json.loads(config.get("provider_options") or "{}")
     payload.update({k: v for k, v in extra.items() if v is not None and k not in payload})
     return payload
