@@ -3,7 +3,11 @@ before spending credits.
 
 It checks payloads exactly as SinkIn documents them (the same :mod:`sinkin_pipeline.fields`),
 answers in SinkIn's shapes, and returns ``simulator://`` URLs that encode everything needed to
-render the image again, so a download resumed in another process gets the same PNG.
+render the image again, so a download resumed in another process gets the same PNG. An img2img
+image starts from a small copy of its init image, so it resembles it.
+
+``provider: simulator-no-img2img`` is the same simulator refusing every img2img call the way
+SinkIn refuses one (``error_code`` != 0), so the img2img → txt2img fallback can be seen offline.
 """
 import base64
 import json
@@ -63,9 +67,15 @@ class SimulatorProvider(Provider):
     #: its model and LoRA ids are SinkIn's: it shares sinkin's cached list (see models.catalogue_of)
     catalogue = "sinkin"
 
+    #: answer every img2img call with SinkIn's kind of refusal (see ``simulator-no-img2img``)
+    refuse_img2img = False
+
     def inference(self, payload, init_image=None):
         payload = {k: v for k, v in payload.items() if v is not None}
         check_payload(payload, has_init_image=init_image is not None)
+        if init_image is not None and self.refuse_img2img:
+            raise ServiceError("img2img is not available for model {} (refused by {}, which simulates "
+                               "SinkIn refusing img2img)".format(payload.get("model_id"), self.name))
         settings = {k: payload.get(k) for k in ("model_id", "prompt", "negative_prompt", "width", "height",
                                                  "steps", "scale", "seed", "scheduler", "lora", "lcm")}
         if init_image is not None:
@@ -130,6 +140,14 @@ class SimulatorProvider(Provider):
         return 0.0
 
 
+class RefusingImg2ImgSimulator(SimulatorProvider):
+    """The simulator, refusing img2img: shows the img2img → txt2img fallback without a network."""
+
+    name = "simulator-no-img2img"
+    refuse_img2img = True
+
+
 @hookimpl
 def register_providers(register):
     register(SimulatorProvider)
+    register(RefusingImg2ImgSimulator)

@@ -7,7 +7,9 @@ always the same for the same settings, and visibly different when a setting chan
 * the scheduler chooses the kind of shapes,
 * steps set the amount of detail (few steps = few, blurry shapes),
 * CFG scale sets saturation and contrast, LCM flattens the result,
-* img2img blends a small copy of the init image in, weighted by image_strength.
+* img2img starts from the init image (a small copy, smoothly enlarged): its colours and layout stay,
+  tinted by the palette and overdrawn with shapes – more of both the higher image_strength is, as
+  in Stable Diffusion, where strength is how much the init image may change.
 A caption strip names the main settings, so a person can check what they are looking at.
 """
 import colorsys
@@ -101,8 +103,15 @@ def render_image(settings, index=0, init_image=None):
     top, bottom = colours[0], colours[2 if rng.random() < 0.5 else 3]
     gradient = Image.linear_gradient("L").resize((w, h))
     image = Image.composite(Image.new("RGB", (w, h), bottom), Image.new("RGB", (w, h), top), gradient)
+    shapes = 3 + steps // 3
+    if init_image is not None:  # img2img: start from the init image, change it as much as strength says
+        strength = settings.get("image_strength")
+        strength = 0.75 if strength is None else max(0.0, min(1.0, float(strength)))
+        base = init_image.convert("RGB").resize((w, h), Image.BICUBIC)
+        image = Image.blend(base, image, 0.4 * strength)
+        shapes = max(1, round(shapes * strength * 0.6))
     draw = ImageDraw.Draw(image, "RGBA")
-    _draw_shapes(draw, rng, SHAPES.get(scheduler, "circles"), 3 + steps // 3, w, h, colours)
+    _draw_shapes(draw, rng, SHAPES.get(scheduler, "circles"), shapes, w, h, colours)
     blur = max(0.0, (50 - steps) / 10.0)
     if blur:
         image = image.filter(ImageFilter.GaussianBlur(blur))
@@ -110,11 +119,6 @@ def render_image(settings, index=0, init_image=None):
     image = ImageEnhance.Contrast(image).enhance(0.6 + scale / 25.0)
     if lcm:
         image = image.quantize(colors=12).convert("RGB")
-    if init_image is not None:
-        strength = settings.get("image_strength")
-        strength = 0.75 if strength is None else float(strength)
-        base = init_image.convert("RGB").resize((w, h), Image.BILINEAR)
-        image = Image.blend(base, image, max(0.15, min(1.0, strength)))
     image = image.resize((width, height), Image.BICUBIC)
     _caption(image, [
         "{} | seed {} #{}".format(prompt[:48], seed, index),
@@ -153,7 +157,12 @@ def upscale_png(png_bytes, factor=2.0, kind="esrgan", strength=None):
     return to_png(image)
 
 
-def tiny_copy(png_or_jpeg_bytes, size=12):
-    """A ``size``×``size`` PNG of an init image: enough for the simulator to blend it back in."""
-    with Image.open(BytesIO(png_or_jpeg_bytes)) as im:
-        return to_png(im.convert("RGB").resize((size, size), Image.BILINEAR))
+def tiny_copy(image_bytes, size=48):
+    """A small JPEG of an init image (at most ``size`` px on its longest side, about 2 KB): enough
+    for the simulator to start from it again in any process (it travels inside the image URL)."""
+    with Image.open(BytesIO(image_bytes)) as im:
+        im = im.convert("RGB")
+        im.thumbnail((size, size), Image.LANCZOS)
+        buffer = BytesIO()
+        im.save(buffer, format="JPEG", quality=85)
+        return buffer.getvalue()
