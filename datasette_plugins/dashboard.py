@@ -24,7 +24,9 @@ MAX_CONCURRENCY = 32
 
 
 def routes():
-    return [
+    from .imageextras import routes as image_extras_routes  # the viewer's upscale quote, init image
+
+    return image_extras_routes() + [
         (r"^/-/sinkin$", dashboard_page),
         (r"^/-/sinkin/status\.json$", status_view),
         (r"^/-/sinkin/queue/next\.json$", run_next_view),
