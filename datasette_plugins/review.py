@@ -90,17 +90,37 @@ def run_varying(db, run_id):
 
 
 def filter_choices(db, run_id, state):
-    """For each setting that varies in the run, its values with image counts."""
+    """For each setting that varies in the run, its values with image counts. The counts follow the
+    other filters (and "unrated only"): each value's count is what choosing it would show."""
     from sinkin_pipeline.ranking import value_counts
 
     counts = value_counts(db, run_id)  # kept by triggers: no scan of the run's images
+    shown = [key for key in FILTER_FIELDS if len(counts.get(key, {})) > 1 or key in state["filters"]]
+    if state["filters"] or state["unrated"]:
+        counts = dict(counts, **filtered_counts(db, run_id, state, shown, counts))
     choices = {}
     for key in FILTER_FIELDS:
         counter = counts.get(key, {})
-        if len(counter) > 1 or key in state["filters"]:
+        if key in shown:
             ordered = sorted(counter.items(), key=lambda kv: (kv[0] is None, 0 if kv[0] is None else kv[0]))
             choices[key] = [{"value": v, "n": n} for v, n in ordered]
     return choices
+
+
+def filtered_counts(db, run_id, state, keys, every):
+    """``{key: {value: n}}``: for each of ``keys``, its values' image counts under every other
+    filter and "unrated only"; each value of the run (``every``) is kept, 0 when hidden."""
+    from .gallery_order import where_sql
+
+    result = {}
+    for key in keys:
+        others = dict(state, filters={k: v for k, v in state["filters"].items() if k != key})
+        where, params = where_sql(run_id, others)
+        found = dict(db.execute("select {0}, count(*) from image_table{1} group by {0}".format(key, where),
+                                params).fetchall())
+        result[key] = {value: found.pop(value, 0) for value in every.get(key, {})}
+        result[key].update(found)
+    return result
 
 
 # --- pages ------------------------------------------------------------------------------------
