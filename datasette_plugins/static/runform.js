@@ -18,6 +18,7 @@
   let checkSeq = 0;
   let timer = null;
   let creating = false;
+  let uploadError = null;  // the last refused upload's message
   // problems show next to a field once it has been touched (all of them after "Create" or for a clone)
   const touched = new Set();
   let showAll = Boolean(data.form);
@@ -103,6 +104,10 @@
   }
 
   function showProblems(problems) {
+    if (uploadError) {  // a refused upload stays shown until the next upload, whatever checks come back
+      touched.add("init_image");
+      problems = Object.assign({}, problems, { init_image: [...((problems || {}).init_image || []), uploadError] });
+    }
     $$(".sk-field-error").forEach((node) => node.remove());
     $$("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
     $$(".sk-field.sk-invalid").forEach((node) => node.classList.remove("sk-invalid"));
@@ -296,7 +301,8 @@
     const file = input.files[0];
     if (!file) return;
     if (file.size > MAX_UPLOAD) {
-      showProblems(Object.assign({}, lastCheck?.problems, { init_image: [`init_image: ${file.name} is ${(file.size / 1e6).toFixed(1)} MB; the limit is 20 MB`] }));
+      uploadError = `init_image: ${file.name} is ${(file.size / 1e6).toFixed(1)} MB; the limit is 20 MB`;
+      showProblems(lastCheck?.problems);
       input.value = "";
       return;
     }
@@ -306,9 +312,11 @@
     input.value = "";
     if (!body.ok) {
       notify(body.error, "error");
-      showProblems(Object.assign({}, lastCheck?.problems, { init_image: [body.error] }));
+      uploadError = body.error;
+      showProblems(lastCheck?.problems);
       return;
     }
+    uploadError = null;
     if (!assets.some((a) => a.id === body.asset.id)) assets.push(body.asset);
     renderAssets();
     notify(`${body.message}: ${body.asset.filename}`, "ok");
