@@ -79,6 +79,27 @@
       document.title = `Image ${image.image_id} – ${image.run_name}`;
       $("#sk-compare-open").disabled = !image.upscale_url_local;
       $("#sk-remix").href = `/-/sinkin/new?image=${image.image_id}`;
+      showInit(image);
+    }
+
+    /* the viewer's extras (upscale quote, init image) from /extras.json, fetched when needed */
+    const extras = (id) => getJSON(`/-/sinkin/images/${id}/extras.json`);
+
+    /* an img2img image: the init image it started from, in the settings panel */
+    function showInit(image) {
+      const box = $("#sk-init");
+      box.dataset.for = image.image_id;
+      if (!image.init_asset_id) { box.hidden = true; return; }
+      extras(image.image_id).then(({init_image: init}) => {
+        if (box.dataset.for !== String(image.image_id)) return;
+        if (!init) { box.hidden = true; return; }
+        $("#sk-init-img").src = init.url;
+        $("#sk-init-caption").textContent = `Init image: ${init.filename} · ${init.width}×${init.height}` +
+          (init.image_strength !== null ? ` · strength ${init.image_strength}` : "") +
+          (init.controlnet ? ` · ControlNet ${init.controlnet}` : "") +
+          (init.fallback ? " · not used: SinkIn refused img2img, so it was sent as txt2img" : "");
+        box.hidden = false;
+      }).catch(() => { box.hidden = true; });
     }
 
     /* the A1111 parameter line of the image shown, to the clipboard */
@@ -378,11 +399,26 @@
     const busy = $("#sk-busy");
     const upDialog = $("#sk-upscale");
     const upForm = $("#sk-upscale-form");
-    function openUpscale() {
+    async function openUpscale() {
       if (upscaling) { toast("An upscale is already running", "info"); return; }
+      const id = ids[index];
+      const note = $("#sk-upscale-note");
+      const warning = $("#sk-upscale-warning");
+      note.textContent = "Checking the cost…";
+      warning.hidden = true;
       upDialog.showModal();
       const checked = upForm.querySelector("input[name=type]:checked");
       if (checked) checked.focus();
+      try {  // the image's own provider, the estimate, and a warning before upscaling it again
+        const {upscale} = await extras(id);
+        if (ids[index] !== id) return;
+        note.textContent = upscale.note;
+        const warn = [upscale.warning, upscale.problem].filter(Boolean).join(" ");
+        warning.textContent = warn;
+        warning.hidden = !warn;
+      } catch (e) {
+        note.textContent = `The cost could not be checked: ${e.message}`;
+      }
     }
     $("#sk-upscale-cancel").addEventListener("click", () => upDialog.close());
     upForm.addEventListener("submit", async (event) => {
