@@ -66,7 +66,7 @@ def start_standin(latency, max_concurrent=None):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    args = [sys.executable, "-m", "sinkin_pipeline.standin", "--port", str(port), "--latency", str(latency)]
+    args = [sys.executable, "-m", "sinkin_pipeline.testing.standin", "--port", str(port), "--latency", str(latency)]
     if max_concurrent:
         args += ["--max-concurrent", str(max_concurrent)]
     server = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)

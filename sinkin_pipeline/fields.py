@@ -180,7 +180,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
             allowed = fld.extra["doc"]
         elif fld.kind == "choice":
             allowed = ", ".join("`{}`".format(c) for c in fld.choices)
-        elif fld.kind in ("int", "float"):
+        elif fld.kind in ("int", "float") and fld.min is not None and fld.max is not None:
             allowed = "{:g} to {:g}".format(fld.min, fld.max)
             if fld.multiple_of:
                 allowed += ", multiples of {}".format(fld.multiple_of)
@@ -207,7 +207,7 @@ UPSCALE_FIELDS = {
 #: which option each SinkIn upscale type takes
 UPSCALE_TYPE_OPTIONS = {"esrgan": ("scale",), "hires_fix": ("strength",)}
 UPSCALE_TYPES = tuple(UPSCALE_TYPE_OPTIONS)
-UPSCALE_RANGES = {k: (float(f.min), float(f.max), f.default) for k, f in UPSCALE_FIELDS.items()}
+UPSCALE_RANGES = {k: (float(f.min or 0), float(f.max or 0), f.default) for k, f in UPSCALE_FIELDS.items()}
 
 
 def suggest(name, candidates):

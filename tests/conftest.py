@@ -167,7 +167,7 @@ def make_run():
 @pytest.fixture
 def standin():
     """A started stand-in SinkIn server on 127.0.0.1 accepting the token ``test-key``."""
-    from sinkin_pipeline.standin import StandIn
+    from sinkin_pipeline.testing.standin import StandIn
 
     with StandIn(tokens={"test-key"}) as server:
         yield server

@@ -16,7 +16,7 @@ def test_wheel_contents_and_a_plain_install_from_another_folder(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"sinkin_pipeline", "sinkin_plugins", "datasette_sinkin"}
-    for needed in ["datasette_sinkin/metadata.yml", "sinkin_plugins/simulator.py", "sinkin_pipeline/standin.py"]:
+    for needed in ["datasette_sinkin/metadata.yml", "sinkin_plugins/simulator.py", "sinkin_pipeline/testing/standin.py"]:
         assert needed in names
     assert any(n.startswith("datasette_sinkin/templates/") for n in names)
     assert any(n.startswith("datasette_sinkin/static/") for n in names)

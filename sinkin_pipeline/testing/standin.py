@@ -13,7 +13,7 @@ shapes, with SinkIn's documented checks, charges by a fixed formula, and serves 
 ``fixed_cost`` adds a per-call price to every inference (SinkIn's price list is not published; a
 fixed part is what makes tiny jobs cost more than a per-pixel rate predicts).
 
-Standalone: ``python -m sinkin_pipeline.standin --port 8765 --latency 0.2``.
+Standalone: ``python -m sinkin_pipeline.testing.standin --port 8765 --latency 0.2``.
 """
 import argparse
 import json
@@ -25,8 +25,8 @@ from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-from .fields import FIELDS, UPSCALE_RANGES, UPSCALE_TYPES
-from .render import render_png, upscale_png
+from ..fields import FIELDS, UPSCALE_RANGES, UPSCALE_TYPES
+from ..render import render_png, upscale_png
 
 UPSCALE_COST = {"esrgan": 6.0, "hires_fix": 4.0}
 MODELS = {
@@ -124,7 +124,9 @@ class StandIn:
         Handler.standin = standin
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="standin", daemon=True)
+        # a short poll interval: stop() returns at once instead of after up to 0.5 s
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name="standin", daemon=True)
         self._thread.start()
         return self
 
