@@ -17,12 +17,13 @@ init_image              ``/sdapi/v1/img2img`` with ``init_images: [base64]``
 image_strength          ``denoising_strength``
 =====================  ============================================================
 
-Provider options (``a1111_*`` keys in a spec, see :data:`OPTION_FIELDS` in the provider):
+Provider options (top-level spec keys, declared as ``OPTIONS`` in :mod:`sinkin_a1111.provider`):
 ``sampler_name`` overrides the table, ``schedule_type`` sets the newer ``scheduler`` field
-(Karras, Exponential…), ``clip_skip`` sets ``CLIP_stop_at_last_layers``, ``hr_scale`` /
-``hr_upscaler`` / ``hr_second_pass_steps`` / ``hr_denoising_strength`` turn on hires fix.
-SinkIn-only fields (``use_default_neg``, ``lcm``, ``version``, ``controlnet``) have no
-counterpart and are refused with a message rather than silently dropped.
+(Karras, Exponential…), ``clip_skip`` sets ``CLIP_stop_at_last_layers``, ``hr_scale`` turns on hires fix,
+``hr_upscaler`` / ``hr_second_pass_steps`` go with it.
+SinkIn-only fields (``lcm``, ``version``, ``controlnet``) have no
+counterpart and are refused with a message rather than silently dropped; ``use_default_neg`` is
+ignored (the web UI has no default negative prompt).
 """
 from __future__ import annotations
 
