@@ -11,7 +11,7 @@ def upscale_quote(db, image_id: int) -> dict | None:
     line ("~6 credits per upscale on provider sinkin" / "free on provider simulator"); ``warning``
     is set when the image has been upscaled before (doing it again costs again)."""
     from .providers import ProviderError, get_provider
-    from .upscaling import estimate_upscale, get_upscalers
+    from .upscaling import estimate_upscale, upscalers_for
 
     found = dicts(db.execute(
         "select images.id, images.upscale_path, images.upscale_type, runs.provider from images "
@@ -28,7 +28,7 @@ def upscale_quote(db, image_id: int) -> dict | None:
         quote.update(ready=False, problem=str(e), note="provider {} is not available here".format(name))
         return quote
     quote["free"] = bool(provider.free)
-    for kind in sorted(get_upscalers()):
+    for kind in upscalers_for(name):  # the upscalers offered for this provider's images
         quote["estimates"][kind] = estimate_upscale(db, provider, kind)
     try:
         provider.check_ready()

@@ -229,3 +229,16 @@ def test_the_default_download_fetches_http_urls(api_env):
         assert im.size == (128, 128)
     with pytest.raises(DownloadError, match="not an http"):
         Provider().download("file:///etc/passwd")
+
+
+def test_the_viewers_upscale_quote_lists_the_upscalers_of_the_images_provider(db_path, make_run, bytes_plugin):
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.imagequote import upscale_quote
+
+    make_run(db_path, {"provider": "bytes", "model_id": "m", "prompt": "a fox"})
+    work(db_path)
+    db = open_db(db_path)
+    try:
+        assert upscale_quote(db, 1)["estimates"] == {"lanczos": 0.0}
+    finally:
+        db.conn.close()
