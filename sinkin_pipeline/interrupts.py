@@ -38,8 +38,11 @@ class GracefulStop:
         return self
 
     def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        # after a signal the command is on its way out with a summary: a late extra Ctrl-C must
+        # not turn that into a traceback, so the handlers stay (they only set ``abandon`` now)
+        if not self.signalled:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
         self._previous = {}
         if self._last is not None:
             self.stream.write("\n")
