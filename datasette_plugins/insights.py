@@ -48,9 +48,9 @@ def parse_normalize(args):
 
 def page_data(db, run_ids, normalize, x=None, y=None):
     """The insights plus, when two axes vary, a heatmap (``x``/``y`` or the two top axes)."""
-    from sinkin_pipeline.insights import InsightsError, compute, heatmap, load
+    from sinkin_pipeline.insights import InsightsError, compute, heatmap, load_groups
 
-    data = load(db, run_ids)
+    data = load_groups(db, run_ids)
     result = compute(data, normalize)
     result["suggestion"] = next_run(db, data, result if not normalize else None) if len(run_ids) == 1 else None
     result["heatmap"] = None
@@ -59,7 +59,7 @@ def page_data(db, run_ids, normalize, x=None, y=None):
         x = x or next(a for a in ranked if a != y)
         y = y or next(a for a in ranked if a != x)
         try:
-            result["heatmap"] = heatmap(data, x, y, normalize)
+            result["heatmap"] = heatmap(db, data, x, y, normalize)
         except InsightsError as e:
             raise BadRequest(str(e))
     return result

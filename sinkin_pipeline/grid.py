@@ -5,12 +5,18 @@ from .insights import InsightsError, RunData, sort_key
 from .varying import format_value
 
 
+#: images on one Z page beyond which the default axes add a Z, and a page shows only the first
+PAGE_LIMIT = 4000
+
+
 def default_axes(data: RunData):
-    """X and Y default to the two varying settings with the most values (X the larger), no Z;
-    seeds come last, so that a cell holds several seeds side by side."""
+    """X and Y default to the two varying settings with the most values (X the larger); seeds
+    come last, so that a cell holds several seeds side by side. A Z (the next setting) only when
+    one page would hold more than PAGE_LIMIT images."""
     counts = {a: len({cfg[a] for cfg in data.configs.values()}) for a in data.axes}
     ranked = sorted(data.axes, key=lambda a: (a == "seed", -counts[a]))
-    return (ranked[0] if ranked else None), (ranked[1] if len(ranked) > 1 else None), None
+    z = ranked[2] if len(ranked) > 2 and data.image_count > PAGE_LIMIT else None
+    return (ranked[0] if ranked else None), (ranked[1] if len(ranked) > 1 else None), z
 
 
 def check_axes(data: RunData, x, y, z):
@@ -27,8 +33,9 @@ def check_axes(data: RunData, x, y, z):
 
 def grid(data: RunData, x=None, y=None, z=None, z_page=1):
     """The grid of one Z page: ``{"x", "y", "z", "x_values", "y_values", "z_values", "z_page",
-    "z_pages", "z_value", "rest", "per_cell", "rows": [[[image, ...] per x value] per y value]}``
-    where an image is ``{"id", "score", "caption"}`` (its settings outside X, Y and Z)."""
+    "z_pages", "z_value", "rest", "per_cell", "total", "shown", "rows": [[[image, ...] per x value]
+    per y value]}`` where an image is ``{"id", "score", "caption"}`` (its settings outside X, Y and
+    Z); a page shows at most PAGE_LIMIT images (``shown`` of ``total``)."""
     check_axes(data, x, y, z)
     none = object()
 
@@ -58,12 +65,16 @@ def grid(data: RunData, x=None, y=None, z=None, z_page=1):
         cell = cells[yi[cfg[y]] if y else 0][xi[cfg[x]] if x else 0]
         for image_id, index, score in images:
             cell.append((key, index, image_id, {"id": image_id, "score": score, "caption": caption}))
-    per_cell = 0
+    per_cell = total = shown = 0
     for row in cells:
         for i, cell in enumerate(row):
             cell.sort(key=lambda item: item[:3])
-            row[i] = [item[3] for item in cell]
+            total += len(cell)
+            keep = max(0, min(len(cell), PAGE_LIMIT - shown))
+            row[i] = [item[3] for item in cell[:keep]]
+            shown += keep
             per_cell = max(per_cell, len(row[i]))
     return {"x": x, "y": y, "z": z, "x_values": [] if not x else xs, "y_values": [] if not y else ys,
             "z_values": [] if not z else zs, "z_page": z_page, "z_pages": len(zs),
-            "z_value": None if not z else z_value, "rest": rest, "per_cell": per_cell, "rows": cells}
+            "z_value": None if not z else z_value, "rest": rest, "per_cell": per_cell, "rows": cells,
+            "total": total, "shown": shown}

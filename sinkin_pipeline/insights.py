@@ -3,20 +3,18 @@ varies, with per-value means and 95% intervals of the scores, paired one-change 
 ranked by the share of score variance they explain, and two-axis heatmaps.
 
 The axes are the config columns of :data:`sinkin_pipeline.varying.VARYING_COLUMNS` (the SinkIn
-fields of :mod:`sinkin_pipeline.fields`, and the init image) that take more than one value (plus the keys of a JSON object of extra options, when configs has such a
-column), so a new field appears here without code changes. Means are arithmetic means of the
+fields of :mod:`sinkin_pipeline.fields`, and the init image) that take more than one value, so
+a new field appears here without code changes. The statistics work on the images grouped in SQL
+by their settings and image index (:func:`load_groups`), so a run of 100,000 images is one pass. Means are arithmetic means of the
 scores (1-10); with ``normalize="prompt"`` each score is first taken as its deviation from the
 mean score of its prompt (some prompts are simply easier).
 """
-import json
 from dataclasses import dataclass, field
 
 from .fields import FIELDS
 from .stats import mean_ci, mean_ci_of
 from .varying import VARYING_COLUMNS
 
-#: configs columns that may hold a JSON object of provider-declared extra options (flattened)
-EXTRA_JSON_COLUMNS = ("extra", "extras", "extra_options")
 NORMALIZE = ("prompt",)
 
 
@@ -25,16 +23,33 @@ class InsightsError(ValueError):
 
 
 @dataclass
-class RunData:
-    """The settings and scores of a set of runs, loaded once for insights, heatmaps and grids."""
+class Groups:
+    """A set of runs' images grouped by their varying settings and image index (one SQL pass):
+    ``rows`` holds ``(values, prompt, image_index, images, rated, total, total_sq, seconds, timed)``
+    with ``values`` a tuple in ``axes`` order."""
 
     run_ids: list
-    axes: list                      # the settings that vary, in field order
-    constants: dict                 # the settings that do not vary: name -> value
-    configs: dict                   # config id -> {axis: value} (varying axes and "prompt")
-    images: dict                    # config id -> [(image_id, image_index, score)], by id
-    seconds: dict = field(default_factory=dict)  # config id -> generation seconds per image
-    runs: list = field(default_factory=list)     # [{"id", "name"}]
+    runs: list
+    axes: list
+    constants: dict
+    rows: list
+
+    @property
+    def image_count(self):
+        return sum(r[3] for r in self.rows)
+
+
+@dataclass
+class RunData:
+    """One run's images per config, for grids: ``configs`` maps a config id to its varying
+    settings; ``images`` a config id to ``[(image_id, image_index, score)]`` by id."""
+
+    run_ids: list
+    axes: list
+    constants: dict
+    configs: dict
+    images: dict
+    runs: list = field(default_factory=list)
 
     @property
     def image_count(self):
@@ -61,8 +76,10 @@ def sort_key(value):
     return (1, 0, str(value))
 
 
-def load(db, run_ids) -> RunData:
-    """Read the runs' configs, images, scores and timings. LookupError for a missing run."""
+def _settings(db, run_ids):
+    """``(runs, axes, constants)``: the runs' names, the setting columns with more than one value
+    among their configs (one aggregate query) and the values of the others. LookupError for a
+    missing run."""
     run_ids = sorted({int(r) for r in run_ids})
     if not run_ids:
         raise InsightsError("choose at least one run")
@@ -71,91 +88,96 @@ def load(db, run_ids) -> RunData:
     missing = [r for r in run_ids if r not in found]
     if missing:
         raise LookupError("run {} not found".format(", ".join(map(str, missing))))
-    columns = [row[1] for row in db.execute("PRAGMA table_info(configs)")]
+    columns = {row[1] for row in db.execute("PRAGMA table_info(configs)")}
     settings = [name for name in VARYING_COLUMNS if name in columns]
-    extras = [c for c in columns if c in EXTRA_JSON_COLUMNS]
-    cursor = db.execute("select id, {} from configs where run_id in ({})".format(
-        ", ".join(settings + extras), _in(run_ids)), run_ids)
-    raw = {}
-    for row in cursor:
-        values = {name: _value(name, v) for name, v in zip(settings, row[1:])}
-        for text in row[1 + len(settings):]:
-            try:
-                extra = json.loads(text) if text else {}
-            except ValueError:
-                extra = {}
-            if isinstance(extra, dict):
-                for key, v in extra.items():
-                    values.setdefault(key, v if not isinstance(v, (list, dict)) else json.dumps(v))
-        raw[row[0]] = values
-    names = list(dict.fromkeys(n for values in raw.values() for n in values))
-    distinct = {n: {_hashable(values.get(n)) for values in raw.values()} for n in names}
-    axes = [n for n in names if len(distinct[n]) > 1]
-    constants = {n: next(iter(distinct[n])) for n in names if len(distinct[n]) == 1}
-    keep = set(axes) | {"prompt"}
-    configs = {cid: {n: _hashable(values.get(n)) for n in keep} for cid, values in raw.items()}
-    images = {cid: [] for cid in configs}
+    counts = db.execute("select {} from configs where run_id in ({})".format(", ".join(
+        "count(distinct {0}) + (count(*) > count({0}))".format(c) for c in settings), _in(run_ids)),
+        run_ids).fetchone()
+    axes = [c for c, n in zip(settings, counts) if n > 1]
+    fixed = [c for c in settings if c not in axes]
+    first = db.execute("select {} from configs where run_id in ({}) limit 1".format(
+        ", ".join(fixed) or "1", _in(run_ids)), run_ids).fetchone() or [None] * len(fixed)
+    constants = {c: _value(c, v) for c, v in zip(fixed, first)}
+    return [{"id": r, "name": found[r]} for r in run_ids], axes, constants
+
+
+SECONDS_SQL = """case when j.status = 'succeeded' and j.started_at is not null and j.response_at is not null
+  then max(0, julianday(j.response_at) - julianday(j.started_at)) * 86400.0 / max(c.num_images, 1) end"""
+
+
+def load_groups(db, run_ids) -> Groups:
+    """The runs' images grouped by varying settings and image index, with counts, score sums
+    and generation seconds (SinkIn's answer time of the job divided by its images)."""
+    runs, axes, constants = _settings(db, run_ids)
+    ids = [r["id"] for r in runs]
+    cols = ["c.{}".format(a) for a in axes] + ["c.prompt", "i.image_index"]
+    sql = """select {cols}, count(*), count(i.score), total(i.score), total(i.score * i.score),
+                    total({secs}), count({secs})
+             from images i join configs c on c.id = i.config_id left join jobs j on j.id = i.job_id
+             where i.run_id in ({ids}) group by {cols}""".format(cols=", ".join(cols), secs=SECONDS_SQL,
+                                                                 ids=_in(ids))
+    k = len(axes)
+    rows = []
+    for r in db.execute(sql, ids):
+        values = tuple(_value(a, v) for a, v in zip(axes, r[:k]))
+        rows.append((values,) + tuple(r[k:]))
+    return Groups(run_ids=ids, runs=runs, axes=axes, constants=constants, rows=rows)
+
+
+def load(db, run_ids) -> RunData:
+    """Per config and per image, for grids. LookupError for a missing run."""
+    runs, axes, constants = _settings(db, run_ids)
+    ids = [r["id"] for r in runs]
+    configs = {}
+    for row in db.execute("select id, {} from configs where run_id in ({})".format(
+            ", ".join(axes + ["prompt"]), _in(ids)), ids):
+        configs[row[0]] = {a: _value(a, v) for a, v in zip(axes + ["prompt"], row[1:])}
+    images = {}
     for image_id, config_id, index, score in db.execute(
             "select id, config_id, image_index, score from images where run_id in ({}) order by id"
-            .format(_in(run_ids)), run_ids):
+            .format(_in(ids)), ids):
         images.setdefault(config_id, []).append((image_id, index, score))
-    seconds = {}
-    for config_id, secs in db.execute("""
-            select config_id, sum((julianday(response_at) - julianday(started_at)) * 86400)
-            from jobs where run_id in ({}) and kind = 'inference' and status = 'succeeded'
-              and started_at is not null and response_at is not null
-            group by config_id""".format(_in(run_ids)), run_ids):
-        n = len(images.get(config_id) or ())
-        if n and secs is not None:
-            seconds[config_id] = max(0.0, secs) / n
-    return RunData(run_ids=run_ids, axes=axes, constants=constants, configs=configs, images=images,
-                   seconds=seconds, runs=[{"id": r, "name": found[r]} for r in run_ids])
+    return RunData(run_ids=ids, axes=axes, constants=constants, configs=configs, images=images, runs=runs)
 
 
-def _hashable(value):
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
-
-
-def rated_scores(data: RunData, normalize=None):
-    """config id -> [(image_index, score as float, image_id)] of its rated images, with scores
-    as deviations from their prompt's mean when ``normalize == "prompt"``."""
+def scored_rows(groups: Groups, normalize=None):
+    """``[(values, index, images, rated, total, total_sq, seconds, timed)]`` with the score sums
+    taken as deviations from each prompt's mean score when ``normalize == "prompt"``."""
     if normalize not in (None, "") + NORMALIZE:
         raise InsightsError("normalize must be one of: {}".format(", ".join(NORMALIZE)))
-    scores = {}
-    for cid, imgs in data.images.items():
-        rated = [(idx, float(s), iid) for iid, idx, s in imgs if s is not None]
-        if rated:
-            scores[cid] = rated
-    if normalize == "prompt":
-        sums = {}
-        for cid, rated in scores.items():
-            acc = sums.setdefault(data.configs[cid]["prompt"], [0, 0.0])
-            acc[0] += len(rated)
-            acc[1] += sum(s for _, s, _ in rated)
-        means = {p: t / n for p, (n, t) in sums.items()}
-        scores = {cid: [(idx, s - means[data.configs[cid]["prompt"]], iid) for idx, s, iid in rated]
-                  for cid, rated in scores.items()}
-    return scores
+    if normalize != "prompt":
+        return [(r[0],) + r[2:] for r in groups.rows]
+    sums = {}
+    for r in groups.rows:
+        acc = sums.setdefault(r[1], [0, 0.0])
+        acc[0] += r[4]
+        acc[1] += r[5]
+    means = {p: (t / n if n else 0.0) for p, (n, t) in sums.items()}
+    out = []
+    for values, prompt, index, images, rated, total, total_sq, secs, timed in groups.rows:
+        m = means[prompt]
+        out.append((values, index, images, rated, total - rated * m, total_sq - 2 * m * total + rated * m * m,
+                    secs, timed))
+    return out
 
 
 def _round(x, digits=3):
     return None if x is None else round(x, digits)
 
 
-def axis_values(data: RunData, axis, scores):
-    """One row per value of ``axis``: images, rated, mean, ci_low, ci_high, seconds per image."""
+def axis_values(rows, k):
+    """One row per value of the k-th axis: images, rated, mean, ci_low, ci_high, seconds per image."""
     groups = {}
-    for cid, cfg in data.configs.items():
-        g = groups.setdefault(cfg[axis], [0, 0, 0.0, 0.0, 0.0, 0])
-        g[0] += len(data.images.get(cid) or ())
-        for _, s, _ in scores.get(cid, ()):
-            g[1] += 1
-            g[2] += s
-            g[3] += s * s
-        if cid in data.seconds:
-            n = len(data.images[cid])
-            g[4] += data.seconds[cid] * n
-            g[5] += n
+    for r in rows:
+        g = groups.get(r[0][k])
+        if g is None:
+            g = groups[r[0][k]] = [0, 0, 0.0, 0.0, 0.0, 0]
+        g[0] += r[2]
+        g[1] += r[3]
+        g[2] += r[4]
+        g[3] += r[5]
+        g[4] += r[6]
+        g[5] += r[7]
     out = []
     for value in sorted(groups, key=sort_key):
         images, rated, total, total_sq, secs, timed = groups[value]
@@ -176,26 +198,34 @@ def best_value(values):
     return None
 
 
-def paired_effects(data: RunData, axis, best, scores, order):
+def paired_effects(rows, k, best, order):
     """For each value other than ``best``: images identical in every other setting (and image
     index, so the same seed's noise) paired with the best value's; the mean of the differences
     (value − best) with its 95% interval and the number of pairs."""
-    others = [a for a in data.axes if a != axis]
     cells = {}
-    for cid, rated in scores.items():
-        cfg = data.configs[cid]
-        key = tuple(cfg[a] for a in others)
-        for idx, s, _ in rated:
-            cells.setdefault((key, idx), {}).setdefault(cfg[axis], []).append(s)
+    for r in rows:
+        if not r[3]:
+            continue
+        values = r[0]
+        key = (values[:k] + values[k + 1:], r[1])
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = {}
+        acc = cell.get(values[k])
+        if acc is None:
+            cell[values[k]] = [r[3], r[4]]
+        else:  # the same settings in two runs
+            acc[0] += r[3]
+            acc[1] += r[4]
     diffs = {}
     for by_value in cells.values():
         ref = by_value.get(best)
         if ref is None or len(by_value) < 2:
             continue
-        ref_mean = sum(ref) / len(ref)
-        for value, got in by_value.items():
+        ref_mean = ref[1] / ref[0]
+        for value, (n, total) in by_value.items():
             if value != best:
-                diffs.setdefault(value, []).append(sum(got) / len(got) - ref_mean)
+                diffs.setdefault(value, []).append(total / n - ref_mean)
     out = []
     for value in order:
         if value == best:
@@ -221,29 +251,29 @@ def explained(values):
     sst = sum(s[2] for s in sums) - n * grand * grand
     ssb = sum(s[0] * (s[1] / s[0] - grand) ** 2 for s in sums)
     msw = max(0.0, sst - ssb) / (n - k)
-    if sst <= 0:
+    if sst <= 1e-12:
         return 0.0, spread
     return _round(max(0.0, (ssb - (k - 1) * msw) / (sst + msw))), spread
 
 
-def compute(data: RunData, normalize=None):
+def compute(groups: Groups, normalize=None):
     """The insights of loaded runs (see :func:`insights`)."""
-    scores = rated_scores(data, normalize)
-    rated = sum(len(r) for r in scores.values())
+    rows = scored_rows(groups, normalize)
+    rated = sum(r[3] for r in rows)
     axes = []
-    for axis in data.axes:
-        values = axis_values(data, axis, scores)
+    for k, axis in enumerate(groups.axes):
+        values = axis_values(rows, k)
         best = best_value(values)
         order = [v["value"] for v in values]
         share, spread = explained(values)
         for v in values:
             del v["_sums"]
         axes.append({"axis": axis, "values": values, "best": best, "importance": share, "spread": spread,
-                     "paired": paired_effects(data, axis, best, scores, order) if best is not None else []})
+                     "paired": paired_effects(rows, k, best, order) if best is not None else []})
     axes.sort(key=lambda a: (a["importance"] is None, -(a["importance"] or 0), -(a["spread"] or 0)))
-    result = {"run_id": data.run_ids[0] if len(data.run_ids) == 1 else None, "run_ids": data.run_ids,
-              "runs": data.runs, "images": data.image_count, "rated": rated,
-              "normalize": normalize or None, "constants": data.constants, "axes": axes}
+    result = {"run_id": groups.run_ids[0] if len(groups.run_ids) == 1 else None, "run_ids": groups.run_ids,
+              "runs": groups.runs, "images": groups.image_count, "rated": rated,
+              "normalize": normalize or None, "constants": groups.constants, "axes": axes}
     result["summary"] = summary(result)
     return result
 
@@ -256,7 +286,7 @@ def insights(db, run_ids, normalize=None):
     much of the score variance they explain. LookupError for a missing run."""
     if isinstance(run_ids, int):
         run_ids = [run_ids]
-    return compute(load(db, run_ids), normalize)
+    return compute(load_groups(db, run_ids), normalize)
 
 
 def fmt(x, digits=1):
@@ -292,35 +322,42 @@ def summary(result):
         pairs, "" if pairs == 1 else "s")
 
 
-def heatmap(data: RunData, x, y, normalize=None):
+def heatmap(db, groups: Groups, x, y, normalize=None):
     """Two axes crossed: per cell the images, rated, mean score and the best image (the highest
     score, else the first image) — ``{"x", "y", "x_values", "y_values", "cells": [...]}``."""
     for axis in (x, y):
-        if axis not in data.axes:
+        if axis not in groups.axes:
             raise InsightsError("{!r} is not a setting that varies here (choose from: {})".format(
-                axis, ", ".join(data.axes) or "none"))
+                axis, ", ".join(groups.axes) or "none"))
     if x == y:
         raise InsightsError("choose two different settings for the heatmap")
-    scores = rated_scores(data, normalize)
-    raw = {iid: s for imgs in data.images.values() for iid, _, s in imgs if s is not None}
+    kx, ky = groups.axes.index(x), groups.axes.index(y)
     cells = {}
-    for cid, cfg in data.configs.items():
-        c = cells.setdefault((cfg[x], cfg[y]), {"images": 0, "rated": [], "best": None})
-        imgs = data.images.get(cid) or ()
-        c["images"] += len(imgs)
-        c["rated"].extend(s for _, s, _ in scores.get(cid, ()))
-        for iid, _, _ in imgs:
-            best = c["best"]
-            if best is None or (raw.get(iid) or 0) > (raw.get(best) or 0):
-                c["best"] = iid
+    for r in scored_rows(groups, normalize):
+        c = cells.get((r[0][kx], r[0][ky]))
+        if c is None:
+            c = cells[(r[0][kx], r[0][ky])] = [0, 0, 0.0, 0.0]
+        c[0] += r[2]
+        c[1] += r[3]
+        c[2] += r[4]
+        c[3] += r[5]
+    best = {}
+    ids = groups.run_ids
+    for xv, yv, image_id, score in db.execute("""
+            select c.{x}, c.{y}, i.id, max(coalesce(i.score, 0)) from images i
+            join configs c on c.id = i.config_id where i.run_id in ({ids})
+            group by c.{x}, c.{y}""".format(x=x, y=y, ids=_in(ids)), ids):
+        best[(_value(x, xv), _value(y, yv))] = (image_id, score or None)
     xs = sorted({k[0] for k in cells}, key=sort_key)
     ys = sorted({k[1] for k in cells}, key=sort_key)
     out = []
-    for (xv, yv), c in cells.items():
-        mean, _, _ = mean_ci_of(c["rated"])
-        out.append({"x": xv, "y": yv, "images": c["images"], "rated": len(c["rated"]), "mean": _round(mean),
-                    "best_image_id": c["best"], "best_score": raw.get(c["best"])})
-    xi = {v: i for i, v in enumerate(xs)}
-    yi = {v: i for i, v in enumerate(ys)}
-    out.sort(key=lambda c: (yi[c["y"]], xi[c["x"]]))
+    for yv in ys:
+        for xv in xs:
+            c = cells.get((xv, yv))
+            if c is None:
+                continue
+            mean, _, _ = mean_ci(c[1], c[2], c[3])
+            image_id, score = best.get((xv, yv), (None, None))
+            out.append({"x": xv, "y": yv, "images": c[0], "rated": c[1], "mean": _round(mean),
+                        "best_image_id": image_id, "best_score": score})
     return {"x": x, "y": y, "x_values": xs, "y_values": ys, "cells": out}

@@ -8,7 +8,7 @@ import math
 import yaml
 
 from .fields import FIELDS
-from .insights import compute, fmt, fmt_ci, load, sort_key
+from .insights import compute, fmt, fmt_ci, load_groups, sort_key
 from .varying import format_value
 
 #: settings kept whole: the subjects of the images, not something to tune
@@ -85,12 +85,12 @@ def judge(axis_info):
 
 def suggest(db, run_id: int, data=None, result=None) -> dict:
     """``{"run_id", "spec", "reasons", "yaml", "init_asset_ids"}`` for the next run after
-    ``run_id`` (``data``/``result``: its already loaded RunData and insights, not normalised).
+    ``run_id`` (``data``/``result``: its already loaded Groups and insights, not normalised).
     LookupError for a missing run."""
     from .db import db_path_of, resolve_media
     from .spec import check_spec
 
-    data = data or load(db, [run_id])
+    data = data or load_groups(db, [run_id])
     result = result or compute(data)
     run = db.execute("select name, provider, spec from runs where id = ?", [run_id]).fetchone()
     try:
@@ -118,7 +118,8 @@ def suggest(db, run_id: int, data=None, result=None) -> dict:
         else:
             chosen[name], reason = judge(axis_info)
         reasons.append(reason)
-    seeds = len({cfg["seed"] for cfg in data.configs.values()}) if "seed" in data.axes else 1
+    seed_axis = next((a for a in result["axes"] if a["axis"] == "seed"), None)
+    seeds = len(seed_axis["values"]) if seed_axis else 1
     seeds = min(MAX_SEEDS, max(MIN_SEEDS, seeds))
     reasons.append("seed: {} fresh random seeds, to confirm on new noise".format(seeds))
     spec = {"name": "{} · next".format(run[0] or "run {}".format(run_id)), "provider": run[1]}

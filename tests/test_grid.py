@@ -114,3 +114,17 @@ async def test_missing_run_is_404(site):
     ds, _, _ = site
     assert (await ds.client.get("/-/sinkin/runs/99/grid")).status_code == 404
     assert (await ds.client.get("/-/sinkin/runs/99/grid.png")).status_code == 404
+
+
+def test_a_page_over_the_limit_is_cut_with_a_note_and_defaults_add_a_z(site, monkeypatch):
+    from sinkin_pipeline import grid as grid_module
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.insights import load
+
+    _, db_path, run_id = site
+    monkeypatch.setattr(grid_module, "PAGE_LIMIT", 10)
+    data = load(open_db(db_path), [run_id])
+    page = grid_module.grid(data, "scheduler", "seed")
+    assert (page["shown"], page["total"]) == (10, 18)
+    assert sum(len(cell) for row in page["rows"] for cell in row) == 10
+    assert grid_module.default_axes(data) == ("scheduler", "steps", "seed")

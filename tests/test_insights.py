@@ -68,10 +68,15 @@ def ci_half(values, t):
 
 def test_t_quantiles_match_the_printed_table():
     table = {(0.975, 1): 12.706, (0.975, 2): 4.303, (0.975, 5): 2.571, (0.975, 10): 2.228,
-             (0.975, 30): 2.042, (0.995, 3): 5.841, (0.95, 20): 1.725, (0.975, 1000): 1.962}
+             (0.975, 30): 2.042, (0.995, 3): 5.841, (0.95, 20): 1.725, (0.975, 60): 2.000, (0.975, 1000): 1.962}
     for (p, df), expected in table.items():
         assert t_quantile(p, df) == pytest.approx(expected, abs=1e-3)
     assert t_quantile(0.025, 5) == pytest.approx(-2.571, abs=1e-3)
+    from sinkin_pipeline.stats import EXPANSION_DF, t_cdf
+
+    for df in (EXPANSION_DF, 45, 120, 5000):  # the expansion agrees with the exact CDF
+        for p in (0.9, 0.975, 0.995):
+            assert t_cdf(t_quantile(p, df), df) == pytest.approx(p, abs=1e-6)
 
 
 def test_means_intervals_and_paired_differences_match_a_hand_computation(planted):
