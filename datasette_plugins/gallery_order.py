@@ -59,8 +59,9 @@ def ordered_ids(db, run_id, state):
     stats = db.execute("select version, score_version from run_stats where run_id = ?", [run_id]).fetchone()
     version, score_version = stats or (None, None)
     scores_matter = state["unrated"] or state["sort"].startswith("score")
+    blind = state.get("blind")
     key = (_file_key(db), run_id, state["unrated"], state["sort"], tuple(sorted(state["filters"].items())),
-           version, score_version if scores_matter else None)
+           version, score_version if scores_matter else None, blind)
     with _lock:
         found = _cache.get(key)
         if found is not None:
@@ -68,7 +69,14 @@ def ordered_ids(db, run_id, state):
             return found
     where, params = where_sql(run_id, state)
     ids = array("q", (r[0] for r in db.execute(
-        "select image_id from image_table{} order by {}".format(where, order_sql(state)), params)))
+        "select image_id from image_table{} order by {}".format(where, "image_id" if blind else order_sql(state)),
+        params)))
+    if blind:  # blind mode: shuffled with the review pass's fixed seed
+        import random
+
+        shuffled = list(ids)
+        random.Random(blind).shuffle(shuffled)
+        ids = array("q", shuffled)
     if version is not None:
         with _lock:
             _cache[key] = ids

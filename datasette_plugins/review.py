@@ -1,6 +1,7 @@
 """The review pages: a run's gallery, the keyboard viewer (score, upscale, compare), the image files,
 and their JSON endpoints. Writes (score, upscale) go through :func:`security.write_problem`."""
 import asyncio
+import secrets
 from urllib.parse import urlencode
 
 from datasette import NotFound, Response
@@ -44,8 +45,11 @@ def parse_state(args):
         page = max(1, int(args.get("page") or 1))
     except ValueError:
         page = 1
+    blind = args.get("blind") or ""
     return {"unrated": args.get("unrated") == "1", "sort": sort if sort in SORTS else "newest",
-            "filters": filters, "page": page}
+            "filters": filters, "page": page,
+            # blind mode: the seed of this review pass (shuffled order, settings hidden until scored)
+            "blind": int(blind) if blind.isdigit() and 0 < int(blind) < 2**31 else None}
 
 
 def state_params(state, page=None, **changes):
@@ -57,6 +61,9 @@ def state_params(state, page=None, **changes):
     if sort != "newest":
         params["sort"] = sort
     params.update(changes.get("filters", state["filters"]))
+    blind = changes.get("blind", state.get("blind"))
+    if blind:
+        params["blind"] = str(blind)
     if page and page > 1:
         params["page"] = str(page)
     return urlencode(params)
@@ -139,6 +146,8 @@ async def gallery_page(datasette, request):
         "unrated": "?" + state_params(state, unrated=not state["unrated"]),
         "sorts": {key: "?" + state_params(state, sort=key) for key in SORTS},
         "clear": "?" + state_params(state, filters={}),
+        # each time blind mode is turned on, a new review pass with its own shuffle
+        "blind": "?" + state_params(state, blind=None if state["blind"] else secrets.randbelow(2**31 - 1) + 1),
     }
     return Response.html(await datasette.render_template("sinkin_gallery.html", {
         "state": state, "state_query": state_params(state),
@@ -159,7 +168,7 @@ async def viewer_page(datasette, request):
     return Response.html(await datasette.render_template("sinkin_viewer.html", {
         "image": image, "settings": SETTING_FIELDS, "varying": varying, "label": config_label(image, varying),
         "upscalers": upscalers,
-        "state_query": state_params(state),
+        "state_query": state_params(state), "blind": state["blind"],
         "boot": json_script({"image_id": image_id, "run_id": image["run_id"], "state": state_params(state),
                              "page_size": PAGE_SIZE, "width": image["width"], "height": image["height"]}),
     }, request=request))

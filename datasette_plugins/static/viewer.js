@@ -65,6 +65,7 @@
 
     function showScore(score) {
       scoreBox.textContent = score === null || score === undefined ? "–" : String(score);
+      $("#sk-viewer").classList.toggle("sk-unscored-now", score === null || score === undefined);  // blind mode
     }
 
     function renderSettings(image) {
