@@ -139,4 +139,8 @@ def test_blind_mode_hides_settings_until_scored(page, served):
         page.keyboard.press("a")  # stay on this image after scoring
     page.keyboard.press("6")
     page.wait_for_function("() => getComputedStyle(document.querySelector('#sk-settings')).visibility === 'visible'")
+    for _ in range(100):  # the viewer writes the score in the background
+        if score_of(db_path, image_id) == 6:
+            break
+        page.wait_for_timeout(50)
     assert score_of(db_path, image_id) == 6
