@@ -9,6 +9,10 @@ by their settings and image index (:func:`load_groups`), so a run of 100,000 ima
 scores (1-10); with ``normalize="prompt"`` each score is first taken as its deviation from the
 mean score of its prompt (some prompts are simply easier).
 """
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .fields import FIELDS
@@ -16,6 +20,11 @@ from .stats import mean_ci, mean_ci_of
 from .varying import VARYING_COLUMNS
 
 NORMALIZE = ("prompt",)
+#: loaded runs kept in memory (a server answers again at once until a run's images, scores or
+#: configs change: ``run_stats`` counters, bumped by triggers whichever process writes)
+CACHE_SIZE = 8
+_cache = OrderedDict()
+_lock = threading.Lock()
 
 
 class InsightsError(ValueError):
@@ -105,9 +114,47 @@ SECONDS_SQL = """case when j.status = 'succeeded' and j.started_at is not null a
   then max(0, julianday(j.response_at) - julianday(j.started_at)) * 86400.0 / max(c.num_images, 1) end"""
 
 
+def _cache_key(db, kind, run_ids):
+    """What identifies the loaded data: the database file, the runs and their run_stats
+    counters; None when they cannot be read (no cache)."""
+    ids = sorted({int(r) for r in run_ids})
+    try:
+        counters = db.execute("select run_id, version, score_version, config_version from run_stats "
+                              "where run_id in ({})".format(_in(ids)), ids).fetchall()
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        inode = os.stat(path).st_ino
+    except (sqlite3.Error, OSError, TypeError):
+        return None
+    if len(counters) != len(ids) or not ids:
+        return None
+    return (kind, path, inode, tuple(sorted(counters)))
+
+
+def cached(db, kind, run_ids, build):
+    """``build()``, or what it returned for the same runs while their counters stood still."""
+    key = _cache_key(db, kind, run_ids)
+    if key is not None:
+        with _lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+    value = build()
+    if key is not None:
+        with _lock:
+            _cache[key] = value
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return value
+
+
 def load_groups(db, run_ids) -> Groups:
     """The runs' images grouped by varying settings and image index, with counts, score sums
-    and generation seconds (SinkIn's answer time of the job divided by its images)."""
+    and generation seconds (SinkIn's answer time of the job divided by its images). Cached
+    until the runs change."""
+    return cached(db, "groups", run_ids, lambda: _load_groups(db, run_ids))
+
+
+def _load_groups(db, run_ids) -> Groups:
     runs, axes, constants = _settings(db, run_ids)
     ids = [r["id"] for r in runs]
     cols = ["c.{}".format(a) for a in axes] + ["c.prompt", "i.image_index"]
@@ -125,7 +172,12 @@ def load_groups(db, run_ids) -> Groups:
 
 
 def load(db, run_ids) -> RunData:
-    """Per config and per image, for grids. LookupError for a missing run."""
+    """Per config and per image, for grids (cached until the runs change). LookupError for a
+    missing run."""
+    return cached(db, "images", run_ids, lambda: _load(db, run_ids))
+
+
+def _load(db, run_ids) -> RunData:
     runs, axes, constants = _settings(db, run_ids)
     ids = [r["id"] for r in runs]
     configs = {}

@@ -158,3 +158,18 @@ def test_cli_refuses_a_missing_run_and_a_bad_id(planted):
     assert out.exit_code != 0 and "run 99 not found" in out.output
     out = invoke("insights", "--run", "x", "--db", db_path)
     assert out.exit_code != 0 and "'x' is not a run id" in out.output
+
+
+def test_loaded_runs_are_cached_until_a_score_changes(planted):
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.insights import insights, load_groups
+
+    db_path, run_id = planted
+    db = open_db(db_path)
+    first = load_groups(db, [run_id])
+    assert load_groups(db, [run_id]) is first  # nothing changed: the same object
+    image_id, score = db.execute("select id, score from images where score is not null limit 1").fetchone()
+    assert invoke("score", image_id, 10 if score != 10 else 9, "--db", db_path).exit_code == 0
+    assert load_groups(db, [run_id]) is not first
+    assert insights(db, run_id)["rated"] == 13
+    assert invoke("score", image_id, score, "--db", db_path).exit_code == 0  # as planted again
