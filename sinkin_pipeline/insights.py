@@ -393,13 +393,7 @@ def heatmap(db, groups: Groups, x, y, normalize=None):
         c[1] += r[3]
         c[2] += r[4]
         c[3] += r[5]
-    best = {}
-    ids = groups.run_ids
-    for xv, yv, image_id, score in db.execute("""
-            select c.{x}, c.{y}, i.id, max(coalesce(i.score, 0)) from images i
-            join configs c on c.id = i.config_id where i.run_id in ({ids})
-            group by c.{x}, c.{y}""".format(x=x, y=y, ids=_in(ids)), ids):
-        best[(_value(x, xv), _value(y, yv))] = (image_id, score or None)
+    best = cached(db, ("best", x, y), groups.run_ids, lambda: _best_images(db, groups.run_ids, x, y))
     xs = sorted({k[0] for k in cells}, key=sort_key)
     ys = sorted({k[1] for k in cells}, key=sort_key)
     out = []
@@ -413,3 +407,14 @@ def heatmap(db, groups: Groups, x, y, normalize=None):
             out.append({"x": xv, "y": yv, "images": c[0], "rated": c[1], "mean": _round(mean),
                         "best_image_id": image_id, "best_score": score})
     return {"x": x, "y": y, "x_values": xs, "y_values": ys, "cells": out}
+
+
+def _best_images(db, ids, x, y):
+    """(x value, y value) -> (id, score) of the highest-scored image (any image if none is)."""
+    best = {}
+    for xv, yv, image_id, score in db.execute("""
+            select c.{x}, c.{y}, i.id, max(coalesce(i.score, 0)) from images i
+            join configs c on c.id = i.config_id where i.run_id in ({ids})
+            group by c.{x}, c.{y}""".format(x=x, y=y, ids=_in(ids)), ids):
+        best[(_value(x, xv), _value(y, yv))] = (image_id, score or None)
+    return best
