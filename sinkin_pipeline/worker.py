@@ -181,12 +181,12 @@ class Session:
                     raise _Wait(self.generation)  # calls in flight may cost less than reserved
                 if not self.summary.jobs:
                     raise BudgetTooSmall(
-                        "budget of {:g} credits is too small for the next job (job {}, up to ~{:g} credits)"
-                        .format(self.budget, job["id"], credits))
+                        "budget of {} is too small for the next job (job {}, up to {})".format(
+                            credit_text(self.budget), job["id"], credit_text(credits, estimate=True)))
                 self.summary.stopped = (
-                    "Stopped: the budget of {:g} credits is reached ({:g} spent; the next job may cost "
-                    "up to ~{:g}); the rest stays queued".format(self.budget, round(self.summary.spent, 4),
-                                                                 credits))
+                    "Stopped: the budget of {} is reached ({} spent; the next job may cost up to {}); "
+                    "the rest stays queued".format(credit_text(self.budget), money(self.summary.spent),
+                                                   credit_text(credits, estimate=True)))
                 raise BudgetStop()
             self.in_flight[job["id"]] = _Reservation(credits, job["provider"], config, not known)
 

@@ -98,7 +98,9 @@ def test_a_mislearned_rate_never_takes_spending_past_the_budget(db_path, make_ru
     assert charged <= budget  # prices of this size are bounded by what the big jobs cost
     assert charged == pytest.approx(summary.spent) and summary.credits == pytest.approx(charged)
     assert charged > budget - 0.5  # and the budget is used, not abandoned early
-    assert "budget of {:g} credits is reached".format(budget) in summary.stopped
+    from sinkin_pipeline.wording import credit_text
+
+    assert "budget of {} is reached".format(credit_text(budget)) in summary.stopped  # "1 credit"
     assert "queued" in statuses(db_path)
 
 
