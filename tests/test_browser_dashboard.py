@@ -197,7 +197,8 @@ def test_an_uploaded_init_image_is_shown_and_enters_the_spec(page, server, tmp_p
     page.set_input_files("#f-init-file", str(picture))
     page.locator("#sk-assets li").wait_for()
     assert "start.png · 96×64" in page.text_content("#sk-assets")
-    assert page.evaluate("document.querySelector('#sk-assets img').naturalWidth") == 96
+    # the preview loads (waited for: a loaded machine may take a moment)
+    page.wait_for_function("() => document.querySelector('#sk-assets img').naturalWidth === 96")
     assert page.is_enabled("#f-image_strength")
     page.fill("#f-image_strength", "0.3")
     page.check("input[name=controlnet][value=canny]")
