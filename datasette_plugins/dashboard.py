@@ -234,11 +234,29 @@ def _job_ids(data):
     return ids
 
 
+class MayHaveBeenCharged(Exception):
+    """A retry would re-send jobs that may already have been paid for: asked to confirm."""
+
+    def __init__(self, count, credits):
+        super().__init__(count, credits)
+        self.count, self.credits = count, credits
+
+
 def _retry(db, data):
-    from sinkin_pipeline.queue import retry_jobs
+    """Re-queue the chosen jobs. Jobs whose answer is stored only download again (free); jobs
+    that were sent without an answer ("may have been charged") are re-sent only when the request
+    says ``"resend": true`` – otherwise nothing changes and the caller is asked to confirm."""
+    from sinkin_pipeline.queue import retry_jobs, retry_plan
 
     run_id, _ = _prepare(db, data)
-    return retry_jobs(db, run_id=run_id, job_ids=_job_ids(data))
+    job_ids = _job_ids(data)
+    resend = data.get("resend")
+    if resend not in (None, True, False):
+        raise ValueError("resend: expected true or false")
+    unknown, credits = retry_plan(db, run_id=run_id, job_ids=job_ids)["unknown"]
+    if unknown and resend is not True:
+        raise MayHaveBeenCharged(unknown, credits)
+    return retry_jobs(db, run_id=run_id, job_ids=job_ids, resend=True)
 
 
 def _cancel(db, data):
@@ -264,6 +282,14 @@ async def _queue_change(datasette, request, fn, verb):
         return refusal
     try:
         n = await with_db(datasette, fn, data)
+    except MayHaveBeenCharged as e:
+        from sinkin_pipeline.wording import credit_text
+
+        return error("{} sent without an answer and may have been charged already: sending {} again "
+                     "costs {} more. Confirm to re-send.".format(
+                         plural(e.count, "job was", "jobs were"), "it" if e.count == 1 else "them",
+                         credit_text(e.credits, estimate=True)),
+                     status=409, needs_confirmation=True, may_have_been_charged=e.count, credits=e.credits)
     except (ValueError, LookupError) as e:
         return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
     return ok({"count": n, "message": "{} {}".format(plural(n, "job"), verb)})

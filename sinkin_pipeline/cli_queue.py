@@ -6,6 +6,7 @@ import sqlite3
 import click
 
 from .cli import ID, cli, db_option, fail, message_of, opendb, readdb
+from .storage import StorageError
 
 
 def _range(name):
@@ -27,7 +28,6 @@ def _recover(db):
 
 def _storage_message(error):
     """A database or disk failure before any job started: nothing was spent."""
-    from .storage import StorageError
 
     detail = str(error) if isinstance(error, StorageError) else "{}: {}".format(type(error).__name__, error)
     return "storage error, nothing was sent: {}".format(detail)

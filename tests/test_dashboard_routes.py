@@ -242,8 +242,14 @@ async def test_failed_and_interrupted_jobs_show_and_can_be_retried_or_cancelled(
     assert r.status_code == 200 and r.json()["count"] == 1
     assert query(lab, "select status from jobs where id in (?, ?, ?) order by id", ids[:3]) == [
         ("queued",), ("cancelled",), ("interrupted",)]
+    # the interrupted job was sent without an answer: re-sending it may pay twice, so it asks first
     r = await lab.post("/-/sinkin/queue/retry.json", {"run_id": run_id})
+    assert r.status_code == 409 and r.json()["needs_confirmation"] is True
+    assert r.json()["may_have_been_charged"] == 1 and "may have been charged" in r.json()["error"]
+    assert query(lab, "select status from jobs where id = ?", [ids[2]])[0][0] == "interrupted"
+    r = await lab.post("/-/sinkin/queue/retry.json", {"run_id": run_id, "resend": True})
     assert r.json()["count"] == 1
+    assert (await lab.post("/-/sinkin/queue/retry.json", {"run_id": run_id, "resend": "yes"})).status_code == 400
     for bad in ({"job_ids": "1"}, {"job_ids": []}, {"job_ids": [True]}, {"run_id": -3}):
         assert (await lab.post("/-/sinkin/queue/retry.json", bad)).status_code == 400, bad
     assert (await lab.post("/-/sinkin/queue/cancel.json", {"run_id": 999})).status_code == 404

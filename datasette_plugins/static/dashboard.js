@@ -310,7 +310,12 @@
   }));
 
   async function queueChange(kind, data) {
-    const { body } = await send(`/-/sinkin/queue/${kind}.json`, data || {});
+    let { body } = await send(`/-/sinkin/queue/${kind}.json`, data || {});
+    if (!body.ok && body.needs_confirmation) {
+      // jobs sent without an answer may have been paid for: re-send only when the user says so
+      if (!window.confirm(body.error)) return notify("Nothing was re-sent.", "info");
+      ({ body } = await send(`/-/sinkin/queue/${kind}.json`, { ...(data || {}), resend: true }));
+    }
     notify(body.ok ? body.message : body.error, body.ok ? "ok" : "error");
     await refresh();
   }
