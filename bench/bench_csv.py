@@ -7,6 +7,7 @@ of the text cells formula-like) in a SinkIn database, served by a real `sinkin s
 
     python bench/bench_csv.py [ROWS]      # prints Markdown; see docs/benchmarks.md
 """
+
 import socket
 import sqlite3
 import subprocess
@@ -26,8 +27,10 @@ def build(path, n):
     conn.execute("create table big (id integer primary key, {})".format(", ".join(cols)))
 
     def row(i):
-        return [i] + [("=prompt {}".format(i) if j % 5 == 1 else "a prompt, number {}".format(i))
-                      if j % 2 else i * 0.5 for j in range(24)]
+        return [i] + [
+            ("=prompt {}".format(i) if j % 5 == 1 else "a prompt, number {}".format(i)) if j % 2 else i * 0.5
+            for j in range(24)
+        ]
 
     conn.executemany("insert into big values ({})".format(",".join("?" * 25)), (row(i) for i in range(n)))
     conn.commit()
@@ -42,8 +45,15 @@ def serve(path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_datasette(path, "127.0.0.1", port).app(), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            make_datasette(path, "127.0.0.1", port).app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.02)
@@ -54,8 +64,9 @@ def fetch(url):
     """Download time, with curl in another process (a client in this process would compete with
     the server for the GIL)."""
     start = time.perf_counter()
-    done = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", url], check=True,
-                          capture_output=True)
+    done = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", url], check=True, capture_output=True
+    )
     return time.perf_counter() - start, int(done.stdout)
 
 
@@ -64,8 +75,9 @@ def main():
     path = Path(tempfile.mkdtemp()) / "bench.db"
     build(path, n)
     start = time.perf_counter()
-    subprocess.run(["sqlite3", "-csv", "-header", str(path), "select * from big"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["sqlite3", "-csv", "-header", str(path), "select * from big"], check=True, capture_output=True
+    )
     base = time.perf_counter() - start
     url, server = serve(path)
     ours, _ = fetch(url + "/-/sinkin/export/big.csv")

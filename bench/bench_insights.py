@@ -15,6 +15,7 @@ Scores and run 2 are added to the databases in $SINKIN_BENCH_DIR (default /tmp/s
 there if missing), which changes them for the review benchmark: point SINKIN_BENCH_DIR to a folder
 of your own, e.g. SINKIN_BENCH_DIR=/tmp/insights-bench python bench/bench_insights.py
 """
+
 import argparse
 import asyncio
 import random
@@ -28,8 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_db import build  # noqa: E402
 
 REPEAT = 15
-GRID_SPEC = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 512, "height": 512,
-             "steps": list(range(11, 31)), "scale": [float(s) for s in range(1, 21)], "seed": [1, 2, 3, 4]}
+GRID_SPEC = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 512,
+    "height": 512,
+    "steps": list(range(11, 31)),
+    "scale": [float(s) for s in range(1, 21)],
+    "seed": [1, 2, 3, 4],
+}
 
 
 def pct(values, p):
@@ -48,26 +57,34 @@ def prepare(db_path):
         db.conn.close()
         return
     rng = random.Random(7)
-    rows = db.execute("select images.id, scheduler, steps from images join configs on configs.id = "
-                      "images.config_id where images.run_id = 1").fetchall()
+    rows = db.execute(
+        "select images.id, scheduler, steps from images join configs on configs.id = "
+        "images.config_id where images.run_id = 1"
+    ).fetchall()
     with db.atomic():
         for image_id, scheduler, steps in rows:
             if rng.random() < 0.6:
                 score = 4 + (2 if scheduler == "DDIM" else 0) + steps // 20 + rng.randint(-2, 2)
                 db.execute("update images set score = ? where id = ?", [max(1, min(10, score)), image_id])
     run_id = create_run(db, check_spec(GRID_SPEC))
-    sample = db.execute("select path, thumbnail, width, height from images where run_id = 1 limit 40").fetchall()
+    sample = db.execute(
+        "select path, thumbnail, width, height from images where run_id = 1 limit 40"
+    ).fetchall()
     jobs = db.execute("select id, config_id from jobs where run_id = ?", [run_id]).fetchall()
     with db.atomic():
         for i, (job_id, config_id) in enumerate(jobs):
             path, thumb, w, h = sample[i % len(sample)]
-            db.execute("update jobs set status = 'succeeded', started_at = '2026-01-01T00:00:00', "
-                       "response_at = '2026-01-01T00:00:02', finished_at = '2026-01-01T00:00:03' where id = ?",
-                       [job_id])
-            db.execute("insert into images (run_id, config_id, job_id, image_index, inf_id, url, path, thumbnail, "
-                       "width, height, score, created_at) values (?, ?, ?, 0, 'bench', 'simulator://bench', ?, ?, "
-                       "?, ?, ?, '2026-01-01')", [run_id, config_id, job_id, path, thumb, w, h,
-                                                  rng.randint(1, 10) if i % 2 else None])
+            db.execute(
+                "update jobs set status = 'succeeded', started_at = '2026-01-01T00:00:00', "
+                "response_at = '2026-01-01T00:00:02', finished_at = '2026-01-01T00:00:03' where id = ?",
+                [job_id],
+            )
+            db.execute(
+                "insert into images (run_id, config_id, job_id, image_index, inf_id, url, path, thumbnail, "
+                "width, height, score, created_at) values (?, ?, ?, 0, 'bench', 'simulator://bench', ?, ?, "
+                "?, ?, ?, '2026-01-01')",
+                [run_id, config_id, job_id, path, thumb, w, h, rng.randint(1, 10) if i % 2 else None],
+            )
     db.conn.close()
 
 
@@ -106,8 +123,11 @@ def main():
         total = n + 1600
         for label, times in asyncio.run(measure(ds)):
             rest = times[1:]
-            print("| {:,} | {} | {:.0f} | {:.1f} | {:.1f} |".format(total, label, times[0], statistics.median(rest),
-                                                                pct(rest, 95)))
+            print(
+                "| {:,} | {} | {:.0f} | {:.1f} | {:.1f} |".format(
+                    total, label, times[0], statistics.median(rest), pct(rest, 95)
+                )
+            )
         sys.stdout.flush()
 
 

@@ -14,9 +14,9 @@
 The `sqlite3` CLI is the CSV baseline (`apt-get install -y sqlite3`); without it the CSV ratios are
 skipped with a message.
 """
+
 import argparse
 import asyncio
-import io
 import json
 import shutil
 import socket
@@ -55,7 +55,7 @@ def raw(db_path, sql, params=(), repeat=REPEAT):
 async def server_times(ds, db_path, n):
     async def timed(path, repeat=REPEAT, **kwargs):
         out, size = [], 0
-        for i in range(repeat):
+        for _ in range(repeat):
             start = time.perf_counter()
             response = await (ds.client.post(path, **kwargs) if "content" in kwargs else ds.client.get(path))
             out.append((time.perf_counter() - start) * 1000)
@@ -80,40 +80,73 @@ async def server_times(ds, db_path, n):
 
     # the first request of this process after a score: the settings that vary (cached per run until
     # its configs change) and the order (rebuilt after a score for score sorts and "unrated only")
-    await ds.client.post("/-/sinkin/images/{}/score.json".format(ids[1]), content=json.dumps({"score": 5}),
-                         headers=headers)
+    await ds.client.post(
+        "/-/sinkin/images/{}/score.json".format(ids[1]), content=json.dumps({"score": 5}), headers=headers
+    )
     start = time.perf_counter()
     await ds.client.get("/-/sinkin/runs/1?sort=score_desc&page={}".format(last_page))
     cold = (time.perf_counter() - start) * 1000
-    order_sql = ("select image_id from image_table where run_id = 1 "
-                 "order by score is null, score desc, image_id desc")
-    add("gallery page 1 (`/-/sinkin/runs/1`)", await timed("/-/sinkin/runs/1"),
-        raw(db_path, "select * from image_table where run_id = 1 order by image_id desc limit 48"))
-    add("gallery last page, sorted by score", await timed("/-/sinkin/runs/1?sort=score_desc&page={}".format(last_page)),
+    order_sql = (
+        "select image_id from image_table where run_id = 1 order by score is null, score desc, image_id desc"
+    )
+    add(
+        "gallery page 1 (`/-/sinkin/runs/1`)",
+        await timed("/-/sinkin/runs/1"),
+        raw(db_path, "select * from image_table where run_id = 1 order by image_id desc limit 48"),
+    )
+    add(
+        "gallery last page, sorted by score",
+        await timed("/-/sinkin/runs/1?sort=score_desc&page={}".format(last_page)),
         raw(db_path, order_sql + " limit 48 offset ?", [(last_page - 1) * 48]),
         "first request of a fresh server, just after a score (computes the settings that vary and the "
-        "order): {:.0f} ms".format(cold))
-    add("gallery, unrated + scheduler filter", await timed("/-/sinkin/runs/1?unrated=1&scheduler=DDIM"),
-        raw(db_path, "select * from image_table where run_id = 1 and score is null and scheduler = 'DDIM' "
-                     "order by image_id desc limit 48"))
-    add("viewer order (`order.json`, window of 201 around an image)",
+        "order): {:.0f} ms".format(cold),
+    )
+    add(
+        "gallery, unrated + scheduler filter",
+        await timed("/-/sinkin/runs/1?unrated=1&scheduler=DDIM"),
+        raw(
+            db_path,
+            "select * from image_table where run_id = 1 and score is null and scheduler = 'DDIM' "
+            "order by image_id desc limit 48",
+        ),
+    )
+    add(
+        "viewer order (`order.json`, window of 201 around an image)",
         await timed("/-/sinkin/runs/1/order.json?around={}".format(mid)),
-        raw(db_path, "select image_id from image_table where run_id = 1 and image_id between ? and ?",
-            [mid - 100, mid + 100]))
-    add("dashboard `status.json`", await timed("/-/sinkin/status.json"),
-        raw(db_path, "select * from run_summary"))
+        raw(
+            db_path,
+            "select image_id from image_table where run_id = 1 and image_id between ? and ?",
+            [mid - 100, mid + 100],
+        ),
+    )
+    add(
+        "dashboard `status.json`",
+        await timed("/-/sinkin/status.json"),
+        raw(db_path, "select * from run_summary"),
+    )
     add("dashboard page (`/-/sinkin`)", await timed("/-/sinkin"))
-    add("ranking table (Datasette, default facets)", await timed("/{}/image_table".format(name)),
-        raw(db_path, "select * from image_table order by image_id desc limit 51"))
-    add("ranking table filtered to the run, sorted by score", await timed(
-        "/{}/image_table?run_id=1&_sort_desc=score".format(name)),
-        raw(db_path, "select * from image_table where run_id = 1 order by score desc limit 51"))
+    add(
+        "ranking table (Datasette, default facets)",
+        await timed("/{}/image_table".format(name)),
+        raw(db_path, "select * from image_table order by image_id desc limit 51"),
+    )
+    add(
+        "ranking table filtered to the run, sorted by score",
+        await timed("/{}/image_table?run_id=1&_sort_desc=score".format(name)),
+        raw(db_path, "select * from image_table where run_id = 1 order by score desc limit 51"),
+    )
     add("viewer page", await timed("/-/sinkin/images/{}".format(mid)))
     add("image JSON", await timed("/-/sinkin/images/{}.json".format(mid)))
     add("thumbnail", await timed("/-/sinkin/images/{}/thumb".format(mid)))
     scores = iter(range(10_000))
-    add("score POST", await timed("/-/sinkin/images/{}/score.json".format(mid), headers=headers,
-                                  content=json.dumps({"score": next(scores) % 10 + 1})))
+    add(
+        "score POST",
+        await timed(
+            "/-/sinkin/images/{}/score.json".format(mid),
+            headers=headers,
+            content=json.dumps({"score": next(scores) % 10 + 1}),
+        ),
+    )
     return rows
 
 
@@ -126,13 +159,28 @@ def keypress_to_paint(db_path, samples=60):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_datasette(db_path, "127.0.0.1", port).app(), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            make_datasette(db_path, "127.0.0.1", port).app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.02)
-    args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ]
     first = sqlite3.connect(db_path).execute("select min(id) from images").fetchone()[0]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
@@ -172,8 +220,10 @@ def csv_ratios(db_path):
     async def stream():
         start = time.perf_counter()
         # Datasette's own streamed CSV, without facets and counts per page, in pages of 1,000
-        response = await ds.client.get("/{}/image_table.csv?_stream=on&_nocol=thumbnail&_nofacet=1&_nocount=1"
-                                       "&_size=max".format(name), timeout=3600)
+        response = await ds.client.get(
+            "/{}/image_table.csv?_stream=on&_nocol=thumbnail&_nofacet=1&_nocount=1&_size=max".format(name),
+            timeout=3600,
+        )
         return time.perf_counter() - start, response.text.count("\n")
 
     async def route():
@@ -191,7 +241,11 @@ def csv_ratios(db_path):
         export_csv(db, fp)
     export_s = time.perf_counter() - start
     db.conn.close()
-    cols = [r[1] for r in sqlite3.connect(db_path).execute("pragma table_info(image_table)") if r[1] != "thumbnail"]
+    cols = [
+        r[1]
+        for r in sqlite3.connect(db_path).execute("pragma table_info(image_table)")
+        if r[1] != "thumbnail"
+    ]
     query = "select {} from image_table order by image_id".format(", ".join(cols))
     base = None
     if shutil.which("sqlite3"):
@@ -216,37 +270,62 @@ def measure(n, browser):
 
 def report(results):
     sizes = [r["n"] for r in results]
-    print("| request (server time, in process; median / p95 ms) | " + " | ".join(
-        "{:,} images".format(n) for n in sizes) + " | raw SQL at {:,} (ms) | notes |".format(sizes[-1]))
+    print(
+        "| request (server time, in process; median / p95 ms) | "
+        + " | ".join("{:,} images".format(n) for n in sizes)
+        + " | raw SQL at {:,} (ms) | notes |".format(sizes[-1])
+    )
     print("|---|" + "---|" * len(sizes) + "---|---|")
     for i, row in enumerate(results[-1]["rows"]):
         cells = []
         for r in results:
             label, p50, p95, _, size, _ = r["rows"][i]
-            cells.append("{:.1f} / {:.1f}{}".format(p50, p95, " ({:.0f} KB)".format(size / 1024)
-                                                     if "order" in label else ""))
+            cells.append(
+                "{:.1f} / {:.1f}{}".format(
+                    p50, p95, " ({:.0f} KB)".format(size / 1024) if "order" in label else ""
+                )
+            )
         _, _, _, raw_ms, _, note = row
-        print("| {} | {} | {} | {} |".format(row[0], " | ".join(cells),
-                                             "{:.1f}".format(raw_ms) if raw_ms is not None else "–", note))
+        print(
+            "| {} | {} | {} | {} |".format(
+                row[0], " | ".join(cells), "{:.1f}".format(raw_ms) if raw_ms is not None else "–", note
+            )
+        )
     print()
     for r in results:
         datasette_s, export_s, base, lines, route_s = r["csv"]
         if base is None:
-            print("- {:,} images: CSV ({:,} lines): Datasette streamed {:.2f} s, web export route {:.2f} s, "
-                  "`sinkin export` {:.2f} s; ratios skipped: the `sqlite3` CLI is missing "
-                  "(`apt-get install -y sqlite3`).".format(r["n"], lines, datasette_s, route_s, export_s))
+            print(
+                "- {:,} images: CSV ({:,} lines): Datasette streamed {:.2f} s, web export route {:.2f} s, "
+                "`sinkin export` {:.2f} s; ratios skipped: the `sqlite3` CLI is missing "
+                "(`apt-get install -y sqlite3`).".format(r["n"], lines, datasette_s, route_s, export_s)
+            )
         else:
-            print("- {:,} images: CSV ({:,} lines): `sqlite3 -csv` {:.2f} s; Datasette's streamed CSV "
-                  "(`_nofacet=1&_nocount=1&_size=max`) {:.2f} s (**{:.1f}×**); the web export route "
-                  "(the table's Export CSV action, in process) {:.2f} s (**{:.1f}×**); `sinkin export` {:.2f} s "
-                  "(**{:.2f}×**).".format(r["n"], lines, base, datasette_s, datasette_s / base, route_s,
-                                          route_s / base, export_s, export_s / base))
+            print(
+                "- {:,} images: CSV ({:,} lines): `sqlite3 -csv` {:.2f} s; Datasette's streamed CSV "
+                "(`_nofacet=1&_nocount=1&_size=max`) {:.2f} s (**{:.1f}×**); the web export route "
+                "(the table's Export CSV action, in process) {:.2f} s (**{:.1f}×**); `sinkin export` {:.2f} s "
+                "(**{:.2f}×**).".format(
+                    r["n"],
+                    lines,
+                    base,
+                    datasette_s,
+                    datasette_s / base,
+                    route_s,
+                    route_s / base,
+                    export_s,
+                    export_s / base,
+                )
+            )
     for r in results:
         if "paint" in r:
             times, position = r["paint"]
-            print("- {:,} images: keypress → next image painted in Chromium ({} presses of →): p50 {:.1f} ms, "
-                  "p95 {:.1f} ms, max {:.1f} ms (position shown: \"{}\").".format(
-                      r["n"], len(times), pct(times, 50), pct(times, 95), max(times), position))
+            print(
+                "- {:,} images: keypress → next image painted in Chromium ({} presses of →): p50 {:.1f} ms, "
+                'p95 {:.1f} ms, max {:.1f} ms (position shown: "{}").'.format(
+                    r["n"], len(times), pct(times, 50), pct(times, 95), max(times), position
+                )
+            )
 
 
 def main():

@@ -6,6 +6,7 @@ least 32), then at concurrency 16 against a stand-in that answers 429 beyond 4 c
     python bench/bench_worker.py                  # prints Markdown tables; see docs/benchmarks.md
     python bench/bench_worker.py --latency 0.2    # the earlier setting
 """
+
 import argparse
 import os
 import subprocess
@@ -24,9 +25,21 @@ def drain(standin, jobs, concurrency, latency):
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "bench.db"
         db = open_db(db_path)
-        create_run(db, check_spec({"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox",
-                                   "width": 128, "height": 128, "steps": 10, "num_images": 1,
-                                   "seed": list(range(jobs))}))
+        create_run(
+            db,
+            check_spec(
+                {
+                    "provider": "sinkin",
+                    "model_id": "4zdwGOB",
+                    "prompt": "a fox",
+                    "width": 128,
+                    "height": 128,
+                    "steps": 10,
+                    "num_images": 1,
+                    "seed": list(range(jobs)),
+                }
+            ),
+        )
         db.conn.close()
         start = time.perf_counter()
         summary = work(db_path, concurrency=concurrency)
@@ -41,16 +54,28 @@ def plan_time(configs_side=(100, 100, 10)):
     import yaml
 
     a, b, c = configs_side
-    spec = {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": ["prompt {}".format(i) for i in range(a)],
-            "seed": list(range(b)), "steps": list(range(10, 10 + c))}
+    spec = {
+        "provider": "sinkin",
+        "model_id": "4zdwGOB",
+        "prompt": ["prompt {}".format(i) for i in range(a)],
+        "seed": list(range(b)),
+        "steps": list(range(10, 10 + c)),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.yml"
         path.write_text(yaml.safe_dump(spec))
         env = dict(os.environ, SINKIN_DB=str(Path(tmp) / "plan.db"))
-        subprocess.run([sys.executable, "-m", "sinkin_pipeline", "init"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "sinkin_pipeline", "init"], env=env, check=True, capture_output=True
+        )
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "sinkin_pipeline", "plan", str(path)], env=env,
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "sinkin_pipeline", "plan", str(path)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - start
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import sinkin_pipeline.cli"], check=True, capture_output=True)
@@ -66,7 +91,15 @@ def start_standin(latency, max_concurrent=None):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    args = [sys.executable, "-m", "sinkin_pipeline.testing.standin", "--port", str(port), "--latency", str(latency)]
+    args = [
+        sys.executable,
+        "-m",
+        "sinkin_pipeline.testing.standin",
+        "--port",
+        str(port),
+        "--latency",
+        str(latency),
+    ]
     if max_concurrent:
         args += ["--max-concurrent", str(max_concurrent)]
     server = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -86,9 +119,21 @@ def drain_counting(jobs, concurrency, latency):
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "bench.db"
         db = open_db(db_path)
-        create_run(db, check_spec({"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox",
-                                   "width": 128, "height": 128, "steps": 10, "num_images": 1,
-                                   "seed": list(range(jobs))}))
+        create_run(
+            db,
+            check_spec(
+                {
+                    "provider": "sinkin",
+                    "model_id": "4zdwGOB",
+                    "prompt": "a fox",
+                    "width": 128,
+                    "height": 128,
+                    "steps": 10,
+                    "num_images": 1,
+                    "seed": list(range(jobs)),
+                }
+            ),
+        )
         db.conn.close()
         start = time.perf_counter()
         summary = work(db_path, concurrency=concurrency)
@@ -107,8 +152,12 @@ def main():
         for concurrency in args.concurrency or (1, 4, 8, 16, 32):
             jobs = min(256, max(32, 8 * concurrency))
             wall, ideal, ratio, overhead = drain(None, jobs, concurrency, args.latency)
-            print("| {} | {} | {:.2f} | {:.2f} | {:.3f}x | {:.1f} |".format(
-                concurrency, jobs, wall, ideal, ratio, overhead), flush=True)
+            print(
+                "| {} | {} | {:.2f} | {:.2f} | {:.3f}x | {:.1f} |".format(
+                    concurrency, jobs, wall, ideal, ratio, overhead
+                ),
+                flush=True,
+            )
     finally:
         server.terminate()
         server.wait()
@@ -121,14 +170,26 @@ def main():
         server.wait()
     ideal = jobs * args.latency / limit
     print()
-    print("Against a stand-in that answers 429 beyond {} calls at once, at concurrency {}: {} of {} jobs "
-          "succeeded, {} failed; wall {:.2f} s vs {:.2f} s ideal at the service's limit ({:.2f}x).{}".format(
-              limit, concurrency, ok, jobs, failed, wall, ideal, wall / ideal,
-              " Failures: " + "; ".join(messages) if messages else ""))
+    print(
+        "Against a stand-in that answers 429 beyond {} calls at once, at concurrency {}: {} of {} jobs "
+        "succeeded, {} failed; wall {:.2f} s vs {:.2f} s ideal at the service's limit ({:.2f}x).{}".format(
+            limit,
+            concurrency,
+            ok,
+            jobs,
+            failed,
+            wall,
+            ideal,
+            wall / ideal,
+            " Failures: " + "; ".join(messages) if messages else "",
+        )
+    )
     wall, startup = plan_time()
     print()
-    print("`sinkin plan` on a 100,000-config spec: {:.2f} s wall for the whole command "
-          "({:.2f} s of it is Python start-up and imports).".format(wall, startup))
+    print(
+        "`sinkin plan` on a 100,000-config spec: {:.2f} s wall for the whole command "
+        "({:.2f} s of it is Python start-up and imports).".format(wall, startup)
+    )
 
 
 if __name__ == "__main__":

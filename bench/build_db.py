@@ -8,15 +8,23 @@ grow with the images. The databases are kept in ``$SINKIN_BENCH_DIR`` (default
 
     python bench/build_db.py 10000 100000     # build (or reuse) them
 """
+
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-SEED_SPEC = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "a cat"],
-             "scheduler": ["DDIM", "KLMS", "PNDM", "K_EULER"], "steps": [10, 20, 30, 40, 50],
-             "seed": [1], "width": 512, "height": 512}
+SEED_SPEC = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": ["a fox", "a cat"],
+    "scheduler": ["DDIM", "KLMS", "PNDM", "K_EULER"],
+    "steps": [10, 20, 30, 40, 50],
+    "seed": [1],
+    "width": 512,
+    "height": 512,
+}
 SCALES = (5.0, 6.0, 7.0, 8.0, 9.0)
 SEEDS = tuple(range(1, 9))
 
@@ -74,8 +82,10 @@ def build(n_images):
             folder.unlink() if folder.is_symlink() else shutil.rmtree(folder)
     db = open_db(tmp)
     conn = db.conn
-    samples = conn.execute("select images.config_id, images.path, images.thumbnail, images.width, images.height "
-                           "from images order by id").fetchall()
+    samples = conn.execute(
+        "select images.config_id, images.path, images.thumbnail, images.width, images.height "
+        "from images order by id"
+    ).fetchall()
     config_cols = [r[1] for r in conn.execute("pragma table_info(configs)") if r[1] != "id"]
     configs = {r[0]: r[1:] for r in conn.execute("select id, {} from configs".format(", ".join(config_cols)))}
     scale_at, seed_at = config_cols.index("scale"), config_cols.index("seed")
@@ -92,17 +102,29 @@ def build(n_images):
         values[seed_at] = SEEDS[(combo // len(SCALES)) % len(SEEDS)]
         values[position_at] = len(samples) + i
         cid, jid = next_config + i, next_job + i
-        conn.execute("insert into configs (id, {}) values (?, {})".format(
-            ", ".join(config_cols), ", ".join("?" * len(config_cols))), [cid] + values)
-        conn.execute("insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "
-                     "credit_cost, inf_id, attempts, fallback, created_at, started_at, response_at, finished_at) "
-                     "values (?, 1, ?, 'inference', 'succeeded', 'simulator', 0, 0, 'bench', 1, 0, "
-                     "'2026-01-01', '2026-01-01', '2026-01-01', '2026-01-01')", [jid, cid])
-        conn.execute("insert into images (run_id, config_id, job_id, image_index, inf_id, url, path, thumbnail, "
-                     "width, height, created_at) values (1, ?, ?, 0, 'bench', 'simulator://bench', ?, ?, ?, ?, "
-                     "'2026-01-01')", [cid, jid, rel.replace("seed_media", final_media.name), thumb, w, h])
-    conn.execute("update images set path = replace(path, 'seed_media', ?) where path like 'seed_media%'",
-                 [final_media.name])
+        conn.execute(
+            "insert into configs (id, {}) values (?, {})".format(
+                ", ".join(config_cols), ", ".join("?" * len(config_cols))
+            ),
+            [cid] + values,
+        )
+        conn.execute(
+            "insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "
+            "credit_cost, inf_id, attempts, fallback, created_at, started_at, response_at, finished_at) "
+            "values (?, 1, ?, 'inference', 'succeeded', 'simulator', 0, 0, 'bench', 1, 0, "
+            "'2026-01-01', '2026-01-01', '2026-01-01', '2026-01-01')",
+            [jid, cid],
+        )
+        conn.execute(
+            "insert into images (run_id, config_id, job_id, image_index, inf_id, url, path, thumbnail, "
+            "width, height, created_at) values (1, ?, ?, 0, 'bench', 'simulator://bench', ?, ?, ?, ?, "
+            "'2026-01-01')",
+            [cid, jid, rel.replace("seed_media", final_media.name), thumb, w, h],
+        )
+    conn.execute(
+        "update images set path = replace(path, 'seed_media', ?) where path like 'seed_media%'",
+        [final_media.name],
+    )
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -110,8 +132,10 @@ def build(n_images):
     tmp.rename(path)
     for suffix in ("-wal", "-shm"):
         Path(str(tmp) + suffix).unlink(missing_ok=True)
-    print("built {} ({:,} images) in {:.0f} s".format(path, n_images, time.perf_counter() - start),
-          file=sys.stderr)
+    print(
+        "built {} ({:,} images) in {:.0f} s".format(path, n_images, time.perf_counter() - start),
+        file=sys.stderr,
+    )
     return path
 
 

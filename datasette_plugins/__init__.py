@@ -27,8 +27,12 @@ def menu_links(datasette):
         for link in getattr(module, "MENU_LINKS", ()):
             links.append({"href": datasette.urls.path(link["href"]), "label": link["label"]})
     try:
-        links.append({"href": datasette.urls.table(appdb.database_name(datasette), "image_table"),
-                      "label": "Ranking table"})
+        links.append(
+            {
+                "href": datasette.urls.table(appdb.database_name(datasette), "image_table"),
+                "label": "Ranking table",
+            }
+        )
     except appdb.NoDatabase:
         pass
     return links
@@ -68,8 +72,12 @@ def table_actions(datasette, database, table, request):
     except appdb.NoDatabase:
         return []
     query = request.scope.get("query_string", b"").decode("latin-1") if request else ""
-    return [{"href": csvexport.export_url(datasette, table, query),
-             "label": "Export CSV (these rows, every page, safe for spreadsheets)"}]
+    return [
+        {
+            "href": csvexport.export_url(datasette, table, query),
+            "label": "Export CSV (these rows, every page, safe for spreadsheets)",
+        }
+    ]
 
 
 @hookimpl

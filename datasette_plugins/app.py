@@ -1,5 +1,6 @@
 """Building the Datasette app that ``sinkin serve`` runs: Datasette 0.65 on the SinkIn database
 with the packaged metadata and this plugin's config (database name, allowed hosts)."""
+
 import copy
 import ipaddress
 import os
@@ -40,8 +41,11 @@ def secret_for(db_path, warn=None):
             return path.read_text().strip()
         path.unlink()
         if warn:
-            warn("{} was readable by other users (mode {:o}): replaced by a new owner-only secret"
-                 .format(path, mode))
+            warn(
+                "{} was readable by other users (mode {:o}): replaced by a new owner-only secret".format(
+                    path, mode
+                )
+            )
     secret = secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fp:
@@ -110,8 +114,9 @@ def allowed_hosts(host, port, allow_hosts=()):
     return list(dict.fromkeys(hosts))
 
 
-def make_datasette(db_path, host="127.0.0.1", port=8001, allow_hosts=(), token=None, warn=None,
-                   settings=None):
+def make_datasette(
+    db_path, host="127.0.0.1", port=8001, allow_hosts=(), token=None, warn=None, settings=None
+):
     """A configured Datasette for the SinkIn database at ``db_path`` (created and migrated).
 
     Listening on a non-loopback ``host`` turns on sign-in for every client that is not on this
@@ -133,8 +138,16 @@ def make_datasette(db_path, host="127.0.0.1", port=8001, allow_hosts=(), token=N
         metadata=metadata,
         # facet suggestions run a grouped query per column on every table page (most of the ranking
         # table's time); the metadata names the facets that are worth it
-        settings=dict({"default_cache_ttl": 0, "sql_time_limit_ms": 3000, "allow_csv_stream": True,
-                       "max_csv_mb": 0, "suggest_facets": False}, **(settings or {})),
+        settings=dict(
+            {
+                "default_cache_ttl": 0,
+                "sql_time_limit_ms": 3000,
+                "allow_csv_stream": True,
+                "max_csv_mb": 0,
+                "suggest_facets": False,
+            },
+            **(settings or {}),
+        ),
         secret=secret_for(db_path, warn=warn),
     )
     if not is_loopback(host):

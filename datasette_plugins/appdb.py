@@ -7,6 +7,7 @@ with :func:`sinkin_pipeline.db.open_db` (WAL, busy timeout, foreign keys) in a t
 CLI does, and closes it afterwards, so the server and a ``sinkin work`` process in a terminal
 share the database the same way two CLI processes do.
 """
+
 import asyncio
 import json
 import sqlite3
@@ -94,7 +95,8 @@ def guarded(view):
     async def run(datasette, request, scope, send, receive):
         try:
             return await async_call_with_supported_arguments(
-                view, datasette=datasette, request=request, scope=scope, send=send, receive=receive)
+                view, datasette=datasette, request=request, scope=scope, send=send, receive=receive
+            )
         except Exception as e:
             mapped = map_exception(e)
             if mapped is None:
@@ -132,8 +134,13 @@ def exception_response(datasette, request, exception):
 
 
 #: the only kinds of file the app serves from its media folder
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-               ".gif": "image/gif"}
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+}
 
 
 def _confined_read(db_path, stored_path):
@@ -162,8 +169,9 @@ async def media_file(datasette, stored_path, what="file", cache="private, max-ag
     if found is None:
         raise NotFound("no such {}".format(what))
     data, content_type = found
-    return Response(data, content_type=content_type,
-                    headers={"cache-control": cache, "x-content-type-options": "nosniff"})
+    return Response(
+        data, content_type=content_type, headers={"cache-control": cache, "x-content-type-options": "nosniff"}
+    )
 
 
 def ok(data=None, status=200):
@@ -198,8 +206,11 @@ def optional_int(data, key, minimum=None, maximum=None):
     if number is None:
         raise ValueError("{}: expected a whole number, got {!r}".format(key, value))
     if minimum is not None and number < minimum or maximum is not None and number > maximum:
-        raise ValueError("{}: {} is out of range ({} to {})".format(
-            key, number, minimum, "∞" if maximum is None else maximum))
+        raise ValueError(
+            "{}: {} is out of range ({} to {})".format(
+                key, number, minimum, "∞" if maximum is None else maximum
+            )
+        )
     return number
 
 

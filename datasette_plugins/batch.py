@@ -1,5 +1,6 @@
 """Batch actions on a run's best images: upscale every image scored at least N (estimate first,
 then only what was confirmed), and download the top images as a zip with a CSV of their settings."""
+
 import asyncio
 
 from datasette import Response
@@ -26,15 +27,21 @@ async def upscale_batch_view(datasette, request):
     if refused:
         return refused
     run_id = int(request.url_vars["run_id"])
-    args = (run_id, data.get("min_score"), data.get("type") or "esrgan", data.get("scale"),
-            data.get("strength"))
+    args = (
+        run_id,
+        data.get("min_score"),
+        data.get("type") or "esrgan",
+        data.get("scale"),
+        data.get("strength"),
+    )
     try:
         if data.get("confirm") is not True:
             return ok({"plan": await with_db(datasette, plan_upscale_batch, *args)})
         if not isinstance(data.get("expect"), int) or isinstance(data.get("expect"), bool):
-            return error("send \"expect\": the number of images the estimate listed", 400)
-        result = await asyncio.to_thread(upscale_batch, database_path(datasette), *args,
-                                         expect=data["expect"])
+            return error('send "expect": the number of images the estimate listed', 400)
+        result = await asyncio.to_thread(
+            upscale_batch, database_path(datasette), *args, expect=data["expect"]
+        )
     except (BatchError, UpscaleError, ConfigurationError) as e:
         return error(str(e), 400)
     except LookupError as e:
@@ -50,15 +57,24 @@ async def top_zip_view(datasette, request):
     run_id = int(request.url_vars["run_id"])
     try:
         data, count = await asyncio.to_thread(
-            top_images_zip, database_path(datasette), run_id, request.args.get("min_score") or 1,
-            request.args.get("limit") or 50)
+            top_images_zip,
+            database_path(datasette),
+            run_id,
+            request.args.get("min_score") or 1,
+            request.args.get("limit") or 50,
+        )
     except BatchError as e:
         return Response.text(str(e), status=400)
     except LookupError as e:
         return Response.text(e.args[0], status=404)
     if not count:
-        return Response.text("no image of run {} is scored at least {}".format(
-            run_id, request.args.get("min_score") or 1), status=404)
+        return Response.text(
+            "no image of run {} is scored at least {}".format(run_id, request.args.get("min_score") or 1),
+            status=404,
+        )
     name = "run{}-top{}.zip".format(run_id, count)
-    return Response(data, content_type="application/zip",
-                    headers={"Content-Disposition": 'attachment; filename="{}"'.format(name)})
+    return Response(
+        data,
+        content_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="{}"'.format(name)},
+    )

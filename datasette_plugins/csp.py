@@ -11,6 +11,7 @@
 * ``X-Content-Type-Options: nosniff``, ``Cross-Origin-Resource-Policy: same-origin`` (another
   site cannot even embed an image), ``Referrer-Policy: same-origin``.
 """
+
 import base64
 import functools
 import hashlib
@@ -50,17 +51,19 @@ def datasette_script_hashes():
 
 @functools.lru_cache(maxsize=1)
 def content_security_policy():
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self' " + " ".join(datasette_script_hashes()),
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' " + " ".join(datasette_script_hashes()),
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def security_headers():

@@ -9,6 +9,7 @@
 * Datasette's own ``.csv`` pages (tables, views, SQL and canned queries) are re-escaped as they
   stream out (:func:`escape_datasette_csv`), so the same cells are escaped there too.
 """
+
 import asyncio
 import re
 import sqlite3
@@ -35,8 +36,11 @@ def export_url(datasette, table, query_string=""):
     """The export link for ``table``, carrying a table page's query string (minus paging)."""
     from urllib.parse import parse_qsl, urlencode
 
-    args = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True)
-            if k not in ("_next", "_size", "_facet", "_stream", "_dl", "_labels")]
+    args = [
+        (k, v)
+        for k, v in parse_qsl(query_string, keep_blank_values=True)
+        if k not in ("_next", "_size", "_facet", "_stream", "_dl", "_labels")
+    ]
     if table == "image_table" and not any(k in ("_col", "_nocol") for k, _ in args):
         args.append(("_nocol", "thumbnail"))  # a link to a picture: as `sinkin export`, left out
     url = datasette.urls.path("/-/sinkin/export/{}.csv".format(quote(table, safe="")))
@@ -49,11 +53,16 @@ async def _filters(datasette, request, database, table):
     from datasette.plugins import pm
     from datasette.utils import await_me_maybe
 
-    pairs = [(k, v) for k in request.args if not (k.startswith("_") and "__" not in k)
-             for v in request.args.getlist(k)]
+    pairs = [
+        (k, v)
+        for k in request.args
+        if not (k.startswith("_") and "__" not in k)
+        for v in request.args.getlist(k)
+    ]
     where, params = Filters(sorted(pairs)).build_where_clauses(table)
-    for hook in pm.hook.filters_from_request(request=request, table=table, database=database,
-                                             datasette=datasette):
+    for hook in pm.hook.filters_from_request(
+        request=request, table=table, database=database, datasette=datasette
+    ):
         extra = await await_me_maybe(hook)
         if extra:
             where.extend(extra.where_clauses)
@@ -79,7 +88,8 @@ def _select(column):
     """One column of the export: escaped by SQLite (:func:`escaped_sql`); blobs left out."""
     quoted = '"{}"'.format(column.replace('"', '""'))
     return "case when typeof({0}) = 'blob' then null else {1} end as {0}".format(
-        quoted, escaped_sql(column.replace('"', '""')))
+        quoted, escaped_sql(column.replace('"', '""'))
+    )
 
 
 async def build_query(datasette, request, table):
@@ -96,9 +106,11 @@ async def build_query(datasette, request, table):
     columns = [c for c in columns if c not in request.args.getlist("_nocol")]
     where, params = await _filters(datasette, request, name, table)
     sql = "select {} from {}{}{}".format(
-        ", ".join(_select(c) for c in columns), escape_sqlite(table),
+        ", ".join(_select(c) for c in columns),
+        escape_sqlite(table),
         " where " + " and ".join(where) if where else "",
-        _order(request, datasette.table_metadata(name, table), all_columns))
+        _order(request, datasette.table_metadata(name, table), all_columns),
+    )
     return sql, params, columns
 
 
@@ -135,10 +147,17 @@ async def export_view(datasette, request, send, receive):
             raise BadRequest("the export's query failed: {}".format(e))
         chunks = csv_chunks(columns, cursor)
         filename = re.sub(r"[^A-Za-z0-9_.-]", "_", table) + ".csv"
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/csv; charset=utf-8"),
-            (b"content-disposition", 'attachment; filename="{}"'.format(filename).encode()),
-            (b"cache-control", b"no-store")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/csv; charset=utf-8"),
+                    (b"content-disposition", 'attachment; filename="{}"'.format(filename).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
         last = b""
         while request.method != "HEAD" and not gone.is_set():
             try:
@@ -172,8 +191,12 @@ def escape_datasette_csv(datasette):
             async def send_escaped(message):
                 if message["type"] == "http.response.start" and message["status"] == 200:
                     state["escaper"] = CsvReescaper()
-                    message = dict(message, headers=[(k, v) for k, v in message.get("headers") or []
-                                                     if k.lower() != b"content-length"])
+                    message = dict(
+                        message,
+                        headers=[
+                            (k, v) for k, v in message.get("headers") or [] if k.lower() != b"content-length"
+                        ],
+                    )
                 elif message["type"] == "http.response.body" and state["escaper"] is not None:
                     body = state["escaper"].feed(message.get("body", b""))
                     if not message.get("more_body"):

@@ -8,15 +8,26 @@ POST goes through :func:`security.write_problem` first, so a cross-site or token
 gets 403 before anything is read, written or spent. The page polls ``status.json`` about once a
 second; it reads the database, so jobs run by a ``sinkin work`` process show up too.
 """
+
 import asyncio
 
 from datasette import Response
 
-from . import runner
-from .appdb import (database_name, database_path, error, json_script, ok,
-                    optional_float, optional_int, rows, with_db)
-from .security import write_request
 from sinkin_pipeline.wording import plural
+
+from . import runner
+from .appdb import (
+    database_name,
+    database_path,
+    error,
+    json_script,
+    ok,
+    optional_float,
+    optional_int,
+    rows,
+    with_db,
+)
+from .security import write_request
 
 #: how many upcoming jobs the dashboard lists (the counts and the estimate cover all of them)
 QUEUE_SHOWN = 200
@@ -38,8 +49,10 @@ def routes():
     ]
 
 
-MENU_LINKS = [{"href": "/-/sinkin", "label": "SinkIn dashboard"},
-              {"href": "/-/sinkin/new", "label": "New SinkIn run"}]
+MENU_LINKS = [
+    {"href": "/-/sinkin", "label": "SinkIn dashboard"},
+    {"href": "/-/sinkin/new", "label": "New SinkIn run"},
+]
 
 
 def read_status(db, db_path):
@@ -49,9 +62,15 @@ def read_status(db, db_path):
 
     runs = run_counts(db)
     # counters kept by triggers (sinkin_pipeline/ranking.py): no scan of the jobs on each poll
-    progress = {r["run_id"]: r for r in rows(db, """
+    progress = {
+        r["run_id"]: r
+        for r in rows(
+            db,
+            """
         select run_id, jobs, inference_finished as finished, inference_succeeded as succeeded,
-               inference_cancelled as cancelled from run_stats""")}
+               inference_cancelled as cancelled from run_stats""",
+        )
+    }
     for run in runs:
         p = progress.get(run["run_id"], {})
         run["inference_jobs"] = p.get("jobs") or 0
@@ -61,20 +80,30 @@ def read_status(db, db_path):
     queue = list_queue(db, run_id=None, limit=QUEUE_SHOWN)
     label_varying(db, queue)
     queued, estimate = db.execute(
-        "select coalesce(sum(queued), 0), coalesce(sum(credits_queued), 0) from run_stats").fetchone()
-    problems = rows(db, """
+        "select coalesce(sum(queued), 0), coalesce(sum(credits_queued), 0) from run_stats"
+    ).fetchone()
+    problems = rows(
+        db,
+        """
         select jobs.id, jobs.run_id, runs.name as run_name, jobs.kind, jobs.status, jobs.error,
                jobs.attempts, jobs.finished_at, jobs.image_id
         from jobs join runs on runs.id = jobs.run_id
-        where jobs.status in ('failed', 'interrupted') order by jobs.id desc limit 100""")
-    running = rows(db, """
+        where jobs.status in ('failed', 'interrupted') order by jobs.id desc limit 100""",
+    )
+    running = rows(
+        db,
+        """
         select id, run_id, kind, worker_pid, worker_host, started_at from jobs
-        where status = 'running' order by id""")
-    recent = rows(db, """
+        where status = 'running' order by id""",
+    )
+    recent = rows(
+        db,
+        """
         select jobs.id, jobs.run_id, jobs.kind, jobs.status, jobs.error, jobs.credit_cost,
                jobs.finished_at, (select count(*) from images where images.job_id = jobs.id) as images
         from jobs where jobs.finished_at is not null and jobs.status != 'cancelled'
-        order by jobs.finished_at desc, jobs.id desc limit 20""")
+        order by jobs.finished_at desc, jobs.id desc limit 20""",
+    )
     spent = db.execute("select coalesce(sum(credits), 0) from run_stats").fetchone()[0]
     current = runner.current(db_path)
     return {
@@ -103,9 +132,13 @@ def label_varying(db, queue):
     varying = {run_id: run_varying(db, run_id) for run_id in {job["run_id"] for job in queue}}
     configs = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for row in rows(db, "select jobs.id as job_id, configs.* from jobs join configs on configs.id = "
-                        "jobs.config_id where jobs.id in ({})".format(",".join("?" * len(chunk))), chunk):
+        chunk = ids[start : start + 500]
+        for row in rows(
+            db,
+            "select jobs.id as job_id, configs.* from jobs join configs on configs.id = "
+            "jobs.config_id where jobs.id in ({})".format(",".join("?" * len(chunk))),
+            chunk,
+        ):
             configs[row["job_id"]] = row
     for job in queue:
         config = configs.get(job["id"])
@@ -170,16 +203,22 @@ async def run_next_view(datasette, request):
         return error("the job could not run: {}".format(e), status=502)
     if job is None:
         return ok({"job": None, "message": "The queue is empty."})
-    job = {k: job.get(k) for k in ("id", "run_id", "kind", "status", "error", "credit_cost",
-                                   "images", "fallback", "image_id")}
+    job = {
+        k: job.get(k)
+        for k in ("id", "run_id", "kind", "status", "error", "credit_cost", "images", "fallback", "image_id")
+    }
     return ok({"job": job, "message": _job_message(job)})
 
 
 def _job_message(job):
     from sinkin_pipeline.wording import credit_text, plural
 
-    text = "Job {} {}: {}, {}".format(job.get("id"), job.get("status"),
-                                      plural(job.get("images") or 0, "image"), credit_text(job.get("credit_cost")))
+    text = "Job {} {}: {}, {}".format(
+        job.get("id"),
+        job.get("status"),
+        plural(job.get("images") or 0, "image"),
+        credit_text(job.get("credit_cost")),
+    )
     if job.get("error"):
         text += " – " + str(job["error"])
     return text
@@ -199,16 +238,23 @@ async def run_all_view(datasette, request):
         return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
     path = database_path(datasette)
     try:
-        started = await asyncio.to_thread(runner.start, path, run_id=run_id, concurrency=concurrency,
-                                          budget=budget, limit=limit)
+        started = await asyncio.to_thread(
+            runner.start, path, run_id=run_id, concurrency=concurrency, budget=budget, limit=limit
+        )
     except runner.AlreadyRunning as e:
         return error(str(e), status=409, runner=e.runner.to_dict())
     state = started.to_dict()
     if started.error:
         return error(started.error, status=400, runner=state)
-    return ok({"runner": state, "message": "Run started" if state["active"] else
-               "Run finished: {}".format(plural(state["jobs"], "job"))},
-              status=202 if state["active"] else 200)
+    return ok(
+        {
+            "runner": state,
+            "message": "Run started"
+            if state["active"]
+            else "Run finished: {}".format(plural(state["jobs"], "job")),
+        },
+        status=202 if state["active"] else 200,
+    )
 
 
 async def stop_view(datasette, request):
@@ -220,16 +266,20 @@ async def stop_view(datasette, request):
     stopped = runner.stop(database_path(datasette))
     if stopped is None:
         return error("nothing is running", status=409)
-    return ok({"runner": stopped.to_dict(),
-               "message": "Pausing: the jobs in flight finish, no new job starts"})
+    return ok(
+        {"runner": stopped.to_dict(), "message": "Pausing: the jobs in flight finish, no new job starts"}
+    )
 
 
 def _job_ids(data):
     ids = data.get("job_ids")
     if ids is None:
         return None
-    if not isinstance(ids, list) or not ids or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)
+    ):
         raise ValueError("job_ids: expected a non-empty list of job ids")
     return ids
 
@@ -285,11 +335,18 @@ async def _queue_change(datasette, request, fn, verb):
     except MayHaveBeenCharged as e:
         from sinkin_pipeline.wording import credit_text
 
-        return error("{} sent without an answer and may have been charged already: sending {} again "
-                     "costs {} more. Confirm to re-send.".format(
-                         plural(e.count, "job was", "jobs were"), "it" if e.count == 1 else "them",
-                         credit_text(e.credits, estimate=True)),
-                     status=409, needs_confirmation=True, may_have_been_charged=e.count, credits=e.credits)
+        return error(
+            "{} sent without an answer and may have been charged already: sending {} again "
+            "costs {} more. Confirm to re-send.".format(
+                plural(e.count, "job was", "jobs were"),
+                "it" if e.count == 1 else "them",
+                credit_text(e.credits, estimate=True),
+            ),
+            status=409,
+            needs_confirmation=True,
+            may_have_been_charged=e.count,
+            credits=e.credits,
+        )
     except (ValueError, LookupError) as e:
         return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
     return ok({"count": n, "message": "{} {}".format(plural(n, "job"), verb)})

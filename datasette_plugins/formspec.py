@@ -17,6 +17,7 @@ Form values (JSON sent by the page; text lists may also be given as JSON lists):
 * ``use_default_neg``, ``lcm``: ``"true"``, ``"false"`` or ``"both"``
 * ``init_image``: a list of stored asset ids (uploads); ``fallback``: true/false
 """
+
 import re
 
 import yaml
@@ -26,8 +27,13 @@ from sinkin_pipeline.fields import FIELDS, SPEC_ONLY_KEYS
 #: img2img-only SinkIn fields (they follow init_image)
 IMG2IMG_KEYS = tuple(k for k, f in FIELDS.items() if f.img2img_only)
 #: spec keys in the order the YAML shows them: derived from sinkin_pipeline.fields
-ORDER = (("name", "provider") + tuple(k for k, f in FIELDS.items() if not f.img2img_only)
-         + ("init_image",) + IMG2IMG_KEYS + ("fallback",))
+ORDER = (
+    ("name", "provider")
+    + tuple(k for k, f in FIELDS.items() if not f.img2img_only)
+    + ("init_image",)
+    + IMG2IMG_KEYS
+    + ("fallback",)
+)
 #: how the form presents a field: ids and prompt lines are text fields the form splits its own way
 ID_KEYS = ("model_id", "lora")
 LINE_KEYS = ("prompt", "negative_prompt")
@@ -152,7 +158,8 @@ def form_to_spec(form, asset_paths=None):
         path = asset_paths.get(str(asset_id))
         if path is None:
             problems.setdefault("init_image", []).append(
-                "init_image: upload {!r} not found – upload the image again".format(asset_id))
+                "init_image: upload {!r} not found – upload the image again".format(asset_id)
+            )
         else:
             paths.append(path)
     if paths:
@@ -232,9 +239,16 @@ def spec_yaml(spec):
     parts = ["# Repeat this run from the command line: save as spec.yml, then `sinkin run spec.yml`\n"]
     for key, value in spec.items():
         if isinstance(value, (list, dict)) and key not in LINE_KEYS and key != "init_image":
-            parts.append("{}: {}\n".format(key, yaml.safe_dump(
-                value, default_flow_style=True, allow_unicode=True, width=1000).strip()))
+            parts.append(
+                "{}: {}\n".format(
+                    key,
+                    yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1000).strip(),
+                )
+            )
         else:
-            parts.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, width=1000,
-                                        default_flow_style=False))
+            parts.append(
+                yaml.safe_dump(
+                    {key: value}, sort_keys=False, allow_unicode=True, width=1000, default_flow_style=False
+                )
+            )
     return "".join(parts)

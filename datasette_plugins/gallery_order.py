@@ -7,6 +7,7 @@ makes it). A gallery page, its count and a viewer window are then slices of that
 does not grow with the run. Orders that do not depend on scores (newest/oldest, no "unrated only")
 survive scoring.
 """
+
 import os
 import threading
 from array import array
@@ -60,17 +61,34 @@ def ordered_ids(db, run_id, state):
     version, score_version = stats or (None, None)
     scores_matter = state["unrated"] or state["sort"].startswith("score")
     blind = state.get("blind")
-    key = (_file_key(db), run_id, state["unrated"], state["sort"], tuple(sorted(state["filters"].items())),
-           version, score_version if scores_matter else None, blind)
+    key = (
+        _file_key(db),
+        run_id,
+        state["unrated"],
+        state["sort"],
+        tuple(sorted(state["filters"].items())),
+        version,
+        score_version if scores_matter else None,
+        blind,
+    )
     with _lock:
         found = _cache.get(key)
         if found is not None:
             _cache.move_to_end(key)
             return found
     where, params = where_sql(run_id, state)
-    ids = array("q", (r[0] for r in db.execute(
-        "select image_id from image_table{} order by {}".format(where, "image_id" if blind else order_sql(state)),
-        params)))
+    ids = array(
+        "q",
+        (
+            r[0]
+            for r in db.execute(
+                "select image_id from image_table{} order by {}".format(
+                    where, "image_id" if blind else order_sql(state)
+                ),
+                params,
+            )
+        ),
+    )
     if blind:  # blind mode: shuffled with the review pass's fixed seed
         import random
 
@@ -96,7 +114,7 @@ def window(ids, around=None, span=100):
         except ValueError:
             position = -1
     start = max(0, position - span) if position >= 0 else 0
-    part = ids[start:position + span + 1] if position >= 0 else ids[:span + 1]
+    part = ids[start : position + span + 1] if position >= 0 else ids[: span + 1]
     return list(part), start, (position - start if position >= 0 else -1)
 
 

@@ -2,6 +2,7 @@
 badges and keyboard scoring, and its "Download grid" PNG (``grid.png``, same parameters). Scores are
 written by the viewer's own route (``/-/sinkin/images/<id>/score.json``), so the grid adds no
 write path of its own."""
+
 import re
 
 from datasette import Response
@@ -82,17 +83,28 @@ async def grid_page(datasette, request):
     def fmt(axis, values):
         return [format_value(axis, v) for v in values]
 
-    pages = [{"n": i + 1, "label": format_value(result["z"], v), "href": "?" + _query(result, zpage=i + 1)}
-             for i, v in enumerate(result["z_values"])]
+    pages = [
+        {"n": i + 1, "label": format_value(result["z"], v), "href": "?" + _query(result, zpage=i + 1)}
+        for i, v in enumerate(result["z_values"])
+    ]
     context = {
-        "g": result, "base": base, "x_labels": fmt(result["x"], result["x_values"]),
-        "y_labels": fmt(result["y"], result["y_values"]) or [""], "pages": pages,
+        "g": result,
+        "base": base,
+        "x_labels": fmt(result["x"], result["x_values"]),
+        "y_labels": fmt(result["y"], result["y_values"]) or [""],
+        "pages": pages,
         "png_href": datasette.urls.path(base + "/grid.png") + "?" + _query(result, zpage=result["z_page"]),
-        "boot": json_script({"run_id": run_id, "z_page": result["z_page"], "z_pages": result["z_pages"],
-                             "prev": pages[result["z_page"] - 2]["href"] if result["z_page"] > 1 else None,
-                             "next": pages[result["z_page"]]["href"] if result["z_page"] < len(pages) else None,
-                             "insights": datasette.urls.path(base + "/insights"),
-                             "images": datasette.urls.path("/-/sinkin/images/")}),
+        "boot": json_script(
+            {
+                "run_id": run_id,
+                "z_page": result["z_page"],
+                "z_pages": result["z_pages"],
+                "prev": pages[result["z_page"] - 2]["href"] if result["z_page"] > 1 else None,
+                "next": pages[result["z_page"]]["href"] if result["z_page"] < len(pages) else None,
+                "insights": datasette.urls.path(base + "/insights"),
+                "images": datasette.urls.path("/-/sinkin/images/"),
+            }
+        ),
     }
     return Response.html(await datasette.render_template("sinkin_grid.html", context, request=request))
 
@@ -102,10 +114,17 @@ async def grid_png(datasette, request):
     if failed:
         return failed
     result, data = loaded
-    name = "-".join(["run", str(result["run"]["id"]), "grid"] + [a for a in (result["x"], result["y"], result["z"]) if a])
+    name = "-".join(
+        ["run", str(result["run"]["id"]), "grid"] + [a for a in (result["x"], result["y"], result["z"]) if a]
+    )
     if result["z"]:
         name += "-{}".format(result["z_page"])
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".png"
-    return Response(data, content_type="image/png",
-                    headers={"Content-Disposition": 'attachment; filename="{}"'.format(name),
-                             "Cache-Control": "no-store"})
+    return Response(
+        data,
+        content_type="image/png",
+        headers={
+            "Content-Disposition": 'attachment; filename="{}"'.format(name),
+            "Cache-Control": "no-store",
+        },
+    )

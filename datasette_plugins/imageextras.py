@@ -1,6 +1,7 @@
 """``GET /-/sinkin/images/<id>/extras.json``: what the viewer shows around an image besides its
 settings – the upscale quote on the image's own provider (estimate, a warning before upscaling
 again) and the init image of an img2img image (with the URL of the stored file). Read-only."""
+
 from .appdb import error, ok, with_db
 
 

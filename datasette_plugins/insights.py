@@ -1,6 +1,7 @@
 """What wins: the insights page of a run (``/-/sinkin/runs/<id>/insights``, and ``.json``), the
 same across runs (``/-/sinkin/insights?runs=1,3``). Read-only: the numbers come from
 :mod:`sinkin_pipeline.insights`, exactly what ``sinkin insights`` prints."""
+
 from urllib.parse import urlencode
 
 from datasette import Response
@@ -52,7 +53,9 @@ def page_data(db, run_ids, normalize, x=None, y=None):
 
     data = load_groups(db, run_ids)
     result = compute(data, normalize)
-    result["suggestion"] = next_run(db, data, result if not normalize else None) if len(run_ids) == 1 else None
+    result["suggestion"] = (
+        next_run(db, data, result if not normalize else None) if len(run_ids) == 1 else None
+    )
     result["heatmap"] = None
     if len(data.axes) >= 2:
         ranked = [a["axis"] for a in result["axes"]]
@@ -127,5 +130,6 @@ async def choose_runs(datasette, request):
         runs = await with_db(datasette, run_counts)
     except NoDatabase as e:
         return _html_error(str(e), 404)
-    return Response.html(await datasette.render_template("sinkin_insights_runs.html", {"runs": runs},
-                                                         request=request))
+    return Response.html(
+        await datasette.render_template("sinkin_insights_runs.html", {"runs": runs}, request=request)
+    )

@@ -1,5 +1,6 @@
 """The review pages: a run's gallery, the keyboard viewer (score, upscale, compare), the image files,
 and their JSON endpoints. Writes (score, upscale) go through :func:`security.write_problem`."""
+
 import asyncio
 import secrets
 from urllib.parse import urlencode
@@ -9,18 +10,54 @@ from datasette import NotFound, Response
 from sinkin_pipeline.remix import a1111_parameters
 from sinkin_pipeline.varying import config_label, varying_fields
 
+from .appdb import database_name, database_path, error, json_script, media_file, ok, rows, url_id, with_db
 from .gallery_order import SORTS, ordered_ids, per_run, window
-from .appdb import (database_name, database_path, error, json_script, media_file, ok, rows,
-                    url_id, with_db)
 from .security import write_request
 
 PAGE_SIZE = 48
-FILTER_FIELDS = ("model_id", "prompt", "negative_prompt", "scheduler", "steps", "scale", "width", "height",
-                 "seed", "num_images", "lora", "lora_scale", "lcm", "use_default_neg", "image_strength",
-                 "controlnet", "upscale_type")
-SETTING_FIELDS = ("run_name", "model_id", "model_title", "prompt", "negative_prompt", "use_default_neg", "width",
-                  "height", "steps", "scale", "seed", "scheduler", "lora", "lora_scale", "lcm", "version",
-                  "image_strength", "controlnet", "fallback", "inf_id", "upscale_type", "created_at")
+FILTER_FIELDS = (
+    "model_id",
+    "prompt",
+    "negative_prompt",
+    "scheduler",
+    "steps",
+    "scale",
+    "width",
+    "height",
+    "seed",
+    "num_images",
+    "lora",
+    "lora_scale",
+    "lcm",
+    "use_default_neg",
+    "image_strength",
+    "controlnet",
+    "upscale_type",
+)
+SETTING_FIELDS = (
+    "run_name",
+    "model_id",
+    "model_title",
+    "prompt",
+    "negative_prompt",
+    "use_default_neg",
+    "width",
+    "height",
+    "steps",
+    "scale",
+    "seed",
+    "scheduler",
+    "lora",
+    "lora_scale",
+    "lcm",
+    "version",
+    "image_strength",
+    "controlnet",
+    "fallback",
+    "inf_id",
+    "upscale_type",
+    "created_at",
+)
 
 
 def routes():
@@ -38,6 +75,7 @@ def routes():
 
 # --- gallery state: unrated only, sort, setting filters, page — all in the URL --------------------
 
+
 def parse_state(args):
     sort = args.get("sort") or "newest"
     filters = {k: args.get(k) for k in FILTER_FIELDS if args.get(k) not in (None, "")}
@@ -46,10 +84,14 @@ def parse_state(args):
     except ValueError:
         page = 1
     blind = args.get("blind") or ""
-    return {"unrated": args.get("unrated") == "1", "sort": sort if sort in SORTS else "newest",
-            "filters": filters, "page": page,
-            # blind mode: the seed of this review pass (shuffled order, settings hidden until scored)
-            "blind": int(blind) if blind.isdigit() and 0 < int(blind) < 2**31 else None}
+    return {
+        "unrated": args.get("unrated") == "1",
+        "sort": sort if sort in SORTS else "newest",
+        "filters": filters,
+        "page": page,
+        # blind mode: the seed of this review pass (shuffled order, settings hidden until scored)
+        "blind": int(blind) if blind.isdigit() and 0 < int(blind) < 2**31 else None,
+    }
 
 
 def state_params(state, page=None, **changes):
@@ -77,18 +119,30 @@ def gallery_data(db, run_id, state):
     total = len(order)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(state["page"], pages)
-    page_ids = list(order[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
+    page_ids = list(order[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
     varying = run_varying(db, run_id)
     extra = "".join(", " + c for c in varying if c != "prompt")
-    found_images = rows(db, "select image_id, score, prompt, upscale_path is not null as upscaled, path is not "
-                            "null as downloaded{} from image_table where image_id in ({})"
-                        .format(extra, ", ".join("?" * len(page_ids))), page_ids)
+    found_images = rows(
+        db,
+        "select image_id, score, prompt, upscale_path is not null as upscaled, path is not "
+        "null as downloaded{} from image_table where image_id in ({})".format(
+            extra, ", ".join("?" * len(page_ids))
+        ),
+        page_ids,
+    )
     by_id = {image["image_id"]: image for image in found_images}
     images = [by_id[i] for i in page_ids if i in by_id]
     for image in images:
         image["label"] = config_label(image, varying)
-    return {"run": found[0], "total": total, "page": page, "pages": pages, "images": images,
-            "choices": filter_choices(db, run_id, state), "varying": varying}
+    return {
+        "run": found[0],
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "images": images,
+        "choices": filter_choices(db, run_id, state),
+        "varying": varying,
+    }
 
 
 def run_varying(db, run_id):
@@ -123,14 +177,18 @@ def filtered_counts(db, run_id, state, keys, every):
     for key in keys:
         others = dict(state, filters={k: v for k, v in state["filters"].items() if k != key})
         where, params = where_sql(run_id, others)
-        found = dict(db.execute("select {0}, count(*) from image_table{1} group by {0}".format(key, where),
-                                params).fetchall())
+        found = dict(
+            db.execute(
+                "select {0}, count(*) from image_table{1} group by {0}".format(key, where), params
+            ).fetchall()
+        )
         result[key] = {value: found.pop(value, 0) for value in every.get(key, {})}
         result[key].update(found)
     return result
 
 
 # --- pages ------------------------------------------------------------------------------------
+
 
 async def gallery_page(datasette, request):
     run_id = url_id(request, "run_id")
@@ -147,12 +205,23 @@ async def gallery_page(datasette, request):
         "sorts": {key: "?" + state_params(state, sort=key) for key in SORTS},
         "clear": "?" + state_params(state, filters={}),
         # each time blind mode is turned on, a new review pass with its own shuffle
-        "blind": "?" + state_params(state, blind=None if state["blind"] else secrets.randbelow(2**31 - 1) + 1),
+        "blind": "?"
+        + state_params(state, blind=None if state["blind"] else secrets.randbelow(2**31 - 1) + 1),
     }
-    return Response.html(await datasette.render_template("sinkin_gallery.html", {
-        "state": state, "state_query": state_params(state),
-        "data": data, "links": links, "sorts": SORTS, "table_url": datasette.urls.table(database_name(datasette), "image_table"),
-    }, request=request))
+    return Response.html(
+        await datasette.render_template(
+            "sinkin_gallery.html",
+            {
+                "state": state,
+                "state_query": state_params(state),
+                "data": data,
+                "links": links,
+                "sorts": SORTS,
+                "table_url": datasette.urls.table(database_name(datasette), "image_table"),
+            },
+            request=request,
+        )
+    )
 
 
 async def viewer_page(datasette, request):
@@ -165,13 +234,31 @@ async def viewer_page(datasette, request):
     varying = await with_db(datasette, run_varying, image["run_id"])
     state = parse_state(request.args)
     upscalers = await with_db(datasette, run_upscalers, image["run_id"])
-    return Response.html(await datasette.render_template("sinkin_viewer.html", {
-        "image": image, "settings": SETTING_FIELDS, "varying": varying, "label": config_label(image, varying),
-        "upscalers": upscalers,
-        "state_query": state_params(state), "blind": state["blind"],
-        "boot": json_script({"image_id": image_id, "run_id": image["run_id"], "state": state_params(state),
-                             "page_size": PAGE_SIZE, "width": image["width"], "height": image["height"]}),
-    }, request=request))
+    return Response.html(
+        await datasette.render_template(
+            "sinkin_viewer.html",
+            {
+                "image": image,
+                "settings": SETTING_FIELDS,
+                "varying": varying,
+                "label": config_label(image, varying),
+                "upscalers": upscalers,
+                "state_query": state_params(state),
+                "blind": state["blind"],
+                "boot": json_script(
+                    {
+                        "image_id": image_id,
+                        "run_id": image["run_id"],
+                        "state": state_params(state),
+                        "page_size": PAGE_SIZE,
+                        "width": image["width"],
+                        "height": image["height"],
+                    }
+                ),
+            },
+            request=request,
+        )
+    )
 
 
 def run_upscalers(db, run_id):
@@ -183,6 +270,7 @@ def run_upscalers(db, run_id):
 
 
 # --- JSON reads -------------------------------------------------------------------------------
+
 
 def image_info(db, image_id):
     found = rows(db, "select * from image_table where image_id = ?", [image_id])
@@ -203,22 +291,43 @@ def image_info(db, image_id):
 def order_window(db, run_id, state, around, span):
     order = ordered_ids(db, run_id, state)
     ids, offset, index = window(order, around, span)
-    scores = dict(db.execute("select image_id, score from image_table where image_id in ({})".format(
-        ", ".join("?" * len(ids))), ids).fetchall()) if ids else {}
+    scores = (
+        dict(
+            db.execute(
+                "select image_id, score from image_table where image_id in ({})".format(
+                    ", ".join("?" * len(ids))
+                ),
+                ids,
+            ).fetchall()
+        )
+        if ids
+        else {}
+    )
     stats = db.execute("select images, unrated from run_stats where run_id = ?", [run_id]).fetchone()
-    return {"run_id": run_id, "ids": ids, "offset": offset, "index": index, "total": len(order),
-            "scores": [scores.get(i) for i in ids],
-            "progress": {"total": stats[0], "rated": stats[0] - stats[1]} if stats else None}
+    return {
+        "run_id": run_id,
+        "ids": ids,
+        "offset": offset,
+        "index": index,
+        "total": len(order),
+        "scores": [scores.get(i) for i in ids],
+        "progress": {"total": stats[0], "rated": stats[0] - stats[1]} if stats else None,
+    }
 
 
 def unrated_runs(db, limit=10):
     """Runs that still have unrated images, most unrated first: name, count, the first unrated id."""
-    found = rows(db, "select run_stats.run_id, runs.name, run_stats.unrated from run_stats join runs on "
-                     "runs.id = run_stats.run_id where run_stats.unrated > 0 "
-                     "order by run_stats.unrated desc, run_stats.run_id desc limit ?", [limit])
+    found = rows(
+        db,
+        "select run_stats.run_id, runs.name, run_stats.unrated from run_stats join runs on "
+        "runs.id = run_stats.run_id where run_stats.unrated > 0 "
+        "order by run_stats.unrated desc, run_stats.run_id desc limit ?",
+        [limit],
+    )
     for run in found:
-        run["first_image"] = db.execute("select min(image_id) from image_table where run_id = ? and score is null",
-                                        [run["run_id"]]).fetchone()[0]
+        run["first_image"] = db.execute(
+            "select min(image_id) from image_table where run_id = ? and score is null", [run["run_id"]]
+        ).fetchone()[0]
     return found
 
 
@@ -265,6 +374,7 @@ async def image_file(datasette, request):
 
 # --- writes -----------------------------------------------------------------------------------
 
+
 async def score_view(datasette, request):
     from sinkin_pipeline.scoring import ScoreError, score_image
 
@@ -272,7 +382,7 @@ async def score_view(datasette, request):
     if refused:
         return refused
     if "score" not in data:
-        return error("send {\"score\": 1..10} (or null to clear it)", 400)
+        return error('send {"score": 1..10} (or null to clear it)', 400)
     try:
         result = await with_db(datasette, score_image, int(request.url_vars["image_id"]), data["score"])
     except ScoreError as e:

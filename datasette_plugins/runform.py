@@ -13,6 +13,7 @@
 Every POST goes through :func:`security.write_request`: refused (403) before its body is read
 unless it is a same-origin JSON POST with the CSRF token, and capped in size.
 """
+
 import base64
 import binascii
 import json
@@ -50,6 +51,7 @@ def upload_limit():
 
 # -- the page ---------------------------------------------------------------------------------
 
+
 def _page_data(db, from_run, suggested=False, image_id=None):
     from sinkin_pipeline.models import known_models
     from sinkin_pipeline.providers import get_providers
@@ -60,7 +62,8 @@ def _page_data(db, from_run, suggested=False, image_id=None):
         "providers": sorted(get_providers()),
         "models": [m for m in models if m["kind"] == "model"],
         "loras": [m for m in models if m["kind"] == "lora"],
-        "form": None, "from_run": None,
+        "form": None,
+        "from_run": None,
     }
     if from_run is not None:
         found = rows(db, "select id, name, provider, spec from runs where id = ?", [from_run])
@@ -70,9 +73,16 @@ def _page_data(db, from_run, suggested=False, image_id=None):
                 spec = json.loads(run["spec"] or "{}")
             except ValueError:
                 spec = {}
-            assets = [r["init_asset_id"] for r in rows(db, """
+            assets = [
+                r["init_asset_id"]
+                for r in rows(
+                    db,
+                    """
                 select distinct init_asset_id from configs where run_id = ? and init_asset_id is not null
-                order by init_asset_id""", [from_run])]
+                order by init_asset_id""",
+                    [from_run],
+                )
+            ]
             if suggested:  # "Queue this" on the insights page: the suggested next run
                 from sinkin_pipeline.suggest import suggest
 
@@ -80,7 +90,9 @@ def _page_data(db, from_run, suggested=False, image_id=None):
                 spec, assets = proposal["spec"], proposal["init_asset_ids"]
             form = spec_to_form(spec if isinstance(spec, dict) else {}, assets)
             form.setdefault("provider", run["provider"])
-            form["name"] = spec["name"] if suggested else "{} (copy)".format(run["name"]) if run["name"] else ""
+            form["name"] = (
+                spec["name"] if suggested else "{} (copy)".format(run["name"]) if run["name"] else ""
+            )
             data["form"] = form
             data["from_run"] = {"id": run["id"], "name": run["name"]}
             data["assets"] = _assets(db, assets)
@@ -105,8 +117,13 @@ def _page_data(db, from_run, suggested=False, image_id=None):
 def _assets(db, ids):
     if not ids:
         return []
-    return rows(db, "select id, filename, width, height, bytes from assets where id in ({})".format(
-        ",".join("?" for _ in ids)), list(ids))
+    return rows(
+        db,
+        "select id, filename, width, height, bytes from assets where id in ({})".format(
+            ",".join("?" for _ in ids)
+        ),
+        list(ids),
+    )
 
 
 async def form_page(datasette, request):
@@ -116,8 +133,13 @@ async def form_page(datasette, request):
     from_run = request.args.get("from")
     from_run = int(from_run) if from_run and from_run.isdigit() else None
     image = request.args.get("image")  # no database: appdb.guarded answers 503
-    data = await with_db(datasette, _page_data, from_run, request.args.get("suggest") == "1",
-                         int(image) if image and image.isdigit() else None)
+    data = await with_db(
+        datasette,
+        _page_data,
+        from_run,
+        request.args.get("suggest") == "1",
+        int(image) if image and image.isdigit() else None,
+    )
     if image and image.isdigit() and data["from_run"] is None:
         data["error"] = "Image {} not found: starting from an empty form.".format(image)
     elif from_run is not None and data["from_run"] is None:
@@ -126,12 +148,17 @@ async def form_page(datasette, request):
     data["controlnets"] = list(CONTROLNETS)
     data["defaults"] = {k: f.default for k, f in FIELDS.items()}
     data["confirm"] = {"jobs": CONFIRM_JOBS, "credits": CONFIRM_CREDITS}
-    context = {"page_json": json_script(data), "from_run": data["from_run"], "data": data,
-               "base": datasette.urls.path("/").rstrip("/")}
+    context = {
+        "page_json": json_script(data),
+        "from_run": data["from_run"],
+        "data": data,
+        "base": datasette.urls.path("/").rstrip("/"),
+    }
     return Response.html(await datasette.render_template("new.html", context, request=request))
 
 
 # -- checking and creating ------------------------------------------------------------------
+
 
 def _asset_paths(db, form):
     """``{asset id (text): absolute path}`` for the uploads the form refers to."""
@@ -139,8 +166,11 @@ def _asset_paths(db, form):
 
     ids = form.get("init_image") or []
     ids = ids if isinstance(ids, list) else [ids]
-    ids = [int(i) for i in ids if isinstance(i, int) and not isinstance(i, bool)
-           or isinstance(i, str) and i.isdigit()]
+    ids = [
+        int(i)
+        for i in ids
+        if isinstance(i, int) and not isinstance(i, bool) or isinstance(i, str) and i.isdigit()
+    ]
     paths = {}
     base = db_path_of(db)
     for row in _assets_paths(db, ids):
@@ -187,9 +217,11 @@ def evaluate(db, form):
     try:
         get_provider(name).check_ready()
     except ConfigurationError as e:
-        cautions.append("{}. The run can be queued now; its jobs wait until this is fixed (an "
-                        "environment variable such as the key reaches the server when you restart "
-                        "`sinkin serve` from a shell where it is set).".format(str(e).rstrip(".")))
+        cautions.append(
+            "{}. The run can be queued now; its jobs wait until this is fixed (an "
+            "environment variable such as the key reaches the server when you restart "
+            "`sinkin serve` from a shell where it is set).".format(str(e).rstrip("."))
+        )
     models = known_models(db, name, store=False)
     cautions.extend(unknown_ids(models, spec.values))
     return spec_dict, spec, plan, {}, cautions, models
@@ -198,9 +230,12 @@ def evaluate(db, form):
 def _check(db, form):
     spec_dict, spec, plan, problems, cautions, _ = evaluate(db, form)
     return {
-        "ok": not problems, "problems": problems, "spec": spec_dict,
+        "ok": not problems,
+        "problems": problems,
+        "spec": spec_dict,
         "yaml": spec_yaml(spec_dict) if spec_dict else "",
-        "plan": plan.to_dict() if plan else None, "cautions": cautions,
+        "plan": plan.to_dict() if plan else None,
+        "cautions": cautions,
     }
 
 
@@ -211,7 +246,7 @@ async def check_view(datasette, request):
         return refusal
     form = data.get("form")
     if not isinstance(form, dict):
-        return error("expected {\"form\": {...}}")
+        return error('expected {"form": {...}}')
     return Response.json(await with_db(datasette, _check, form), default=str)
 
 
@@ -229,36 +264,68 @@ def _create(db, form, request_key, confirm):
     with _create_lock:
         existing = _existing_run(db, request_key)
         if existing:
-            return 200, {"ok": True, "run_id": existing, "existing": True,
-                         "message": "Run {} was already created from this form".format(existing)}
+            return 200, {
+                "ok": True,
+                "run_id": existing,
+                "existing": True,
+                "message": "Run {} was already created from this form".format(existing),
+            }
         spec_dict, spec, plan, problems, cautions, models = evaluate(db, form)
         if problems:
-            return 400, {"ok": False, "problems": problems,
-                         "error": "the form has problems: nothing was queued"}
+            return 400, {
+                "ok": False,
+                "problems": problems,
+                "error": "the form has problems: nothing was queued",
+            }
         if (plan.needs_confirmation() or cautions) and confirm is not True:
             reasons = list(cautions)
             if plan.needs_confirmation():
-                reasons.append("This queues {} ({}, {} estimated): a large or costly grid.".format(
-                    plural(plan.jobs, "job"), plural(plan.images, "image"), credit_text(plan.credits, estimate=True)))
-            return 409, {"ok": False, "needs_confirmation": True, "plan": plan.to_dict(),
-                         "cautions": cautions, "reasons": reasons,
-                         "error": " ".join(reasons) + " Confirm to queue it."}
+                reasons.append(
+                    "This queues {} ({}, {} estimated): a large or costly grid.".format(
+                        plural(plan.jobs, "job"),
+                        plural(plan.images, "image"),
+                        credit_text(plan.credits, estimate=True),
+                    )
+                )
+            return 409, {
+                "ok": False,
+                "needs_confirmation": True,
+                "plan": plan.to_dict(),
+                "cautions": cautions,
+                "reasons": reasons,
+                "error": " ".join(reasons) + " Confirm to queue it.",
+            }
         try:
             run_id = create_run(db, spec, spec_yaml=spec_yaml(spec_dict), request_key=request_key)
         except GridTooLarge as e:
-            return 400, {"ok": False, "problems": {GENERAL: [str(e)]},
-                         "error": "the form has problems: nothing was queued"}
+            return 400, {
+                "ok": False,
+                "problems": {GENERAL: [str(e)]},
+                "error": "the form has problems: nothing was queued",
+            }
         except sqlite3.IntegrityError:
             existing = _existing_run(db, request_key)
             if existing is None:
                 raise
-            return 200, {"ok": True, "run_id": existing, "existing": True,
-                         "message": "Run {} was already created from this form".format(existing)}
+            return 200, {
+                "ok": True,
+                "run_id": existing,
+                "existing": True,
+                "message": "Run {} was already created from this form".format(existing),
+            }
         cache_if_empty(db, models)
-    return 200, {"ok": True, "run_id": run_id, "plan": plan.to_dict(), "cautions": cautions,
-                 "message": "Run {} queued: {}, {}, {} estimated".format(
-                     run_id, plural(plan.jobs, "job"), plural(plan.images, "image"),
-                     credit_text(plan.credits, estimate=True))}
+    return 200, {
+        "ok": True,
+        "run_id": run_id,
+        "plan": plan.to_dict(),
+        "cautions": cautions,
+        "message": "Run {} queued: {}, {}, {} estimated".format(
+            run_id,
+            plural(plan.jobs, "job"),
+            plural(plan.images, "image"),
+            credit_text(plan.credits, estimate=True),
+        ),
+    }
 
 
 async def create_view(datasette, request):
@@ -269,7 +336,7 @@ async def create_view(datasette, request):
     form = data.get("form")
     key = data.get("request_key")
     if not isinstance(form, dict):
-        return error("expected {\"form\": {...}, \"request_key\": ...}")
+        return error('expected {"form": {...}, "request_key": ...}')
     if not isinstance(key, str) or not _REQUEST_KEY.match(key):
         return error("request_key: missing or malformed – reload the form and try again")
     status, body = await with_db(datasette, _create, form, key, data.get("confirm"))
@@ -279,6 +346,7 @@ async def create_view(datasette, request):
 
 
 # -- uploads, models, assets ------------------------------------------------------------------
+
 
 def _store(db, data, filename):
     from sinkin_pipeline.assets import store_asset
@@ -343,13 +411,23 @@ async def refresh_models_view(datasette, request):
         return error(str(e))
     except ProviderError as e:
         return error("could not fetch models: {}".format(e), status=502)
-    return ok({"count": count, "counts": counts, "models": models,
-               "message": "{} cached from {}".format(describe_counts(counts), provider)})
+    return ok(
+        {
+            "count": count,
+            "counts": counts,
+            "models": models,
+            "message": "{} cached from {}".format(describe_counts(counts), provider),
+        }
+    )
 
 
 async def asset_view(datasette, request):
     """An uploaded init image (the form shows it as a preview)."""
     asset_id = url_id(request, "asset_id")
     found = await with_db(datasette, rows, "select path from assets where id = ?", [asset_id])
-    return await media_file(datasette, found[0]["path"] if found else None, "asset {}".format(asset_id),
-                            cache="private, max-age=3600")
+    return await media_file(
+        datasette,
+        found[0]["path"] if found else None,
+        "asset {}".format(asset_id),
+        cache="private, max-age=3600",
+    )

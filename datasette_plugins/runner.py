@@ -6,6 +6,7 @@ server stops, :func:`shutdown` (run at exit) stops every active "Run all" the wa
 ``sinkin work``: no new job starts, the requests in flight finish and store their answers; a
 second Ctrl-C (or SIGTERM) marks them interrupted at once.
 """
+
 import atexit
 import datetime
 import os
@@ -28,11 +29,13 @@ class AlreadyRunning(Exception):
         super().__init__(
             "“Run all” is already running on this database (started {}, {} job{} done so far): "
             "stop it or wait for it to finish".format(
-                runner.started_at[11:19], runner.jobs, "" if runner.jobs == 1 else "s"))
+                runner.started_at[11:19], runner.jobs, "" if runner.jobs == 1 else "s"
+            )
+        )
 
 
 def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class Runner:
@@ -77,10 +80,17 @@ class Runner:
         from sinkin_pipeline.worker import BudgetTooSmall, InvalidBudget, work
 
         try:
-            summary = work(self.db_path, run_id=self.run_id, concurrency=self.concurrency,
-                           budget=self.budget, limit=self.limit, progress=self.progress,
-                           stop_event=self.stop_event, abandon_event=self.abandon_event,
-                           on_stopping=self.stopping)
+            summary = work(
+                self.db_path,
+                run_id=self.run_id,
+                concurrency=self.concurrency,
+                budget=self.budget,
+                limit=self.limit,
+                progress=self.progress,
+                stop_event=self.stop_event,
+                abandon_event=self.abandon_event,
+                on_stopping=self.stopping,
+            )
         except (BudgetTooSmall, ConfigurationError, InvalidBudget) as e:
             self.error = str(e)
         except Exception as e:  # shown on the dashboard rather than lost in a thread
@@ -98,12 +108,23 @@ class Runner:
 
     def to_dict(self):
         return {
-            "active": self.active, "run_id": self.run_id, "concurrency": self.concurrency,
-            "budget": self.budget, "limit": self.limit, "started_at": self.started_at,
-            "finished_at": self.finished_at, "jobs": self.jobs, "succeeded": self.succeeded,
-            "failed": self.failed, "interrupted": self.interrupted, "images": self.images,
-            "credits": round(self.credits, 4), "error": self.error, "stopped": self.stopped,
-            "stopping": self.active and self.stop_event.is_set(), "in_flight": self.in_flight,
+            "active": self.active,
+            "run_id": self.run_id,
+            "concurrency": self.concurrency,
+            "budget": self.budget,
+            "limit": self.limit,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "jobs": self.jobs,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "interrupted": self.interrupted,
+            "images": self.images,
+            "credits": round(self.credits, 4),
+            "error": self.error,
+            "stopped": self.stopped,
+            "stopping": self.active and self.stop_event.is_set(),
+            "in_flight": self.in_flight,
             "messages": self.messages[-20:],
         }
 
@@ -159,10 +180,13 @@ def shutdown(timeout=None, stream=None):
         return 0
     for r in active:
         r.stop_event.set()
-    stream.write("Stopping “Run all”: no new job starts; waiting for the requests in flight to finish "
-                 "and store their answers (Ctrl-C again to stop at once and mark them interrupted).\n")
+    stream.write(
+        "Stopping “Run all”: no new job starts; waiting for the requests in flight to finish "
+        "and store their answers (Ctrl-C again to stop at once and mark them interrupted).\n"
+    )
     previous = {}
     if threading.current_thread() is threading.main_thread():
+
         def interrupt(signum, frame):
             raise KeyboardInterrupt
 
@@ -177,8 +201,11 @@ def shutdown(timeout=None, stream=None):
                     raise TimeoutError
                 n = sum(x.in_flight or 0 for x in active if x.active)
                 if n != last:
-                    stream.write("  {} request{} in flight, {:.0f} s\n".format(
-                        n, "" if n == 1 else "s", time.monotonic() - started))
+                    stream.write(
+                        "  {} request{} in flight, {:.0f} s\n".format(
+                            n, "" if n == 1 else "s", time.monotonic() - started
+                        )
+                    )
                     stream.flush()
                     last = n
                 r.thread.join(0.1)

@@ -8,6 +8,7 @@
   signature), and whose ``Sec-Fetch-Site`` / ``Origin`` say it comes from this same origin.
   A cookie-less cross-site form POST, which asgi-csrf lets through, is refused here.
 """
+
 import hashlib
 import hmac
 import ipaddress
@@ -211,11 +212,14 @@ def fetch_problem(method, headers, own_origin):
     ``Origin`` is refused either way."""
     site = headers.get("sec-fetch-site")
     if site in ("cross-site", "same-site"):
-        navigation = (headers.get("sec-fetch-mode") == "navigate"
-                      and headers.get("sec-fetch-dest", "document") == "document")
+        navigation = (
+            headers.get("sec-fetch-mode") == "navigate"
+            and headers.get("sec-fetch-dest", "document") == "document"
+        )
         if not (navigation and method in ("GET", "HEAD")):
-            return "cross-site request refused (Sec-Fetch-Site: {}, Sec-Fetch-Mode: {}, Sec-Fetch-Dest: {})" \
-                .format(site, headers.get("sec-fetch-mode"), headers.get("sec-fetch-dest"))
+            return "cross-site request refused (Sec-Fetch-Site: {}, Sec-Fetch-Mode: {}, Sec-Fetch-Dest: {})".format(
+                site, headers.get("sec-fetch-mode"), headers.get("sec-fetch-dest")
+            )
     origin = headers.get("origin")
     if origin is not None and origin != own_origin:
         return "request from a foreign origin refused ({})".format(origin)
@@ -230,13 +234,13 @@ async def read_only_query_problem(datasette, path):
     base = datasette.urls.path("/")
     if not path.startswith(base):
         return None
-    parts = path[len(base):].split("/")
+    parts = path[len(base) :].split("/")
     if len(parts) != 2 or parts[0] not in {db.route for db in datasette.databases.values()}:
         return None
     name = unquote(parts[1])
     for suffix in (".json", ".csv"):
         if name.endswith(suffix):
-            name = name[:-len(suffix)]
+            name = name[: -len(suffix)]
     database = next(n for n, db in datasette.databases.items() if db.route == parts[0])
     query = await datasette.get_canned_query(database, name, None)
     if query is not None and not query.get("write"):
@@ -250,9 +254,17 @@ def _header_dict(scope):
 
 async def _refuse(send, status, message, extra_headers=()):
     body = json.dumps({"ok": False, "error": message, "status": status}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()), *extra_headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *extra_headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -275,26 +287,48 @@ def protect(datasette):
             headers = _header_dict(scope)
             host = headers.get("host", "")
             if not host_allowed(host, allowed_hosts(datasette)):
-                return await _refuse(send, 403, "unexpected Host header {!r}: this server only answers "
-                                     "requests addressed to it".format(host), added)
+                return await _refuse(
+                    send,
+                    403,
+                    "unexpected Host header {!r}: this server only answers requests addressed to it".format(
+                        host
+                    ),
+                    added,
+                )
             method = scope.get("method", "GET").upper()
             problem = fetch_problem(method, headers, "{}://{}".format(scope.get("scheme", "http"), host))
             if problem:
                 return await _refuse(send, 403, problem, added)
             if needs_sign_in(datasette, scope, headers):
-                if method in ("GET", "HEAD") and headers.get("sec-fetch-mode", "navigate") == "navigate" \
-                        and not scope.get("path", "").endswith((".json", ".csv")):
-                    target = scope.get("path", "/") + ("?" + scope["query_string"].decode("latin-1")
-                                                       if scope.get("query_string") else "")
+                if (
+                    method in ("GET", "HEAD")
+                    and headers.get("sec-fetch-mode", "navigate") == "navigate"
+                    and not scope.get("path", "").endswith((".json", ".csv"))
+                ):
+                    target = scope.get("path", "/") + (
+                        "?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else ""
+                    )
                     location = "{}?next={}".format(datasette.urls.path(LOGIN_PATH), quote(target, safe=""))
-                    return await _refuse(send, 302, "sign in first: " + location,
-                                         list(added) + [(b"location", location.encode("latin-1"))])
-                return await _refuse(send, 401, "sign in first: open {} with the token `sinkin serve` "
-                                     "printed".format(LOGIN_PATH), added)
+                    return await _refuse(
+                        send,
+                        302,
+                        "sign in first: " + location,
+                        list(added) + [(b"location", location.encode("latin-1"))],
+                    )
+                return await _refuse(
+                    send,
+                    401,
+                    "sign in first: open {} with the token `sinkin serve` printed".format(LOGIN_PATH),
+                    added,
+                )
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type == "multipart/form-data":
-                return await _refuse(send, 415, "multipart/form-data is not accepted here: send JSON "
-                                     "(uploads are JSON with base64 data)", added)
+                return await _refuse(
+                    send,
+                    415,
+                    "multipart/form-data is not accepted here: send JSON (uploads are JSON with base64 data)",
+                    added,
+                )
             if method == "POST":
                 problem = await read_only_query_problem(datasette, scope.get("path", ""))
                 if problem:
@@ -303,8 +337,11 @@ def protect(datasette):
             async def send_with_headers(message):
                 if message["type"] == "http.response.start":
                     present = {name.lower() for name, _ in message.get("headers") or []}
-                    message = dict(message, headers=list(message.get("headers") or []) + [
-                        (name, value) for name, value in added if name not in present])
+                    message = dict(
+                        message,
+                        headers=list(message.get("headers") or [])
+                        + [(name, value) for name, value in added if name not in present],
+                    )
                 await send(message)
 
             await app(scope, receive, send_with_headers)
@@ -334,8 +371,11 @@ async def write_request(request, limit=MAX_JSON_BODY):
     except RecursionError:
         return bad("the request body is nested too deeply")
     except ValueError as e:
-        return bad("the request body is not valid JSON{}".format(
-            ": " + str(e) if isinstance(e, NonFiniteNumber) else ""))
+        return bad(
+            "the request body is not valid JSON{}".format(
+                ": " + str(e) if isinstance(e, NonFiniteNumber) else ""
+            )
+        )
     if not isinstance(data, dict):
         return bad("expected a JSON object")
     return data, None

@@ -2,13 +2,20 @@
 with a one-off token (as Jupyter does); opening it, or pasting the token into this page, sets a
 signed, HttpOnly cookie that lets the browser in until the server starts with another token.
 On loopback there is no sign-in and the page says so."""
+
 from html import escape
 from urllib.parse import parse_qs
 
 from datasette import Response
 
-from .security import (AUTH_COOKIE, BodyTooLarge, auth_cookie_value, read_capped_body, sign_in_token,
-                       token_matches)
+from .security import (
+    AUTH_COOKIE,
+    BodyTooLarge,
+    auth_cookie_value,
+    read_capped_body,
+    sign_in_token,
+    token_matches,
+)
 
 COOKIE_DAYS = 30
 
@@ -19,8 +26,7 @@ def routes():
 
 def _safe_next(value):
     """Only a path on this server (never ``//other.host`` or ``https://…``)."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
-            and "\\" not in value:
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return None
 
@@ -43,7 +49,8 @@ when it started (or open the sign-in link it printed).</p>
         css=escape(datasette.urls.static_plugins("sinkin_pipeline", "sinkin.css")),
         action=escape(datasette.urls.path("/-/sinkin/login")),
         next=escape(next_path or ""),
-        message='<p class="sk-error" role="alert">{}</p>'.format(escape(message)) if message else "")
+        message='<p class="sk-error" role="alert">{}</p>'.format(escape(message)) if message else "",
+    )
     return body
 
 
@@ -66,9 +73,13 @@ async def login_page(datasette, request):
     if token is None:
         return Response.html(_form(datasette, next_path), headers={"cache-control": "no-store"})
     if not token_matches(datasette, token):
-        return Response.html(_form(datasette, next_path, "That token is not right."), status=403,
-                             headers={"cache-control": "no-store"})
+        return Response.html(
+            _form(datasette, next_path, "That token is not right."),
+            status=403,
+            headers={"cache-control": "no-store"},
+        )
     response = Response.redirect(next_path)
-    response.set_cookie(AUTH_COOKIE, auth_cookie_value(datasette), max_age=COOKIE_DAYS * 86400,
-                        httponly=True, samesite="lax")
+    response.set_cookie(
+        AUTH_COOKIE, auth_cookie_value(datasette), max_age=COOKIE_DAYS * 86400, httponly=True, samesite="lax"
+    )
     return response

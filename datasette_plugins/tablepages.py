@@ -1,6 +1,7 @@
 """Datasette's own table pages, made easier to use: a facet asked for in the URL (``&_facet=scale``)
 that the table's metadata already shows is not shown a second time, and the ranking table's rows
 (thumbnail, image id) lead to the viewer."""
+
 import re
 from urllib.parse import parse_qsl, urlencode
 
@@ -59,6 +60,9 @@ def thumbnail_cell(value):
     match = THUMB_URL.match(value) if isinstance(value, str) else None
     if not match:
         return None
-    return Markup('<a class="sk-cell-view" href="/-/sinkin/images/{0}" title="Open image {0} in the viewer">'
-                  '<img class="sk-cell-thumb" src="{1}" alt="image {0}" loading="lazy" width="96"></a>'
-                  .format(match.group(1), escape(value)))
+    return Markup(
+        '<a class="sk-cell-view" href="/-/sinkin/images/{0}" title="Open image {0} in the viewer">'
+        '<img class="sk-cell-thumb" src="{1}" alt="image {0}" loading="lazy" width="96"></a>'.format(
+            match.group(1), escape(value)
+        )
+    )

@@ -1,4 +1,5 @@
 """Built-in config expansion: the cartesian product of every list in the spec (lazily, in key order)."""
+
 import itertools
 
 from sinkin_pipeline import hookimpl

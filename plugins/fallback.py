@@ -1,6 +1,7 @@
 """The img2img → txt2img fallback: when SinkIn refuses an img2img request, send the same settings
 as txt2img. The job records ``fallback = 1`` and keeps the original error. A spec turns it off
 with ``fallback: false``."""
+
 from sinkin_pipeline import FIELDS, ServiceError, hookimpl
 
 IMG2IMG_ONLY = tuple(name for name, fld in FIELDS.items() if fld.img2img_only)

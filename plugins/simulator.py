@@ -9,12 +9,21 @@ image starts from a small copy of its init image, so it resembles it.
 ``provider: simulator-no-img2img`` is the same simulator refusing every img2img call the way
 SinkIn refuses one (``error_code`` != 0), so the img2img → txt2img fallback can be seen offline.
 """
+
 import base64
 import json
 import uuid
 
-from sinkin_pipeline import (FIELDS, DownloadError, GeneratedImage, InferenceResult, Provider, ServiceError,
-                             UpscaleResult, hookimpl)
+from sinkin_pipeline import (
+    FIELDS,
+    DownloadError,
+    GeneratedImage,
+    InferenceResult,
+    Provider,
+    ServiceError,
+    UpscaleResult,
+    hookimpl,
+)
 from sinkin_pipeline.fields import UPSCALE_RANGES, UPSCALE_TYPES
 from sinkin_pipeline.render import render_png, tiny_copy, upscale_png
 from sinkin_pipeline.spec import check_image_bytes
@@ -38,7 +47,11 @@ MODELS = {
 
 
 def _encode(data):
-    return base64.urlsafe_b64encode(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+        .decode()
+        .rstrip("=")
+    )
 
 
 def _decode(text):
@@ -74,10 +87,26 @@ class SimulatorProvider(Provider):
         payload = {k: v for k, v in payload.items() if v is not None}
         check_payload(payload, has_init_image=init_image is not None)
         if init_image is not None and self.refuse_img2img:
-            raise ServiceError("img2img is not available for model {} (refused by {}, which simulates "
-                               "SinkIn refusing img2img)".format(payload.get("model_id"), self.name))
-        settings = {k: payload.get(k) for k in ("model_id", "prompt", "negative_prompt", "width", "height",
-                                                 "steps", "scale", "seed", "scheduler", "lora", "lcm")}
+            raise ServiceError(
+                "img2img is not available for model {} (refused by {}, which simulates "
+                "SinkIn refusing img2img)".format(payload.get("model_id"), self.name)
+            )
+        settings = {
+            k: payload.get(k)
+            for k in (
+                "model_id",
+                "prompt",
+                "negative_prompt",
+                "width",
+                "height",
+                "steps",
+                "scale",
+                "seed",
+                "scheduler",
+                "lora",
+                "lcm",
+            )
+        }
         if init_image is not None:
             filename, data = init_image
             problem = check_image_bytes(data)
@@ -89,8 +118,12 @@ class SimulatorProvider(Provider):
         token = _encode(settings)
         urls = ["{}render/{}/{}.png".format(SCHEME, token, i) for i in range(count)]
         inf_id = "sim" + uuid.uuid4().hex[:11]
-        return InferenceResult(images=[GeneratedImage(url=url) for url in urls], credit_cost=0.0, inf_id=inf_id,
-                               raw={"error_code": 0, "images": urls, "credit_cost": 0, "inf_id": inf_id})
+        return InferenceResult(
+            images=[GeneratedImage(url=url) for url in urls],
+            credit_cost=0.0,
+            inf_id=inf_id,
+            raw={"error_code": 0, "images": urls, "credit_cost": 0, "inf_id": inf_id},
+        )
 
     def upscale(self, payload):
         if not payload.get("inf_id"):
@@ -123,13 +156,13 @@ class SimulatorProvider(Provider):
 
         try:
             if url.startswith(SCHEME + "render/"):
-                token, name = url[len(SCHEME + "render/"):].split("/")
+                token, name = url[len(SCHEME + "render/") :].split("/")
                 settings = _decode(token)
                 init = settings.pop("init", None)
                 init_image = Image.open(BytesIO(base64.b64decode(init))) if init else None
                 return render_png(settings, int(name.split(".")[0]), init_image)
             if url.startswith(SCHEME + "upscale/"):
-                options = _decode(url[len(SCHEME + "upscale/"):].rsplit(".", 1)[0])
+                options = _decode(url[len(SCHEME + "upscale/") :].rsplit(".", 1)[0])
                 source = self.download(options["src"])
                 return upscale_png(source, options["scale"], options["type"], options["strength"])
         except (ValueError, KeyError, TypeError) as e:

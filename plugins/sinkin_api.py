@@ -5,13 +5,24 @@ in an exception, a log line, a repr or the stored payload. ``SINKIN_API_BASE`` p
 (the local stand-in server in tests). Failures map to the three exceptions of
 :mod:`sinkin_pipeline.providers`; this provider never retries (the worker owns that policy).
 """
+
 import json
 import os
 
 import httpx
 
-from sinkin_pipeline import (ConfigurationError, GeneratedImage, InferenceResult, OutcomeUnknown, Provider,
-                             ServiceError, TransientError, UpscaleResult, hookimpl, http_download)
+from sinkin_pipeline import (
+    ConfigurationError,
+    GeneratedImage,
+    InferenceResult,
+    OutcomeUnknown,
+    Provider,
+    ServiceError,
+    TransientError,
+    UpscaleResult,
+    hookimpl,
+    http_download,
+)
 
 DEFAULT_BASE = "https://sinkin.ai"
 #: what the API key becomes in anything stored (answers, image URLs); put back only on the wire
@@ -46,7 +57,8 @@ class SinkinProvider(Provider):
             raise ConfigurationError(
                 "provider sinkin needs an API key: set it with `export SINKIN_API_KEY=...` "
                 "(it is never stored), or try the spec offline with `provider: simulator` "
-                "or `--provider simulator`")
+                "or `--provider simulator`"
+            )
 
     def _scrub(self, text):
         text = str(text)
@@ -77,13 +89,19 @@ class SinkinProvider(Provider):
         try:
             response = self._client.post(url, data=data, files=files, timeout=timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
-            raise TransientError("could not connect to {}: {}".format(self.base_url, self._scrub(e) or type(e).__name__))
+            raise TransientError(
+                "could not connect to {}: {}".format(self.base_url, self._scrub(e) or type(e).__name__)
+            )
         except (httpx.ReadTimeout, httpx.WriteTimeout) as e:
-            raise OutcomeUnknown("{} after the request was sent to {}".format(
-                "read timeout" if isinstance(e, httpx.ReadTimeout) else "write timeout", path))
+            raise OutcomeUnknown(
+                "{} after the request was sent to {}".format(
+                    "read timeout" if isinstance(e, httpx.ReadTimeout) else "write timeout", path
+                )
+            )
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            raise OutcomeUnknown("connection dropped after the request was sent to {} ({})".format(
-                path, type(e).__name__))
+            raise OutcomeUnknown(
+                "connection dropped after the request was sent to {} ({})".format(path, type(e).__name__)
+            )
         except httpx.HTTPError as e:
             raise OutcomeUnknown("{} calling {}: {}".format(type(e).__name__, path, self._scrub(e)))
         if response.status_code == 429:
@@ -92,9 +110,13 @@ class SinkinProvider(Provider):
                 retry_after = float(retry_after) if retry_after is not None else None
             except ValueError:
                 retry_after = None
-            raise TransientError("HTTP 429 Too Many Requests from {}".format(path), retry_after=retry_after, status=429)
+            raise TransientError(
+                "HTTP 429 Too Many Requests from {}".format(path), retry_after=retry_after, status=429
+            )
         if response.status_code != 200:
-            raise TransientError("HTTP {} from {}".format(response.status_code, path), status=response.status_code)
+            raise TransientError(
+                "HTTP {} from {}".format(response.status_code, path), status=response.status_code
+            )
         try:
             body = response.json()
         except (json.JSONDecodeError, ValueError):
@@ -102,8 +124,11 @@ class SinkinProvider(Provider):
         if not isinstance(body, dict):
             raise TransientError("the answer from {} is not a JSON object".format(path), status=200)
         if body.get("error_code", 0) != 0:
-            raise ServiceError(self._scrub(body.get("message") or "error_code {}".format(body.get("error_code"))),
-                               error_code=body.get("error_code"), response=self._scrub_answer(body))
+            raise ServiceError(
+                self._scrub(body.get("message") or "error_code {}".format(body.get("error_code"))),
+                error_code=body.get("error_code"),
+                response=self._scrub_answer(body),
+            )
         return self._scrub_answer(body)
 
     def inference(self, payload, init_image=None):
@@ -114,9 +139,12 @@ class SinkinProvider(Provider):
         body = self._post("/api/inference", payload, files=files, timeout=INFERENCE_TIMEOUT)
         if not isinstance(body.get("images"), list) or not all(isinstance(u, str) for u in body["images"]):
             raise ServiceError("SinkIn answered without images", response=body)
-        return InferenceResult(images=[GeneratedImage(url=url) for url in body["images"]],
-                               credit_cost=float(body.get("credit_cost") or 0), inf_id=body.get("inf_id"),
-                               raw=body)
+        return InferenceResult(
+            images=[GeneratedImage(url=url) for url in body["images"]],
+            credit_cost=float(body.get("credit_cost") or 0),
+            inf_id=body.get("inf_id"),
+            raw=body,
+        )
 
     def upscale(self, payload):
         body = self._post("/api/upscale", payload, timeout=INFERENCE_TIMEOUT)

@@ -1,5 +1,6 @@
 """Thumbnails: a small JPEG (JFIF) blob per image, under 30 KB, so datasette-render-images shows it
 inline in the ranking table and the gallery loads fast."""
+
 from io import BytesIO
 
 from PIL import Image

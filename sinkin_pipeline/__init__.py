@@ -1,16 +1,39 @@
 """SinkIn Lab: sweep Stable Diffusion settings on the SinkIn API and keep every image in SQLite.
 
 The plugin API: everything a plugin needs is importable from here (see docs/plugins.md)."""
+
 from .fields import FIELDS, Field
 from .hookspecs import hookimpl
-from .providers import (ConfigurationError, DownloadError, OutcomeUnknown, Provider, ProviderError,
-                        ServiceError, TransientError, http_download)
+from .providers import (
+    ConfigurationError,
+    DownloadError,
+    OutcomeUnknown,
+    Provider,
+    ProviderError,
+    ServiceError,
+    TransientError,
+    http_download,
+)
 from .results import GeneratedImage, InferenceResult, UpscaleResult
-from .upscalers import Upscaler, UpscaleError
+from .upscalers import UpscaleError, Upscaler
 
 __version__ = "0.1.0"
 __all__ = [
-    "hookimpl", "Provider", "InferenceResult", "GeneratedImage", "UpscaleResult", "Upscaler", "Field",
-    "FIELDS", "ProviderError", "ServiceError", "TransientError", "OutcomeUnknown", "DownloadError",
-    "ConfigurationError", "UpscaleError", "http_download", "__version__",
+    "hookimpl",
+    "Provider",
+    "InferenceResult",
+    "GeneratedImage",
+    "UpscaleResult",
+    "Upscaler",
+    "Field",
+    "FIELDS",
+    "ProviderError",
+    "ServiceError",
+    "TransientError",
+    "OutcomeUnknown",
+    "DownloadError",
+    "ConfigurationError",
+    "UpscaleError",
+    "http_download",
+    "__version__",
 ]

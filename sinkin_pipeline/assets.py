@@ -1,4 +1,5 @@
 """Init images (img2img), stored once per content in the media folder."""
+
 import hashlib
 from io import BytesIO
 from pathlib import Path
@@ -27,11 +28,21 @@ def store_asset(db, data, filename):
         row = db.execute("select id from assets where sha256 = ?", [digest]).fetchone()
         if row:
             return row[0]
-        return db["assets"].insert({
-            "sha256": digest, "filename": Path(filename).name,
-            "path": relative_to_db(db_path_of(db), path),
-            "width": width, "height": height, "bytes": len(data), "created_at": now(),
-        }).last_pk
+        return (
+            db["assets"]
+            .insert(
+                {
+                    "sha256": digest,
+                    "filename": Path(filename).name,
+                    "path": relative_to_db(db_path_of(db), path),
+                    "width": width,
+                    "height": height,
+                    "bytes": len(data),
+                    "created_at": now(),
+                }
+            )
+            .last_pk
+        )
 
 
 def read_asset(db, asset_id):

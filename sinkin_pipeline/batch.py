@@ -1,6 +1,7 @@
 """Working on a run's best images at once: upscale every image scored at least N (planned and
 estimated first, run only when confirmed), and a zip of the top images with a CSV of their
 settings (formula-escaped like ``sinkin export``)."""
+
 import csv
 import io
 import zipfile
@@ -46,21 +47,34 @@ def plan_upscale_batch(db, run_id, min_score, upscale_type="esrgan", scale=None,
     run = _run(db, run_id)
     upscalers = get_upscalers()
     if upscale_type not in upscalers:
-        raise UpscaleError("unknown upscale type {!r}; use one of {}".format(
-            upscale_type, ", ".join(sorted(upscalers))))
+        raise UpscaleError(
+            "unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers)))
+        )
     given = {k: v for k, v in (("scale", scale), ("strength", strength)) if v is not None}
     params = upscalers[upscale_type].validate(given)
-    found = dicts(db.execute("select id, score, inf_id, url, upscale_path from images "
-                             "where run_id = ? and score >= ? order by score desc, id",
-                             [run["id"], min_score]))
+    found = dicts(
+        db.execute(
+            "select id, score, inf_id, url, upscale_path from images "
+            "where run_id = ? and score >= ? order by score desc, id",
+            [run["id"], min_score],
+        )
+    )
     images = [r["id"] for r in found if not r["upscale_path"] and r["inf_id"] and r["url"]]
     already = [r["id"] for r in found if r["upscale_path"]]
     unusable = [r["id"] for r in found if not r["upscale_path"] and not (r["inf_id"] and r["url"])]
     provider = get_provider(run["provider"])
     each = estimate_upscale(db, provider, params["type"])
-    return {"run_id": run["id"], "provider": provider.name, "min_score": min_score, "params": params,
-            "images": images, "already": already, "unusable": unusable, "credits_each": each,
-            "credits": round(each * len(images), 4)}
+    return {
+        "run_id": run["id"],
+        "provider": provider.name,
+        "min_score": min_score,
+        "params": params,
+        "images": images,
+        "already": already,
+        "unusable": unusable,
+        "credits_each": each,
+        "credits": round(each * len(images), 4),
+    }
 
 
 def upscale_batch(db_path, run_id, min_score, upscale_type="esrgan", scale=None, strength=None, expect=None):
@@ -75,8 +89,10 @@ def upscale_batch(db_path, run_id, min_score, upscale_type="esrgan", scale=None,
     finally:
         db.conn.close()
     if expect is not None and int(expect) != len(plan["images"]):
-        raise BatchError("the run changed since the estimate: {} images to upscale now, {} confirmed; "
-                         "look at the new estimate".format(len(plan["images"]), expect))
+        raise BatchError(
+            "the run changed since the estimate: {} images to upscale now, {} confirmed; "
+            "look at the new estimate".format(len(plan["images"]), expect)
+        )
     done, failed = [], []
     for image_id in plan["images"]:
         try:
@@ -90,10 +106,34 @@ def upscale_batch(db_path, run_id, min_score, upscale_type="esrgan", scale=None,
 
 
 #: the settings written beside each image in the zip's CSV
-CSV_COLUMNS = ("image_id", "file", "upscaled_file", "score", "run_id", "run_name", "model_id", "model_title",
-               "prompt", "negative_prompt", "use_default_neg", "width", "height", "steps", "scale", "seed",
-               "scheduler", "lora", "lora_scale", "lcm", "version", "image_strength", "controlnet", "inf_id",
-               "upscale_type", "created_at")
+CSV_COLUMNS = (
+    "image_id",
+    "file",
+    "upscaled_file",
+    "score",
+    "run_id",
+    "run_name",
+    "model_id",
+    "model_title",
+    "prompt",
+    "negative_prompt",
+    "use_default_neg",
+    "width",
+    "height",
+    "steps",
+    "scale",
+    "seed",
+    "scheduler",
+    "lora",
+    "lora_scale",
+    "lcm",
+    "version",
+    "image_strength",
+    "controlnet",
+    "inf_id",
+    "upscale_type",
+    "created_at",
+)
 
 
 def top_images(db, run_id, min_score=1, limit=50):
@@ -106,8 +146,12 @@ def top_images(db, run_id, min_score=1, limit=50):
     if not 1 <= limit <= MAX_ZIP_IMAGES:
         raise BatchError("limit must be a whole number from 1 to {}, got {!r}".format(MAX_ZIP_IMAGES, limit))
     _run(db, run_id)
-    return dicts(db.execute("select * from image_table where run_id = ? and score >= ? "
-                            "order by score desc, image_id limit ?", [int(run_id), min_score, limit]))
+    return dicts(
+        db.execute(
+            "select * from image_table where run_id = ? and score >= ? order by score desc, image_id limit ?",
+            [int(run_id), min_score, limit],
+        )
+    )
 
 
 def top_images_zip(db_path, run_id, min_score=1, limit=50):
@@ -132,8 +176,9 @@ def top_images_zip(db_path, run_id, min_score=1, limit=50):
                 source = resolve_media(db_path, image[column]).resolve()
                 if root not in source.parents or not source.is_file():
                     continue
-                name = "score{:02d}-image{}{}{}".format(image["score"], image["image_id"], suffix,
-                                                         Path(image[column]).suffix or ".png")
+                name = "score{:02d}-image{}{}{}".format(
+                    image["score"], image["image_id"], suffix, Path(image[column]).suffix or ".png"
+                )
                 archive.write(source, name)
                 names[column] = name
             row = dict(image, file=names.get("path", ""), upscaled_file=names.get("upscale_path", ""))

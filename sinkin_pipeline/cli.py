@@ -1,4 +1,5 @@
 """The ``sinkin`` command: a thin layer over the library functions."""
+
 import json
 import sqlite3
 import sys
@@ -6,7 +7,15 @@ import sys
 import click
 
 from . import __version__
-from .db import MAX_ID, DatabaseProblem, corrupt_message, default_db_path, is_corruption, open_db, open_readonly
+from .db import (
+    MAX_ID,
+    DatabaseProblem,
+    corrupt_message,
+    default_db_path,
+    is_corruption,
+    open_db,
+    open_readonly,
+)
 from .plugins import load_plugins, pm
 
 #: the click type of every id a command takes (run, job, image): a clear error out of range
@@ -23,8 +32,12 @@ def _default_db():
 def db_option(f):
     """``--db``, also accepted before the command (``sinkin --db x.db runs``)."""
     return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False), default=_default_db,
-        show_default="$SINKIN_DB or ./experiments.db", help="The SQLite database file.",
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False),
+        default=_default_db,
+        show_default="$SINKIN_DB or ./experiments.db",
+        help="The SQLite database file.",
     )(f)
 
 
@@ -82,21 +95,27 @@ class SinkinGroup(click.Group):
                 raise click.ClickException(
                     "the database {} is read-only here ({}): this command writes, so it needs a "
                     "writable file and folder; `sinkin runs`, `queue`, `export` and `models` only "
-                    "read".format(path, e))
+                    "read".format(path, e)
+                )
             if "locked" in str(e) or "busy" in str(e):
                 raise click.ClickException(
                     "the database {} is locked by another process ({}); nothing was changed: "
-                    "try again".format(path, e))
+                    "try again".format(path, e)
+                )
             raise click.ClickException("database error on {}: {}".format(path, e))
         except OverflowError as e:
-            raise click.ClickException("a number is out of range ({}): ids go from 1 to {}".format(
-                e, MAX_ID))
+            raise click.ClickException("a number is out of range ({}): ids go from 1 to {}".format(e, MAX_ID))
 
 
 @click.group(cls=SinkinGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sinkin")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-              help="The SQLite database file, for any command (same as the command's --db).")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The SQLite database file, for any command (same as the command's --db).",
+)
 @click.pass_context
 def cli(ctx, db_path):
     """SinkIn Lab: sweep Stable Diffusion settings on the SinkIn API, keep every image in SQLite,
@@ -126,7 +145,9 @@ def _spec_or_fail(spec_path, provider=None):
 class SpecProblems(click.ClickException):
     def __init__(self, problems, source):
         self.problems = problems
-        super().__init__("{} has {} problem{}".format(source, len(problems), "" if len(problems) == 1 else "s"))
+        super().__init__(
+            "{} has {} problem{}".format(source, len(problems), "" if len(problems) == 1 else "s")
+        )
 
     def format_message(self):
         return self.message + ":\n" + "\n".join("  - " + p for p in self.problems)
@@ -145,8 +166,11 @@ def _provider_ready(name):
 
 def max_jobs_option(f):
     return click.option(
-        "--max-jobs", type=click.IntRange(min=1), metavar="N",
-        help="Refuse grids of more than N jobs (default: $SINKIN_MAX_JOBS or 100,000).")(f)
+        "--max-jobs",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Refuse grids of more than N jobs (default: $SINKIN_MAX_JOBS or 100,000).",
+    )(f)
 
 
 @cli.command()
@@ -164,8 +188,11 @@ def init(db_path):
 
     existed = Path(db_path).exists()
     db = opendb(db_path, create=True)
-    click.echo("Database {}: {} ({} tables)".format("ready" if existed else "created", db_path,
-                                                    len(db.table_names())))
+    click.echo(
+        "Database {}: {} ({} tables)".format(
+            "ready" if existed else "created", db_path, len(db.table_names())
+        )
+    )
 
 
 def _plan_db(db_path):
@@ -234,8 +261,11 @@ def plan(spec_path, provider, as_json, max_jobs, db_path):
 @click.option("--name", help="Name of the run (default: the spec's name).")
 @click.option("--provider", help="Override the spec's provider (sinkin or simulator).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before a large or costly grid.")
-@click.option("--allow-unknown-ids", is_flag=True,
-              help="Queue model or LoRA ids that are not in the cached model list (e.g. a new model).")
+@click.option(
+    "--allow-unknown-ids",
+    is_flag=True,
+    help="Queue model or LoRA ids that are not in the cached model list (e.g. a new model).",
+)
 @max_jobs_option
 @db_option
 def run(spec_path, name, provider, yes, allow_unknown_ids, max_jobs, db_path):
@@ -268,12 +298,16 @@ def run(spec_path, name, provider, yes, allow_unknown_ids, max_jobs, db_path):
     known = known_models(db, provider_name(spec, provider), store=False)
     unknown = unknown_ids(known, spec.values)
     if unknown and not allow_unknown_ids:
-        fail("nothing queued: {}\n  - {}\nFix the spec, or pass --allow-unknown-ids to use them anyway "
-             "(e.g. a model added to SinkIn since `sinkin models --refresh`).".format(
-                 plural(len(unknown), "unknown id"), "\n  - ".join(unknown)))
+        fail(
+            "nothing queued: {}\n  - {}\nFix the spec, or pass --allow-unknown-ids to use them anyway "
+            "(e.g. a model added to SinkIn since `sinkin models --refresh`).".format(
+                plural(len(unknown), "unknown id"), "\n  - ".join(unknown)
+            )
+        )
     result = _plan_or_fail(db, spec, provider, max_jobs)
-    what = "{}, {}, {} estimated".format(plural(result.jobs, "job"), plural(result.images, "image"),
-                                         credit_text(result.credits, estimate=True))
+    what = "{}, {}, {} estimated".format(
+        plural(result.jobs, "job"), plural(result.images, "image"), credit_text(result.credits, estimate=True)
+    )
     if result.needs_confirmation() and not yes:
         message = "Queue {}?".format(what)
         if not sys.stdin.isatty():
@@ -281,15 +315,21 @@ def run(spec_path, name, provider, yes, allow_unknown_ids, max_jobs, db_path):
         if not click.confirm(message):
             fail("Nothing queued.")
     try:
-        run_id = create_run(db, spec, name=name, provider=provider,
-                            spec_yaml=Path(spec_path).read_text(encoding="utf-8"),
-                            max_jobs_override=max_jobs)
+        run_id = create_run(
+            db,
+            spec,
+            name=name,
+            provider=provider,
+            spec_yaml=Path(spec_path).read_text(encoding="utf-8"),
+            max_jobs_override=max_jobs,
+        )
     except GridTooLarge as e:
         fail(str(e))
     cache_if_empty(db, known)  # first use: the list fetched for the check is kept
     click.echo("Run {} queued: {}.".format(run_id, what))
-    seeds = db.execute("select distinct seed from configs where run_id = ? order by position",
-                       [run_id]).fetchall()
+    seeds = db.execute(
+        "select distinct seed from configs where run_id = ? order by position", [run_id]
+    ).fetchall()
     if spec.random_seeds or "seed" not in spec.values:
         click.echo("Seeds drawn: {}".format(", ".join(str(r[0]) for r in seeds)))
     click.echo("Next: `sinkin work` to run them all, or `sinkin next` for one.")
@@ -317,13 +357,18 @@ def runs(as_json, db_path):
         return
     states = [s for s in JOB_STATES if any(r.get(s) for r in rows) or s in ("queued", "failed")]
     header = "{:>4}  {:<28} {:>6} {:>8} {:>8}".format("id", "name", "total", "unrated", "upscaled")
-    click.echo(header + "".join(" {:>{w}}".format(s, w=max(6, len(s))) for s in states)
-               + " {:>9}".format("credits"))
+    click.echo(
+        header + "".join(" {:>{w}}".format(s, w=max(6, len(s))) for s in states) + " {:>9}".format("credits")
+    )
     for r in rows:
         line = "{:>4}  {:<28} {:>6} {:>8} {:>8}".format(
-            r["run_id"], (r["name"] or "")[:28], r["total"], r["unrated"], r["upscaled"])
-        click.echo(line + "".join(" {:>{w}}".format(r.get(s) or 0, w=max(6, len(s))) for s in states)
-                   + " {:>9}".format(money(r["credits"])))
+            r["run_id"], (r["name"] or "")[:28], r["total"], r["unrated"], r["upscaled"]
+        )
+        click.echo(
+            line
+            + "".join(" {:>{w}}".format(r.get(s) or 0, w=max(6, len(s))) for s in states)
+            + " {:>9}".format(money(r["credits"]))
+        )
 
 
 @cli.command()
@@ -349,7 +394,9 @@ def score(image_id, score, db_path):
 
 @cli.command()
 @click.option("--run", "run_id", type=ID, help="Only this run.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout)."
+)
 @db_option
 def export(run_id, output, db_path):
     """Export image_table (every image with its settings and score) as CSV.
@@ -387,9 +434,11 @@ def plugins_command():
 
 
 def _register_extra():
-    from . import cli_queue  # noqa: F401  (work, next, queue, retry, cancel, upscale, models)
-    from . import cli_insights  # noqa: F401  (insights, suggest)
-    from . import serve  # noqa: F401  (serve)
+    from . import (
+        cli_insights,  # noqa: F401  (insights, suggest)
+        cli_queue,  # noqa: F401  (work, next, queue, retry, cancel, upscale, models)
+        serve,  # noqa: F401  (serve)
+    )
 
     load_plugins()
     pm.hook.register_commands(cli=cli)

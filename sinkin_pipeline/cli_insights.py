@@ -1,5 +1,6 @@
 """CLI commands that read what a run taught: ``sinkin insights`` and ``sinkin suggest``.
 Thin wrappers over insights.py and suggest.py."""
+
 import json
 
 import click
@@ -14,7 +15,9 @@ def _run_ids(run_ids):
         if not part:
             continue
         if not part.isdigit():
-            fail("--run: {!r} is not a run id (a whole number; several as 1,3 or --run 1 --run 3)".format(part))
+            fail(
+                "--run: {!r} is not a run id (a whole number; several as 1,3 or --run 1 --run 3)".format(part)
+            )
         if not 1 <= int(part) <= ID.max:
             fail("--run: {} is out of range (run ids go from 1 to {})".format(part, ID.max))
         ids.append(int(part))
@@ -28,17 +31,31 @@ def format_insights(result):
     from .insights import fmt, fmt_ci
 
     runs = result["run_ids"]
-    lines = ["{} {}: {} images, {} rated{}".format(
-        "Run" if len(runs) == 1 else "Runs", ", ".join(map(str, runs)), result["images"], result["rated"],
-        " (scores as deviations from each prompt's mean)" if result["normalize"] == "prompt" else ""),
-        result["summary"], ""]
+    lines = [
+        "{} {}: {} images, {} rated{}".format(
+            "Run" if len(runs) == 1 else "Runs",
+            ", ".join(map(str, runs)),
+            result["images"],
+            result["rated"],
+            " (scores as deviations from each prompt's mean)" if result["normalize"] == "prompt" else "",
+        ),
+        result["summary"],
+        "",
+    ]
     for axis in result["axes"]:
         share = axis["importance"]
-        lines.append("{}{}".format(axis["axis"], "" if share is None else
-                                   "  (explains {:.0f}% of score variance)".format(share * 100)))
+        lines.append(
+            "{}{}".format(
+                axis["axis"],
+                "" if share is None else "  (explains {:.0f}% of score variance)".format(share * 100),
+            )
+        )
         width = max([5] + [len(str(v["value"])[:40]) for v in axis["values"]])
-        lines.append("  {:<{w}} {:>6} {:>6} {:>6} {:>15} {:>7}   {}".format(
-            "value", "images", "rated", "mean", "95% CI", "s/img", "vs best (paired)", w=width))
+        lines.append(
+            "  {:<{w}} {:>6} {:>6} {:>6} {:>15} {:>7}   {}".format(
+                "value", "images", "rated", "mean", "95% CI", "s/img", "vs best (paired)", w=width
+            )
+        )
         paired = {p["value"]: p for p in axis["paired"]}
         for v in axis["values"]:
             p = paired.get(v["value"])
@@ -47,20 +64,42 @@ def format_insights(result):
             elif p is None or not p["pairs"]:
                 vs = "no pairs"
             else:
-                vs = "{:+.1f} ({}), {} pair{}".format(p["mean_diff"], fmt_ci(p["ci_low"], p["ci_high"]),
-                                                      p["pairs"], "" if p["pairs"] == 1 else "s")
-            lines.append("  {:<{w}} {:>6} {:>6} {:>6} {:>15} {:>7}   {}".format(
-                str(v["value"])[:40], v["images"], v["rated"], fmt(v["mean"]),
-                fmt_ci(v["ci_low"], v["ci_high"]), fmt(v["seconds"], 2), vs, w=width))
+                vs = "{:+.1f} ({}), {} pair{}".format(
+                    p["mean_diff"],
+                    fmt_ci(p["ci_low"], p["ci_high"]),
+                    p["pairs"],
+                    "" if p["pairs"] == 1 else "s",
+                )
+            lines.append(
+                "  {:<{w}} {:>6} {:>6} {:>6} {:>15} {:>7}   {}".format(
+                    str(v["value"])[:40],
+                    v["images"],
+                    v["rated"],
+                    fmt(v["mean"]),
+                    fmt_ci(v["ci_low"], v["ci_high"]),
+                    fmt(v["seconds"], 2),
+                    vs,
+                    w=width,
+                )
+            )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
 @cli.command()
-@click.option("--run", "run_ids", multiple=True, required=True, metavar="ID",
-              help="The run (repeat, or 1,3, to pool several runs).")
-@click.option("--normalize", type=click.Choice(["prompt"]),
-              help="Scores as deviations from each prompt's mean (some prompts are easier).")
+@click.option(
+    "--run",
+    "run_ids",
+    multiple=True,
+    required=True,
+    metavar="ID",
+    help="The run (repeat, or 1,3, to pool several runs).",
+)
+@click.option(
+    "--normalize",
+    type=click.Choice(["prompt"]),
+    help="Scores as deviations from each prompt's mean (some prompts are easier).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the page's .json shape).")
 @db_option
 def insights(run_ids, normalize, as_json, db_path):
@@ -73,7 +112,8 @@ def insights(run_ids, normalize, as_json, db_path):
         sinkin insights --run 3
         sinkin insights --run 1,3 --normalize prompt --json
     """
-    from .insights import InsightsError, insights as compute
+    from .insights import InsightsError
+    from .insights import insights as compute
 
     db = readdb(db_path)
     try:
@@ -88,8 +128,12 @@ def insights(run_ids, normalize, as_json, db_path):
 
 @cli.command()
 @click.option("--run", "run_id", type=ID, required=True, metavar="ID", help="The run to learn from.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write the spec to this file (default: print it).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the spec to this file (default: print it).",
+)
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
 @db_option
 def suggest(run_id, output, force, db_path):

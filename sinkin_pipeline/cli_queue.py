@@ -1,5 +1,6 @@
 """CLI commands that touch the queue and spend credits: queue, next, work, retry, cancel,
 upscale, models. Thin wrappers over worker.py, queue.py, upscaling.py and models.py."""
+
 import json
 import sqlite3
 
@@ -22,8 +23,11 @@ def _recover(db):
 
     n = recover_stale(db)
     if n:
-        click.echo("{} left running by a worker that stopped (its lease ran out) marked interrupted "
-                   "(`sinkin retry` re-queues them).".format(plural(n, "job")), err=True)
+        click.echo(
+            "{} left running by a worker that stopped (its lease ran out) marked interrupted "
+            "(`sinkin retry` re-queues them).".format(plural(n, "job")),
+            err=True,
+        )
 
 
 def _storage_message(error):
@@ -41,8 +45,14 @@ def _run_exists(db, run_id):
 @cli.command()
 @click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--show", type=click.IntRange(min=0), default=50, show_default=True, metavar="N",
-              help="List the first N jobs (the totals always count every queued job).")
+@click.option(
+    "--show",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="List the first N jobs (the totals always count every queued job).",
+)
 @db_option
 def queue(run_id, as_json, show, db_path):
     """List upcoming jobs in the order they will run, with estimated credits.
@@ -69,9 +79,20 @@ def queue(run_id, as_json, show, db_path):
             what = "upscale image {}".format(j.get("image_id"))
         else:
             what = "{} {}x{} {} steps cfg {:g} {} seed {}  {}".format(
-                j["model_id"], j["width"], j["height"], j["steps"], j["scale"], j["scheduler"],
-                j["seed"], (j["prompt"] or "")[:40])
-        click.echo("job {:>5}  run {:>3}  ~{:>6} cr  {}".format(j["id"], j["run_id"], money(j["credit_estimate"]), what))
+                j["model_id"],
+                j["width"],
+                j["height"],
+                j["steps"],
+                j["scale"],
+                j["scheduler"],
+                j["seed"],
+                (j["prompt"] or "")[:40],
+            )
+        click.echo(
+            "job {:>5}  run {:>3}  ~{:>6} cr  {}".format(
+                j["id"], j["run_id"], money(j["credit_estimate"]), what
+            )
+        )
     if count > len(jobs):
         click.echo("… and {:,} more (--show N lists more)".format(count - len(jobs)))
     click.echo("{}, {} estimated".format(plural(count, "job"), credit_text(total, estimate=True)))
@@ -100,23 +121,39 @@ def next_command(run_id, db_path):
     _recover(db)
     with GracefulStop() as stopper:
         try:
-            job = run_next(db_path, run_id=run_id, stop_event=stopper.stop, abandon_event=stopper.abandon,
-                           on_stopping=stopper.report)
+            job = run_next(
+                db_path,
+                run_id=run_id,
+                stop_event=stopper.stop,
+                abandon_event=stopper.abandon,
+                on_stopping=stopper.report,
+            )
         except ConfigurationError as e:
             fail(str(e))
         except (sqlite3.Error, OSError, StorageError) as e:
             fail(_storage_message(e))
     if job is None:
         if stopper.signalled:
-            click.echo("Stopped by {} before the job started; nothing was spent.".format(stopper.signal_name()))
+            click.echo(
+                "Stopped by {} before the job started; nothing was spent.".format(stopper.signal_name())
+            )
             raise SystemExit(stopper.exit_code)
         click.echo("The queue is empty.")
         return
-    click.echo("Job {} {}: {}, {}{}".format(
-        job["id"], job["status"], plural(job.get("images", 0), "image"), credit_text(job.get("new_credits")),
-        (" – " + job["error"]) if job.get("error") else ""))
-    for image_id, path in db.execute("select id, coalesce(upscale_path, path) from images where job_id = ? "
-                                     "or upscale_job_id = ? order by image_index", [job["id"], job["id"]]):
+    click.echo(
+        "Job {} {}: {}, {}{}".format(
+            job["id"],
+            job["status"],
+            plural(job.get("images", 0), "image"),
+            credit_text(job.get("new_credits")),
+            (" – " + job["error"]) if job.get("error") else "",
+        )
+    )
+    for image_id, path in db.execute(
+        "select id, coalesce(upscale_path, path) from images where job_id = ? "
+        "or upscale_job_id = ? order by image_index",
+        [job["id"], job["id"]],
+    ):
         click.echo("  image {}: {}".format(image_id, path or "(not downloaded: `sinkin retry` fetches it)"))
     if stopper.signalled:
         raise SystemExit(stopper.exit_code)
@@ -135,11 +172,22 @@ def _budget(ctx, param, value):
 
 @cli.command()
 @click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
-@click.option("--concurrency", "-c", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="Jobs in flight at once.")
-@click.option("--budget", type=float, callback=_budget, metavar="CREDITS",
-              help="A cap on this session's spending: a job starts only if CREDITS minus what is spent "
-                   "and reserved for the jobs in flight covers the most it could cost.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Jobs in flight at once.",
+)
+@click.option(
+    "--budget",
+    type=float,
+    callback=_budget,
+    metavar="CREDITS",
+    help="A cap on this session's spending: a job starts only if CREDITS minus what is spent "
+    "and reserved for the jobs in flight covers the most it could cost.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Run at most N jobs.", metavar="N")
 @db_option
 def work(run_id, concurrency, budget, limit, db_path):
@@ -159,7 +207,8 @@ def work(run_id, concurrency, budget, limit, db_path):
     from .providers import ConfigurationError
     from .queue import queue_totals
     from .wording import credit_text, plural
-    from .worker import BudgetTooSmall, work as do_work
+    from .worker import BudgetTooSmall
+    from .worker import work as do_work
 
     db = opendb(db_path)
     _run_exists(db, run_id)
@@ -170,21 +219,38 @@ def work(run_id, concurrency, budget, limit, db_path):
     if not pending:
         click.echo("The queue is empty.")
         return
-    with GracefulStop(what="request") as stopper, click.progressbar(
-            length=pending, label="jobs", show_pos=True, width=24, item_show_func=lambda s: s) as bar:
+    with (
+        GracefulStop(what="request") as stopper,
+        click.progressbar(
+            length=pending, label="jobs", show_pos=True, width=24, item_show_func=lambda s: s
+        ) as bar,
+    ):
         state = {"done": 0}
 
         def progress(summary):
             step = summary.jobs - state["done"]
             state["done"] = summary.jobs
-            bar.update(step, "{}, {}{}".format(
-                plural(summary.images, "image"), credit_text(summary.spent),
-                ", {} failed".format(summary.failed) if summary.failed else ""))
+            bar.update(
+                step,
+                "{}, {}{}".format(
+                    plural(summary.images, "image"),
+                    credit_text(summary.spent),
+                    ", {} failed".format(summary.failed) if summary.failed else "",
+                ),
+            )
 
         try:
-            summary = do_work(db_path, run_id=run_id, concurrency=concurrency, budget=budget,
-                              limit=limit, progress=progress, stop_event=stopper.stop,
-                              abandon_event=stopper.abandon, on_stopping=stopper.report)
+            summary = do_work(
+                db_path,
+                run_id=run_id,
+                concurrency=concurrency,
+                budget=budget,
+                limit=limit,
+                progress=progress,
+                stop_event=stopper.stop,
+                abandon_event=stopper.abandon,
+                on_stopping=stopper.report,
+            )
         except BudgetTooSmall as e:
             fail(str(e))
         except ConfigurationError as e:
@@ -192,8 +258,13 @@ def work(run_id, concurrency, budget, limit, db_path):
         except (sqlite3.Error, OSError, StorageError) as e:
             fail(_storage_message(e))
     counts = "{} ({} succeeded, {} failed, {} interrupted), {}, {}.".format(
-        plural(summary.jobs, "job"), summary.succeeded, summary.failed, summary.interrupted,
-        plural(summary.images, "image"), summary.spending())
+        plural(summary.jobs, "job"),
+        summary.succeeded,
+        summary.failed,
+        summary.interrupted,
+        plural(summary.images, "image"),
+        summary.spending(),
+    )
     if stopper.signalled:
         click.echo("Stopped by {}: {}".format(stopper.signal_name(), counts))
     elif summary.error:
@@ -214,8 +285,11 @@ def work(run_id, concurrency, budget, limit, db_path):
 
 @cli.command()
 @click.option("--run", "run_id", type=ID, help="Only this run's jobs.")
-@click.option("--resend", is_flag=True,
-              help="Also re-queue jobs with no stored answer: they are sent, and paid for, again.")
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="Also re-queue jobs with no stored answer: they are sent, and paid for, again.",
+)
 @db_option
 def retry(run_id, resend, db_path):
     """Re-queue failed and interrupted jobs, saying what that costs.
@@ -242,24 +316,38 @@ def retry(run_id, resend, db_path):
     downloads = plan["download"][0]
     unknown, unpaid = plan["unknown"][0], plan["unpaid"][0]
     credits = plan["unknown"][1] + plan["unpaid"][1]
-    paid_note = (" ({} may already have been charged once: sent, and no answer came)".format(unknown)
-                 if unknown else "")
-    click.echo("{} re-queued to fetch images already paid for (no new charge).".format(plural(downloads, "job")))
+    paid_note = (
+        " ({} may already have been charged once: sent, and no answer came)".format(unknown)
+        if unknown
+        else ""
+    )
+    click.echo(
+        "{} re-queued to fetch images already paid for (no new charge).".format(plural(downloads, "job"))
+    )
     if unknown + unpaid:
         if resend:
-            click.echo("{} re-queued to be sent again: {} estimated{}.".format(
-                plural(unknown + unpaid, "job"), credit_text(credits, estimate=True), paid_note))
+            click.echo(
+                "{} re-queued to be sent again: {} estimated{}.".format(
+                    plural(unknown + unpaid, "job"), credit_text(credits, estimate=True), paid_note
+                )
+            )
         else:
-            click.echo("{} without a stored answer not re-queued: sending them again costs {} "
-                       "estimated{}. Re-send them with `sinkin retry --resend`.".format(
-                           plural(unknown + unpaid, "job"), credit_text(credits, estimate=True), paid_note))
+            click.echo(
+                "{} without a stored answer not re-queued: sending them again costs {} "
+                "estimated{}. Re-send them with `sinkin retry --resend`.".format(
+                    plural(unknown + unpaid, "job"), credit_text(credits, estimate=True), paid_note
+                )
+            )
     if plan["superseded"][0]:
         click.echo("{} redone since: not sent again.".format(plural(plan["superseded"][0], "failed upscale")))
 
 
 @cli.command()
-@click.option("--force", is_flag=True,
-              help="Also free running jobs whose lease is still live (when you know their worker is gone).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also free running jobs whose lease is still live (when you know their worker is gone).",
+)
 @db_option
 def recover(force, db_path):
     """Free jobs left running by a worker that stopped: they become interrupted.
@@ -285,10 +373,12 @@ def recover(force, db_path):
         click.echo("{} whose worker stopped marked interrupted.".format(plural(n, "job")))
     live, seconds = live_leases(db)
     if live:
-        click.echo("{} still {} a live worker (leases renewed; the last runs out in {:.0f} s unless renewed). "
-                   "If you know {} worker is gone: `sinkin recover --force`.".format(
-                       plural(live, "job"), "has" if live == 1 else "have", seconds,
-                       "its" if live == 1 else "their"))
+        click.echo(
+            "{} still {} a live worker (leases renewed; the last runs out in {:.0f} s unless renewed). "
+            "If you know {} worker is gone: `sinkin recover --force`.".format(
+                plural(live, "job"), "has" if live == 1 else "have", seconds, "its" if live == 1 else "their"
+            )
+        )
     if n:
         click.echo("`sinkin retry` re-queues them (answered ones download at no cost).")
 
@@ -323,13 +413,24 @@ def _option_pairs(ctx, param, values):
 
 @cli.command()
 @click.argument("image_id", type=ID)
-@click.option("--type", "upscale_type", metavar="TYPE",
-              help="An upscaler offered for the image's provider (`sinkin upscalers` lists them); "
-                   "default: the first one.")
+@click.option(
+    "--type",
+    "upscale_type",
+    metavar="TYPE",
+    help="An upscaler offered for the image's provider (`sinkin upscalers` lists them); "
+    "default: the first one.",
+)
 @click.option("--scale", type=float, help="ESRGAN factor ({}).".format(_range("scale")))
 @click.option("--strength", type=float, help="Hires fix strength ({}).".format(_range("strength")))
-@click.option("-o", "--option", "options", multiple=True, callback=_option_pairs, metavar="NAME=VALUE",
-              help="Any option the upscaler declares (repeatable).")
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    callback=_option_pairs,
+    metavar="NAME=VALUE",
+    help="Any option the upscaler declares (repeatable).",
+)
 @db_option
 def upscale(image_id, upscale_type, scale, strength, options, db_path):
     """Upscale one image (an upscale job; its cost is recorded).
@@ -346,7 +447,9 @@ def upscale(image_id, upscale_type, scale, strength, options, db_path):
 
     opendb(db_path)
     try:
-        image = upscale_image(db_path, image_id, upscale_type, scale=scale, strength=strength, options=options)
+        image = upscale_image(
+            db_path, image_id, upscale_type, scale=scale, strength=strength, options=options
+        )
     except (UpscaleError, LookupError, ConfigurationError) as e:
         fail(message_of(e))
     except ProviderError as e:
@@ -390,17 +493,29 @@ def upscalers(as_json):
         click.echo(json.dumps([dict(u.as_json(), providers=u.providers) for u in found.values()], indent=2))
         return
     for upscaler in found.values():
-        options = ", ".join("{} ({})".format(f.name, f.allowed()) for f in upscaler.options.values()) or "none"
-        click.echo("{}: {} – options: {}; providers: {}".format(
-            upscaler.name, upscaler.description, options,
-            ", ".join(upscaler.providers) if upscaler.providers is not None else "any with upscale()"))
+        options = (
+            ", ".join("{} ({})".format(f.name, f.allowed()) for f in upscaler.options.values()) or "none"
+        )
+        click.echo(
+            "{}: {} – options: {}; providers: {}".format(
+                upscaler.name,
+                upscaler.description,
+                options,
+                ", ".join(upscaler.providers) if upscaler.providers is not None else "any with upscale()",
+            )
+        )
 
 
 @cli.command()
-@click.option("--refresh", is_flag=True, help="Fetch the list from the provider (cached in the models table).")
-@click.option("--provider", default=None,
-              help="The provider whose list to show, refresh or fill (default: every cached list; "
-                   "sinkin when refreshing or when nothing is cached).")
+@click.option(
+    "--refresh", is_flag=True, help="Fetch the list from the provider (cached in the models table)."
+)
+@click.option(
+    "--provider",
+    default=None,
+    help="The provider whose list to show, refresh or fill (default: every cached list; "
+    "sinkin when refreshing or when nothing is cached).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @db_option
 def models(refresh, provider, as_json, db_path):
@@ -427,27 +542,32 @@ def models(refresh, provider, as_json, db_path):
             db = _fill_model_cache(db, db_path, known_models(db, provider, store=False))
             if list_models(db, provider=provider) and not as_json:
                 # first use: the empty cache was just filled from the provider
-                click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db, provider)), provider),
-                           err=True)
+                click.echo(
+                    "{} cached from {}.".format(describe_counts(count_by_kind(db, provider)), provider),
+                    err=True,
+                )
     if refresh:
         try:
             prov = get_provider(provider)
             prov.check_ready()
-            n = refresh_models(db, prov)
+            refresh_models(db, prov)
         except ConfigurationError as e:
             fail(str(e))
         except ProviderError as e:
             fail("could not fetch models: {}".format(e))
         if not as_json:
-            click.echo("{} cached from {}.".format(describe_counts(count_by_kind(db, provider)), provider),
-                       err=True)
+            click.echo(
+                "{} cached from {}.".format(describe_counts(count_by_kind(db, provider)), provider), err=True
+            )
     rows = list_models(db, provider=listed)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("No models cached yet, and provider {} cannot be asked now. With SINKIN_API_KEY set, "
-                   "`sinkin models --refresh` fetches SinkIn's list; offline, "
-                   "`sinkin models --refresh --provider simulator` caches the simulator's.".format(provider))
+        click.echo(
+            "No models cached yet, and provider {} cannot be asked now. With SINKIN_API_KEY set, "
+            "`sinkin models --refresh` fetches SinkIn's list; offline, "
+            "`sinkin models --refresh --provider simulator` caches the simulator's.".format(provider)
+        )
     for r in rows:
         click.echo("{:<10} {:<6} {:<10} {}".format(r["id"], r["kind"], r["catalogue"], r["title"]))

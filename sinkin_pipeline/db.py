@@ -6,6 +6,7 @@ read-only commands with :func:`open_readonly` (never creates, migrates or switch
 mode; works on a read-only filesystem). Both refuse a file that is not a SinkIn Lab database
 and turn a damaged one into a :class:`DatabaseProblem` with a readable message.
 """
+
 import contextlib
 import datetime
 import os
@@ -48,7 +49,7 @@ def default_db_path():
 
 def now():
     """UTC timestamp as ISO 8601 text."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def configure_connection(conn):
@@ -62,19 +63,23 @@ def no_database_message(path):
 
 def corrupt_message(path, error):
     if "not a database" in str(error):
-        return ("{} is not a SQLite database, or a damaged one ({}): SinkIn Lab leaves it untouched. "
-                "Choose another --db; if it was a SinkIn Lab database, save what can be saved with "
-                "`sqlite3 {} .recover | sqlite3 recovered.db`").format(path, error, path)
-    return ("the database {} is damaged ({}): SinkIn Lab cannot use it. Save what can be saved "
-            "with `sqlite3 {} .recover | sqlite3 recovered.db`, then use --db recovered.db"
-            ).format(path, error, path)
+        return (
+            "{} is not a SQLite database, or a damaged one ({}): SinkIn Lab leaves it untouched. "
+            "Choose another --db; if it was a SinkIn Lab database, save what can be saved with "
+            "`sqlite3 {} .recover | sqlite3 recovered.db`"
+        ).format(path, error, path)
+    return (
+        "the database {} is damaged ({}): SinkIn Lab cannot use it. Save what can be saved "
+        "with `sqlite3 {} .recover | sqlite3 recovered.db`, then use --db recovered.db"
+    ).format(path, error, path)
 
 
 def is_corruption(error):
     """True for the sqlite3 errors that mean a damaged file."""
     text = str(error).lower()
     return isinstance(error, sqlite3.DatabaseError) and (
-        "malformed" in text or "not a database" in text or "corrupt" in text)
+        "malformed" in text or "not a database" in text or "corrupt" in text
+    )
 
 
 def _check_file(path, create):
@@ -94,8 +99,13 @@ def _check_file(path, create):
     except OSError as e:
         raise DatabaseProblem("cannot read {}: {}".format(path, e.strerror or e))
     if not size:
-        return create or _raise(NoDatabase("{} is an empty file — `sinkin init --db {}` makes it a "
-                                           "SinkIn Lab database".format(path, path)))
+        return create or _raise(
+            NoDatabase(
+                "{} is an empty file — `sinkin init --db {}` makes it a SinkIn Lab database".format(
+                    path, path
+                )
+            )
+        )
     return False
 
 
@@ -106,17 +116,24 @@ def _raise(error):
 def _check_ours(conn, path):
     """Raise ForeignDatabase unless the file holds SinkIn Lab's tables (or no table at all).
     Returns True when the file has no table yet."""
-    tables = [r[0] for r in conn.execute(
-        "select name from sqlite_master where type in ('table', 'view')").fetchall()]
+    tables = [
+        r[0]
+        for r in conn.execute("select name from sqlite_master where type in ('table', 'view')").fetchall()
+    ]
     if not tables:
         return True
-    ours = "_sqlite_migrations" in tables and conn.execute(
-        "select 1 from _sqlite_migrations where migration_set = ? limit 1", [MIGRATION_SET]).fetchone()
+    ours = (
+        "_sqlite_migrations" in tables
+        and conn.execute(
+            "select 1 from _sqlite_migrations where migration_set = ? limit 1", [MIGRATION_SET]
+        ).fetchone()
+    )
     if not ours:
         shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
-        raise ForeignDatabase("{} is not a SinkIn Lab database (it holds the tables {} of another "
-                              "program): SinkIn Lab leaves it untouched; choose another --db"
-                              .format(path, shown))
+        raise ForeignDatabase(
+            "{} is not a SinkIn Lab database (it holds the tables {} of another "
+            "program): SinkIn Lab leaves it untouched; choose another --db".format(path, shown)
+        )
     return False
 
 
@@ -171,12 +188,16 @@ def open_readonly(path=None):
             conn = sqlite3.connect(uri + "?immutable=1", uri=True, check_same_thread=False)
             configure_connection(conn)
         if _check_ours(conn, path):
-            raise NoDatabase("{} holds no SinkIn Lab tables yet — `sinkin init --db {}` creates "
-                             "them".format(path, path))
+            raise NoDatabase(
+                "{} holds no SinkIn Lab tables yet — `sinkin init --db {}` creates them".format(path, path)
+            )
         db = sqlite_utils.Database(conn)
         if migrations.pending(db):
-            raise OutdatedDatabase("{} was made by an older SinkIn Lab: `sinkin init --db {}` "
-                                   "brings it up to date".format(path, path))
+            raise OutdatedDatabase(
+                "{} was made by an older SinkIn Lab: `sinkin init --db {}` brings it up to date".format(
+                    path, path
+                )
+            )
         return db
     except sqlite3.DatabaseError as e:
         if conn is not None:

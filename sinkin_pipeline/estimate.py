@@ -18,6 +18,7 @@ With no recorded cost at all, the provider's stated fallback rate is all there i
 unknown beforehand, and :meth:`Estimator.known` says so (a budgeted session then keeps at most one
 such call in flight).
 """
+
 from dataclasses import dataclass
 
 REFERENCE_PIXELS = 512 * 768
@@ -85,7 +86,8 @@ class Estimator:
         for steps, pixels, n, lcm, count, total, low, high in rows:
             if steps and pixels and n:
                 self.sizes.setdefault(units(steps, pixels, n, lcm), _Size()).add(
-                    0.0, n=count, total=total, low=low, high=high)
+                    0.0, n=count, total=total, low=low, high=high
+                )
 
     @property
     def history(self):
@@ -125,8 +127,9 @@ class Estimator:
             fixed, rate = 0.0, suc / suu
         if rate < 0:
             fixed, rate = sc / n, 0.0
-        error = max(max(s.high - (fixed + rate * u), (fixed + rate * u) - s.low)
-                    for u, s in self.sizes.items())
+        error = max(
+            max(s.high - (fixed + rate * u), (fixed + rate * u) - s.low) for u, s in self.sizes.items()
+        )
         self._fit = (fixed, rate, max(0.0, error))
         return self._fit
 
@@ -134,8 +137,10 @@ class Estimator:
         """The highest cost the recorded sizes allow for ``u`` units (None when nothing is recorded)."""
         if not self.sizes:
             return None
-        return min((s.high + (0.0 if u == u0 else slack)) * (max(1.0, u / u0) if u0 else 1.0)
-                   for u0, s in self.sizes.items())
+        return min(
+            (s.high + (0.0 if u == u0 else slack)) * (max(1.0, u / u0) if u0 else 1.0)
+            for u0, s in self.sizes.items()
+        )
 
     def _fallback(self, u):
         return self.fallback_per_image * u
@@ -182,18 +187,26 @@ class Estimator:
             return "this provider costs nothing"
         parts = []
         if bases & {"exact", "fit", "ceiling"}:
-            parts.append("learned from {} recorded call{}".format(self.history, "" if self.history == 1 else "s"))
+            parts.append(
+                "learned from {} recorded call{}".format(self.history, "" if self.history == 1 else "s")
+            )
         if "fit" in bases:
             fixed, rate, _ = self.fit()
-            parts.append("{:g} credits per call + {:g} per 512x768 image at 30 steps".format(
-                round(fixed, 4), round(rate, 4)))
+            parts.append(
+                "{:g} credits per call + {:g} per 512x768 image at 30 steps".format(
+                    round(fixed, 4), round(rate, 4)
+                )
+            )
         if "ceiling" in bases:
-            parts.append("sizes not recorded yet are estimated at the most they could cost "
-                         "(the split between a per-call and a per-pixel-step price is not known yet)")
+            parts.append(
+                "sizes not recorded yet are estimated at the most they could cost "
+                "(the split between a per-call and a per-pixel-step price is not known yet)"
+            )
         if "fallback" in bases:
             parts.append(
                 "no costs recorded yet: assumed {:g} credits per 512x768 image at 30 steps "
-                "(LCM half), scaled by steps, pixels and images".format(self.fallback_per_image))
+                "(LCM half), scaled by steps, pixels and images".format(self.fallback_per_image)
+            )
         return "; ".join(parts)
 
 

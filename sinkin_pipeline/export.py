@@ -2,6 +2,7 @@
 thumbnail), and the escaping every CSV of the web app uses (its export route, and Datasette's own
 CSV links, re-escaped on the way out). :func:`escape_cell` is the rule; :func:`escaped_sql` is the
 same rule in SQL (for the sqlite3 shell and the web route, which let SQLite do it)."""
+
 import codecs
 import csv
 import io
@@ -25,8 +26,10 @@ def escaped_sql(column):
     """SQL for ``column`` escaped as :func:`escape_cell` does (text starting with a formula prefix
     gets a leading quote)."""
     prefixes = ", ".join("char({})".format(ord(p)) for p in FORMULA_PREFIXES)
-    return ("case when typeof({0}) = 'text' and substr({0}, 1, 1) in ({1}) then char(39) || {0} "
-            "else {0} end".format('"{}"'.format(column), prefixes))
+    return (
+        "case when typeof({0}) = 'text' and substr({0}, 1, 1) in ({1}) then char(39) || {0} "
+        "else {0} end".format('"{}"'.format(column), prefixes)
+    )
 
 
 def escape_row(row):
@@ -81,8 +84,8 @@ class CsvReescaper:
         if end == -1:
             self._pending = text
             return b""
-        self._pending = text[end + 1:]
-        return self._escape(text[:end + 1])
+        self._pending = text[end + 1 :]
+        return self._escape(text[: end + 1])
 
     def close(self):
         text = self._pending + self._decoder.decode(b"", final=True)
@@ -109,8 +112,10 @@ def export_csv(db, fp, run_id=None, use_cli=True):
     query, and their output parses to the same cells (the shell quotes more cells, e.g. text with
     spaces, which changes nothing for a CSV reader)."""
     cols, sql = export_query(db, run_id)
-    n = db.execute("select count(*) from image_table" + (" where run_id = {:d}".format(int(run_id))
-                                                          if run_id is not None else "")).fetchone()[0]
+    n = db.execute(
+        "select count(*) from image_table"
+        + (" where run_id = {:d}".format(int(run_id)) if run_id is not None else "")
+    ).fetchone()[0]
     if use_cli and _cli_export(db, fp, sql):
         return n
     writer = csv.writer(fp)
@@ -134,9 +139,26 @@ def _cli_export(db, fp, sql):
     if not shell:
         return False
     fp.flush()
-    done = subprocess.run([shell, "-readonly", "-bail", "-csv", "-header", "-newline", "\r\n", "-cmd", ".timeout 30000",
-                           str(db_path_of(db)), sql], stdout=fd, stderr=subprocess.PIPE,
-                          env=dict(os.environ, SQLITE_HISTORY="/dev/null"))
+    done = subprocess.run(
+        [
+            shell,
+            "-readonly",
+            "-bail",
+            "-csv",
+            "-header",
+            "-newline",
+            "\r\n",
+            "-cmd",
+            ".timeout 30000",
+            str(db_path_of(db)),
+            sql,
+        ],
+        stdout=fd,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, SQLITE_HISTORY="/dev/null"),
+    )
     if done.returncode != 0:
-        raise RuntimeError("sqlite3 could not export: {}".format(done.stderr.decode(errors="replace").strip()))
+        raise RuntimeError(
+            "sqlite3 could not export: {}".format(done.stderr.decode(errors="replace").strip())
+        )
     return True

@@ -1,5 +1,6 @@
 """The SinkIn request fields, their types, defaults and documented ranges: the one place every
 check (spec files, the web form, the simulator, the stand-in server) reads them from."""
+
 import difflib
 from dataclasses import dataclass, field
 
@@ -28,10 +29,20 @@ class Field:
 
     def as_json(self) -> dict:
         """The field for the web pages (kinds, limits, defaults, choices) as plain JSON."""
-        return {"name": self.name, "kind": self.kind, "default": self.default, "min": self.min,
-                "max": self.max, "multiple_of": self.multiple_of, "choices": list(self.choices),
-                "required": self.required, "img2img_only": self.img2img_only, "help": self.help,
-                "step": self.step, "label": self.label or self.name}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "default": self.default,
+            "min": self.min,
+            "max": self.max,
+            "multiple_of": self.multiple_of,
+            "choices": list(self.choices),
+            "required": self.required,
+            "img2img_only": self.img2img_only,
+            "help": self.help,
+            "step": self.step,
+            "label": self.label or self.name,
+        }
 
     def allowed(self):
         """A short description of the allowed values, for error messages."""
@@ -95,8 +106,10 @@ class Field:
             return value, None
         # str
         if not isinstance(value, str):
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and self.name in (
-                "model_id", "version", "lora"
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and self.name in ("model_id", "version", "lora")
             ):
                 return str(value), None
             return None, "expected text"
@@ -108,10 +121,17 @@ class Field:
 FIELDS = {
     f.name: f
     for f in [
-        Field("model_id", "str", required=True, allow_empty=False,
-              help="a model id from `sinkin models` (e.g. 4zdwGOB for DreamShaper)",
-              extra={"doc": "a model id (`sinkin models`), e.g. `4zdwGOB`; ids not in the cached list are "
-                            "refused by `sinkin run` unless `--allow-unknown-ids`"}),
+        Field(
+            "model_id",
+            "str",
+            required=True,
+            allow_empty=False,
+            help="a model id from `sinkin models` (e.g. 4zdwGOB for DreamShaper)",
+            extra={
+                "doc": "a model id (`sinkin models`), e.g. `4zdwGOB`; ids not in the cached list are "
+                "refused by `sinkin run` unless `--allow-unknown-ids`"
+            },
+        ),
         Field("prompt", "str", required=True, allow_empty=False, help="what to draw"),
         Field("negative_prompt", "str", default="", help="what to avoid"),
         Field("use_default_neg", "bool", default=True, help="append SinkIn's default negative prompt"),
@@ -119,19 +139,41 @@ FIELDS = {
         Field("height", "int", default=768, min=128, max=896, multiple_of=8),
         Field("steps", "int", default=30, min=1, max=50),
         Field("scale", "float", default=7.5, min=1, max=20, help="guidance, CFG"),
-        Field("num_images", "int", default=1, min=1, max=4, help="images per request",
-              extra={"doc": "1 to 4 images per call (SinkIn's own default is 4: SinkIn Lab sends 1 unless "
-                            "told, to spend deliberately)"}),
-        Field("seed", "int", default=None, min=0, max=MAX_SEED,
-              extra={"doc_default": "one random seed, drawn and recorded",
-                     "doc": "0 to 4294967295; `-1` = SinkIn picks (not reproducible: `plan` warns); "
-                            "`{random: K}` draws K seeds"}),
+        Field(
+            "num_images",
+            "int",
+            default=1,
+            min=1,
+            max=4,
+            help="images per request",
+            extra={
+                "doc": "1 to 4 images per call (SinkIn's own default is 4: SinkIn Lab sends 1 unless "
+                "told, to spend deliberately)"
+            },
+        ),
+        Field(
+            "seed",
+            "int",
+            default=None,
+            min=0,
+            max=MAX_SEED,
+            extra={
+                "doc_default": "one random seed, drawn and recorded",
+                "doc": "0 to 4294967295; `-1` = SinkIn picks (not reproducible: `plan` warns); "
+                "`{random: K}` draws K seeds",
+            },
+        ),
         Field("scheduler", "choice", default="DPMSolverMultistep", choices=SCHEDULERS),
         Field("lora", "str", default=None, help="a LoRA id from `sinkin models`"),
         Field("lora_scale", "float", default=0.75, min=0, max=2),
         Field("lcm", "bool", default=False, help="latent-consistency mode: about half the cost"),
-        Field("version", "str", default=None, help="model version (default: latest)",
-              extra={"doc_default": "latest"}),
+        Field(
+            "version",
+            "str",
+            default=None,
+            help="model version (default: latest)",
+            extra={"doc_default": "latest"},
+        ),
         Field("image_strength", "float", default=0.75, min=0, max=1, img2img_only=True),
         Field("controlnet", "choice", default=None, choices=CONTROLNETS, img2img_only=True),
     ]
@@ -143,13 +185,25 @@ SPEC_ONLY_KEYS = ("name", "provider", "init_image", "fallback")
 CONFIG_FIELDS = tuple(FIELDS)
 #: the spec-only keys for the reference (type, default, what is allowed), after the fields
 SPEC_ONLY_DOCS = {
-    "init_image": ("path", "none", "img2img: a PNG, JPEG or WebP file, relative to the spec file; at most 20 MB "
-                                   "and 16 megapixels; stored once per content"),
-    "fallback": ("bool", "`true`", "when SinkIn refuses an img2img call, send the same settings as txt2img (the "
-                                   "job records `fallback = 1` and the original error)"),
+    "init_image": (
+        "path",
+        "none",
+        "img2img: a PNG, JPEG or WebP file, relative to the spec file; at most 20 MB "
+        "and 16 megapixels; stored once per content",
+    ),
+    "fallback": (
+        "bool",
+        "`true`",
+        "when SinkIn refuses an img2img call, send the same settings as txt2img (the "
+        "job records `fallback = 1` and the original error)",
+    ),
     "name": ("text", "the creation time", "the run's name"),
-    "provider": ("text", "`sinkin`", "`sinkin` (the real API, `SINKIN_API_KEY`), `simulator` (offline, free) or "
-                                     "a plugin's provider (`sinkin plugins`); `--provider` overrides"),
+    "provider": (
+        "text",
+        "`sinkin`",
+        "`sinkin` (the real API, `SINKIN_API_KEY`), `simulator` (offline, free) or "
+        "a plugin's provider (`sinkin plugins`); `--provider` overrides",
+    ),
 }
 _SQL_TYPES = {"str": "TEXT", "choice": "TEXT", "int": "INTEGER", "bool": "INTEGER", "float": "REAL"}
 
@@ -198,6 +252,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
     for name, (kind, default, allowed) in SPEC_ONLY_DOCS.items():
         rows.append((name, kind, default, allowed))
     return rows
+
 
 #: SinkIn's upscale options (``/api/upscale``): ESRGAN takes ``scale``, hires fix ``strength``
 UPSCALE_FIELDS = {

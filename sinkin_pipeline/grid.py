@@ -1,9 +1,9 @@
 """X/Y/Z grids of a run, as A1111's X/Y/Z plot lays them out, with scores: X values across, Y values
 down, one page per Z value; a cell holds every image of its combination side by side (several
 seeds, or whatever else varies), so each image of the run appears on exactly one Z page."""
+
 from .insights import InsightsError, RunData, sort_key
 from .varying import format_value
-
 
 #: images on one Z page beyond which the default axes add a Z, and a page shows only the first
 PAGE_LIMIT = 4000
@@ -23,8 +23,11 @@ def check_axes(data: RunData, x, y, z):
     chosen = [a for a in (x, y, z) if a]
     for axis in chosen:
         if axis not in data.axes:
-            raise InsightsError("{!r} is not a setting that varies in this run (choose from: {})".format(
-                axis, ", ".join(data.axes) or "none"))
+            raise InsightsError(
+                "{!r} is not a setting that varies in this run (choose from: {})".format(
+                    axis, ", ".join(data.axes) or "none"
+                )
+            )
     if len(set(chosen)) != len(chosen):
         raise InsightsError("X, Y and Z must be different settings")
     if z and not y or y and not x:
@@ -74,7 +77,19 @@ def grid(data: RunData, x=None, y=None, z=None, z_page=1):
             row[i] = [item[3] for item in cell[:keep]]
             shown += keep
             per_cell = max(per_cell, len(row[i]))
-    return {"x": x, "y": y, "z": z, "x_values": [] if not x else xs, "y_values": [] if not y else ys,
-            "z_values": [] if not z else zs, "z_page": z_page, "z_pages": len(zs),
-            "z_value": None if not z else z_value, "rest": rest, "per_cell": per_cell, "rows": cells,
-            "total": total, "shown": shown}
+    return {
+        "x": x,
+        "y": y,
+        "z": z,
+        "x_values": [] if not x else xs,
+        "y_values": [] if not y else ys,
+        "z_values": [] if not z else zs,
+        "z_page": z_page,
+        "z_pages": len(zs),
+        "z_value": None if not z else z_value,
+        "rest": rest,
+        "per_cell": per_cell,
+        "rows": cells,
+        "total": total,
+        "shown": shown,
+    }

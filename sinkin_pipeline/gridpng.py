@@ -1,6 +1,7 @@
 """One PNG of an X/Y/Z grid page (the picture people share, as A1111's grid is), drawn with Pillow
 from the stored thumbnails: axis labels on the top and left edges, a score badge on each image,
 the run and the Z value in a title line. Axis names and values also go into PNG text chunks."""
+
 from io import BytesIO
 
 from PIL import Image, ImageDraw, ImageFont
@@ -10,11 +11,11 @@ from .varying import format_value
 
 MAX_TILE, MIN_TILE = 128, 32
 MAX_WIDTH = 4096
-GAP = 4          # between images of a cell
-CELL_PAD = 8     # between cells
-LABEL_W = 170    # the Y labels column
-TITLE_H = 30     # the title line
-HEAD_H = 34      # the X labels row
+GAP = 4  # between images of a cell
+CELL_PAD = 8  # between cells
+LABEL_W = 170  # the Y labels column
+TITLE_H = 30  # the title line
+HEAD_H = 34  # the X labels row
 BACKGROUND, INK, MUTED = (255, 255, 255), (17, 20, 24), (120, 126, 136)
 
 
@@ -106,8 +107,11 @@ def _badge(draw, score, left, top, font):
     text = "-" if score is None else str(score)  # the default font has no en dash
     box = draw.textbbox((0, 0), text, font=font)
     w, h = box[2] - box[0] + 8, box[3] - box[1] + 6
-    draw.rounded_rectangle([left + 3, top + 3, left + 3 + w, top + 3 + h], radius=4,
-                           fill=(31, 35, 40) if score is not None else (120, 126, 136))
+    draw.rounded_rectangle(
+        [left + 3, top + 3, left + 3 + w, top + 3 + h],
+        radius=4,
+        fill=(31, 35, 40) if score is not None else (120, 126, 136),
+    )
     draw.text((left + 7 - box[0], top + 6 - box[1]), text, font=font, fill=(255, 255, 255))
 
 
@@ -116,8 +120,9 @@ def thumbnails(db, grid):
     ids = [image["id"] for row in grid["rows"] for cell in row for image in cell]
     found = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for image_id, data in db.execute("select id, thumbnail from images where id in ({})".format(
-                ",".join("?" for _ in chunk)), chunk):
+        chunk = ids[start : start + 500]
+        for image_id, data in db.execute(
+            "select id, thumbnail from images where id in ({})".format(",".join("?" for _ in chunk)), chunk
+        ):
             found[image_id] = data
     return found

@@ -1,5 +1,6 @@
 """The hooks a SinkIn Lab plugin can implement (entry-point group ``sinkin_pipeline``).
 Each one is documented, with its signature, in docs/plugins.md (a test checks it)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,8 +36,9 @@ def expand_spec(spec: dict[str, list[Any]]) -> Iterable[dict[str, Any]] | None:
 
 
 @hookspec(firstresult=True)
-def handle_inference_error(job: dict[str, Any], config: dict[str, Any], payload: dict[str, Any],
-                           error: ServiceError) -> dict[str, Any] | None:
+def handle_inference_error(
+    job: dict[str, Any], config: dict[str, Any], payload: dict[str, Any], error: ServiceError
+) -> dict[str, Any] | None:
     """An inference answered with an error: return a replacement payload to send instead
     (it is recorded as a fallback), or None to let the job fail."""
 

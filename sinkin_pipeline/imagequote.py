@@ -1,6 +1,7 @@
 """What the viewer shows around one image besides its settings: what an upscale would cost on the
 image's own provider (and a warning when the image is upscaled already), and the init image an
 img2img image started from."""
+
 from .db import dicts
 from .wording import credit_text
 
@@ -13,15 +14,27 @@ def upscale_quote(db, image_id: int) -> dict | None:
     from .providers import ProviderError, get_provider
     from .upscaling import estimate_upscale, upscalers_for
 
-    found = dicts(db.execute(
-        "select images.id, images.upscale_path, images.upscale_type, runs.provider from images "
-        "join runs on runs.id = images.run_id where images.id = ?", [image_id]))
+    found = dicts(
+        db.execute(
+            "select images.id, images.upscale_path, images.upscale_type, runs.provider from images "
+            "join runs on runs.id = images.run_id where images.id = ?",
+            [image_id],
+        )
+    )
     if not found:
         return None
     image = found[0]
     name = image["provider"]
-    quote = {"image_id": image["id"], "provider": name, "free": False, "ready": True,
-             "estimates": {}, "problem": None, "upscaled": None, "warning": None}
+    quote = {
+        "image_id": image["id"],
+        "provider": name,
+        "free": False,
+        "ready": True,
+        "estimates": {},
+        "problem": None,
+        "upscaled": None,
+        "warning": None,
+    }
     try:
         provider = get_provider(name)
     except ProviderError as e:
@@ -40,14 +53,20 @@ def upscale_quote(db, image_id: int) -> dict | None:
         costs = sorted(set(quote["estimates"].values()))
         each = " or ".join(credit_text(c, estimate=True) for c in costs)
         quote["note"] = "Costs {} on provider {}.".format(each, name)
-    done = db.execute("select count(*), coalesce(sum(credit_cost), 0) from jobs where kind = 'upscale' "
-                      "and image_id = ? and status = 'succeeded'", [image_id]).fetchone()
+    done = db.execute(
+        "select count(*), coalesce(sum(credit_cost), 0) from jobs where kind = 'upscale' "
+        "and image_id = ? and status = 'succeeded'",
+        [image_id],
+    ).fetchone()
     if image["upscale_path"] or done[0]:
         quote["upscaled"] = {"type": image["upscale_type"], "times": done[0], "credits": done[1]}
-        quote["warning"] = "Image {} is already upscaled{}: upscaling it again {} and replaces the " \
-                           "upscale shown.".format(
-                               image["id"], " ({})".format(image["upscale_type"]) if image["upscale_type"] else "",
-                               "is free" if provider.free else "costs credits again")
+        quote["warning"] = (
+            "Image {} is already upscaled{}: upscaling it again {} and replaces the upscale shown.".format(
+                image["id"],
+                " ({})".format(image["upscale_type"]) if image["upscale_type"] else "",
+                "is free" if provider.free else "costs credits again",
+            )
+        )
     return quote
 
 
@@ -55,12 +74,16 @@ def init_image(db, image_id: int) -> dict | None:
     """The init image an img2img image started from: ``{asset_id, filename, width, height,
     image_strength, controlnet, fallback}`` (``fallback``: SinkIn refused the img2img call and the
     settings were sent as txt2img, so the init image was not used), or None."""
-    found = dicts(db.execute(
-        "select assets.id as asset_id, assets.filename, assets.width, assets.height, "
-        "configs.image_strength, configs.controlnet, coalesce(jobs.fallback, 0) as fallback "
-        "from images join configs on configs.id = images.config_id "
-        "join assets on assets.id = configs.init_asset_id "
-        "left join jobs on jobs.id = images.job_id where images.id = ?", [image_id]))
+    found = dicts(
+        db.execute(
+            "select assets.id as asset_id, assets.filename, assets.width, assets.height, "
+            "configs.image_strength, configs.controlnet, coalesce(jobs.fallback, 0) as fallback "
+            "from images join configs on configs.id = images.config_id "
+            "join assets on assets.id = configs.init_asset_id "
+            "left join jobs on jobs.id = images.job_id where images.id = ?",
+            [image_id],
+        )
+    )
     return found[0] if found else None
 
 

@@ -9,6 +9,7 @@ by their settings and image index (:func:`load_groups`), so a run of 100,000 ima
 scores (1-10); with ``normalize="prompt"`` each score is first taken as its deviation from the
 mean score of its prompt (some prompts are simply easier).
 """
+
 import os
 import sqlite3
 import threading
@@ -92,20 +93,28 @@ def _settings(db, run_ids):
     run_ids = sorted({int(r) for r in run_ids})
     if not run_ids:
         raise InsightsError("choose at least one run")
-    found = {r[0]: r[1] for r in db.execute(
-        "select id, name from runs where id in ({})".format(_in(run_ids)), run_ids)}
+    found = {
+        r[0]: r[1]
+        for r in db.execute("select id, name from runs where id in ({})".format(_in(run_ids)), run_ids)
+    }
     missing = [r for r in run_ids if r not in found]
     if missing:
         raise LookupError("run {} not found".format(", ".join(map(str, missing))))
     columns = {row[1] for row in db.execute("PRAGMA table_info(configs)")}
     settings = [name for name in VARYING_COLUMNS if name in columns]
-    counts = db.execute("select {} from configs where run_id in ({})".format(", ".join(
-        "count(distinct {0}) + (count(*) > count({0}))".format(c) for c in settings), _in(run_ids)),
-        run_ids).fetchone()
+    counts = db.execute(
+        "select {} from configs where run_id in ({})".format(
+            ", ".join("count(distinct {0}) + (count(*) > count({0}))".format(c) for c in settings),
+            _in(run_ids),
+        ),
+        run_ids,
+    ).fetchone()
     axes = [c for c, n in zip(settings, counts) if n > 1]
     fixed = [c for c in settings if c not in axes]
-    first = db.execute("select {} from configs where run_id in ({}) limit 1".format(
-        ", ".join(fixed) or "1", _in(run_ids)), run_ids).fetchone() or [None] * len(fixed)
+    first = db.execute(
+        "select {} from configs where run_id in ({}) limit 1".format(", ".join(fixed) or "1", _in(run_ids)),
+        run_ids,
+    ).fetchone() or [None] * len(fixed)
     constants = {c: _value(c, v) for c, v in zip(fixed, first)}
     return [{"id": r, "name": found[r]} for r in run_ids], axes, constants
 
@@ -119,8 +128,11 @@ def _cache_key(db, kind, run_ids):
     counters; None when they cannot be read (no cache)."""
     ids = sorted({int(r) for r in run_ids})
     try:
-        counters = db.execute("select run_id, version, score_version, config_version from run_stats "
-                              "where run_id in ({})".format(_in(ids)), ids).fetchall()
+        counters = db.execute(
+            "select run_id, version, score_version, config_version from run_stats "
+            "where run_id in ({})".format(_in(ids)),
+            ids,
+        ).fetchall()
         path = db.execute("PRAGMA database_list").fetchone()[2]
         inode = os.stat(path).st_ino
     except (sqlite3.Error, OSError, TypeError):
@@ -161,8 +173,9 @@ def _load_groups(db, run_ids) -> Groups:
     sql = """select {cols}, count(*), count(i.score), total(i.score), total(i.score * i.score),
                     total({secs}), count({secs})
              from images i join configs c on c.id = i.config_id left join jobs j on j.id = i.job_id
-             where i.run_id in ({ids}) group by {cols}""".format(cols=", ".join(cols), secs=SECONDS_SQL,
-                                                                 ids=_in(ids))
+             where i.run_id in ({ids}) group by {cols}""".format(
+        cols=", ".join(cols), secs=SECONDS_SQL, ids=_in(ids)
+    )
     k = len(axes)
     rows = []
     for r in db.execute(sql, ids):
@@ -181,13 +194,17 @@ def _load(db, run_ids) -> RunData:
     runs, axes, constants = _settings(db, run_ids)
     ids = [r["id"] for r in runs]
     configs = {}
-    for row in db.execute("select id, {} from configs where run_id in ({})".format(
-            ", ".join(axes + ["prompt"]), _in(ids)), ids):
+    for row in db.execute(
+        "select id, {} from configs where run_id in ({})".format(", ".join(axes + ["prompt"]), _in(ids)), ids
+    ):
         configs[row[0]] = {a: _value(a, v) for a, v in zip(axes + ["prompt"], row[1:])}
     images = {}
     for image_id, config_id, index, score in db.execute(
-            "select id, config_id, image_index, score from images where run_id in ({}) order by id"
-            .format(_in(ids)), ids):
+        "select id, config_id, image_index, score from images where run_id in ({}) order by id".format(
+            _in(ids)
+        ),
+        ids,
+    ):
         images.setdefault(config_id, []).append((image_id, index, score))
     return RunData(run_ids=ids, axes=axes, constants=constants, configs=configs, images=images, runs=runs)
 
@@ -208,8 +225,18 @@ def scored_rows(groups: Groups, normalize=None):
     out = []
     for values, prompt, index, images, rated, total, total_sq, secs, timed in groups.rows:
         m = means[prompt]
-        out.append((values, index, images, rated, total - rated * m, total_sq - 2 * m * total + rated * m * m,
-                    secs, timed))
+        out.append(
+            (
+                values,
+                index,
+                images,
+                rated,
+                total - rated * m,
+                total_sq - 2 * m * total + rated * m * m,
+                secs,
+                timed,
+            )
+        )
     return out
 
 
@@ -234,10 +261,18 @@ def axis_values(rows, k):
     for value in sorted(groups, key=sort_key):
         images, rated, total, total_sq, secs, timed = groups[value]
         mean, low, high = mean_ci(rated, total, total_sq)
-        out.append({"value": value, "images": images, "rated": rated, "mean": _round(mean),
-                    "ci_low": _round(low), "ci_high": _round(high),
-                    "seconds": _round(secs / timed, 2) if timed else None,
-                    "_sums": (rated, total, total_sq)})
+        out.append(
+            {
+                "value": value,
+                "images": images,
+                "rated": rated,
+                "mean": _round(mean),
+                "ci_low": _round(low),
+                "ci_high": _round(high),
+                "seconds": _round(secs / timed, 2) if timed else None,
+                "_sums": (rated, total, total_sq),
+            }
+        )
     return out
 
 
@@ -259,7 +294,7 @@ def paired_effects(rows, k, best, order):
         if not r[3]:
             continue
         values = r[0]
-        key = (values[:k] + values[k + 1:], r[1])
+        key = (values[:k] + values[k + 1 :], r[1])
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = {}
@@ -284,8 +319,15 @@ def paired_effects(rows, k, best, order):
             continue
         d = diffs.get(value, [])
         mean, low, high = mean_ci_of(d)
-        out.append({"value": value, "pairs": len(d), "mean_diff": _round(mean), "ci_low": _round(low),
-                    "ci_high": _round(high)})
+        out.append(
+            {
+                "value": value,
+                "pairs": len(d),
+                "mean_diff": _round(mean),
+                "ci_low": _round(low),
+                "ci_high": _round(high),
+            }
+        )
     return out
 
 
@@ -320,12 +362,27 @@ def compute(groups: Groups, normalize=None):
         share, spread = explained(values)
         for v in values:
             del v["_sums"]
-        axes.append({"axis": axis, "values": values, "best": best, "importance": share, "spread": spread,
-                     "paired": paired_effects(rows, k, best, order) if best is not None else []})
+        axes.append(
+            {
+                "axis": axis,
+                "values": values,
+                "best": best,
+                "importance": share,
+                "spread": spread,
+                "paired": paired_effects(rows, k, best, order) if best is not None else [],
+            }
+        )
     axes.sort(key=lambda a: (a["importance"] is None, -(a["importance"] or 0), -(a["spread"] or 0)))
-    result = {"run_id": groups.run_ids[0] if len(groups.run_ids) == 1 else None, "run_ids": groups.run_ids,
-              "runs": groups.runs, "images": groups.image_count, "rated": rated,
-              "normalize": normalize or None, "constants": groups.constants, "axes": axes}
+    result = {
+        "run_id": groups.run_ids[0] if len(groups.run_ids) == 1 else None,
+        "run_ids": groups.run_ids,
+        "runs": groups.runs,
+        "images": groups.image_count,
+        "rated": rated,
+        "normalize": normalize or None,
+        "constants": groups.constants,
+        "axes": axes,
+    }
     result["summary"] = summary(result)
     return result
 
@@ -355,7 +412,8 @@ def summary(result):
     """One plain-language line: which setting matters most, best vs worst value with intervals."""
     if not result["axes"]:
         return "Nothing varies in {}: there is no setting to compare.".format(
-            "this run" if len(result["run_ids"]) == 1 else "these runs")
+            "this run" if len(result["run_ids"]) == 1 else "these runs"
+        )
     if not result["rated"]:
         return "No image is rated yet: score some in the viewer (keys 1–9, 0 = 10)."
     top = result["axes"][0]
@@ -366,12 +424,22 @@ def summary(result):
     sure = [v for v in rated if v["rated"] >= 2 and v["value"] != best["value"]]
     worst = min(sure or [v for v in rated if v["value"] != best["value"]], key=lambda v: v["mean"])
     pairs = next((p["pairs"] for p in top["paired"] if p["value"] == worst["value"]), 0)
-    lead = "{} matters most".format(top["axis"]) if top["importance"] > 0 else \
-        "No setting clearly matters yet ({} differs most)".format(top["axis"])
+    lead = (
+        "{} matters most".format(top["axis"])
+        if top["importance"] > 0
+        else "No setting clearly matters yet ({} differs most)".format(top["axis"])
+    )
     return "{}: {} {} ({}) vs {} {} ({}), {} pair{}".format(
-        lead, best["value"], fmt(best["mean"]), fmt_ci(best["ci_low"], best["ci_high"]),
-        worst["value"], fmt(worst["mean"]), fmt_ci(worst["ci_low"], worst["ci_high"]),
-        pairs, "" if pairs == 1 else "s")
+        lead,
+        best["value"],
+        fmt(best["mean"]),
+        fmt_ci(best["ci_low"], best["ci_high"]),
+        worst["value"],
+        fmt(worst["mean"]),
+        fmt_ci(worst["ci_low"], worst["ci_high"]),
+        pairs,
+        "" if pairs == 1 else "s",
+    )
 
 
 def heatmap(db, groups: Groups, x, y, normalize=None):
@@ -379,8 +447,11 @@ def heatmap(db, groups: Groups, x, y, normalize=None):
     score, else the first image) — ``{"x", "y", "x_values", "y_values", "cells": [...]}``."""
     for axis in (x, y):
         if axis not in groups.axes:
-            raise InsightsError("{!r} is not a setting that varies here (choose from: {})".format(
-                axis, ", ".join(groups.axes) or "none"))
+            raise InsightsError(
+                "{!r} is not a setting that varies here (choose from: {})".format(
+                    axis, ", ".join(groups.axes) or "none"
+                )
+            )
     if x == y:
         raise InsightsError("choose two different settings for the heatmap")
     kx, ky = groups.axes.index(x), groups.axes.index(y)
@@ -404,17 +475,29 @@ def heatmap(db, groups: Groups, x, y, normalize=None):
                 continue
             mean, _, _ = mean_ci(c[1], c[2], c[3])
             image_id, score = best.get((xv, yv), (None, None))
-            out.append({"x": xv, "y": yv, "images": c[0], "rated": c[1], "mean": _round(mean),
-                        "best_image_id": image_id, "best_score": score})
+            out.append(
+                {
+                    "x": xv,
+                    "y": yv,
+                    "images": c[0],
+                    "rated": c[1],
+                    "mean": _round(mean),
+                    "best_image_id": image_id,
+                    "best_score": score,
+                }
+            )
     return {"x": x, "y": y, "x_values": xs, "y_values": ys, "cells": out}
 
 
 def _best_images(db, ids, x, y):
     """(x value, y value) -> (id, score) of the highest-scored image (any image if none is)."""
     best = {}
-    for xv, yv, image_id, score in db.execute("""
+    for xv, yv, image_id, score in db.execute(
+        """
             select c.{x}, c.{y}, i.id, max(coalesce(i.score, 0)) from images i
             join configs c on c.id = i.config_id where i.run_id in ({ids})
-            group by c.{x}, c.{y}""".format(x=x, y=y, ids=_in(ids)), ids):
+            group by c.{x}, c.{y}""".format(x=x, y=y, ids=_in(ids)),
+        ids,
+    ):
         best[(_value(x, xv), _value(y, yv))] = (image_id, score or None)
     return best

@@ -5,6 +5,7 @@ are stored); a second one sets ``abandon`` (the jobs still in flight are marked 
 once). :class:`GracefulStop` installs the handlers for the duration of a ``with`` block (main
 thread only) and :meth:`GracefulStop.report` prints the live countdown while stopping.
 """
+
 import signal
 import sys
 import threading
@@ -71,12 +72,17 @@ class GracefulStop:
         if self._last == in_flight and (not tty or now - self._last_time < 1.0):
             return
         if self._last is None:
-            self.stream.write("\n{} received: no new job starts; waiting for the {} in flight to finish "
-                              "and store {} answer{} (Ctrl-C again to stop at once and mark {} "
-                              "interrupted).\n".format(
-                                  self.signal_name(), _count(in_flight, self.what),
-                                  "its" if in_flight == 1 else "their", "" if in_flight == 1 else "s",
-                                  "it" if in_flight == 1 else "them"))
+            self.stream.write(
+                "\n{} received: no new job starts; waiting for the {} in flight to finish "
+                "and store {} answer{} (Ctrl-C again to stop at once and mark {} "
+                "interrupted).\n".format(
+                    self.signal_name(),
+                    _count(in_flight, self.what),
+                    "its" if in_flight == 1 else "their",
+                    "" if in_flight == 1 else "s",
+                    "it" if in_flight == 1 else "them",
+                )
+            )
         line = "Stopping: {} still in flight, {:.0f} s".format(_count(in_flight, self.what), seconds)
         self.stream.write(("\r" + line + "   ") if tty else (line + "\n"))
         self.stream.flush()

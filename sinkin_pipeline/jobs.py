@@ -13,6 +13,7 @@
 6. Plugin hooks run after an image is saved are guarded: a failure is recorded in ``plugin_errors``
    against the image and never fails the job.
 """
+
 import json
 import os
 import random
@@ -60,7 +61,7 @@ def backoff_delay(attempt, retry_after=None):
     else full jitter over an exponential ramp, capped."""
     if retry_after is not None:
         return min(float(retry_after), MAX_DELAY)
-    return random.uniform(BASE_DELAY / 2, min(MAX_DELAY, BASE_DELAY * 2 ** attempt))
+    return random.uniform(BASE_DELAY / 2, min(MAX_DELAY, BASE_DELAY * 2**attempt))
 
 
 def with_retries(fn, *args):
@@ -70,8 +71,11 @@ def with_retries(fn, *args):
             return fn(*args)
         except TransientError as e:
             if attempt == MAX_ATTEMPTS - 1:
-                raise TransientError("gave up after {} attempts: {}".format(MAX_ATTEMPTS, e),
-                                     retry_after=e.retry_after, status=e.status)
+                raise TransientError(
+                    "gave up after {} attempts: {}".format(MAX_ATTEMPTS, e),
+                    retry_after=e.retry_after,
+                    status=e.status,
+                )
             time.sleep(backoff_delay(attempt, e.retry_after))
 
 
@@ -112,9 +116,14 @@ def run_job(db, job, provider):
             _finish(db, job, "failed", message)
         except Exception:
             pass  # the database itself failed: the job's lease runs out and it is recovered
-        return Outcome("failed", error=message, storage_error=message if storage else None,
-                       credit_cost=getattr(e, "credit_cost", 0.0), paid=bool(getattr(e, "credit_cost", 0.0)),
-                       unsaved=getattr(e, "unsaved", 0))
+        return Outcome(
+            "failed",
+            error=message,
+            storage_error=message if storage else None,
+            credit_cost=getattr(e, "credit_cost", 0.0),
+            paid=bool(getattr(e, "credit_cost", 0.0)),
+            unsaved=getattr(e, "unsaved", 0),
+        )
 
 
 def _send(db, job, fn, *args):
@@ -128,8 +137,10 @@ def _send(db, job, fn, *args):
         _finish(db, job, "failed", error)
         return Outcome("failed", error=error)
     except OutcomeUnknown as e:
-        error = ("no answer after the request was sent ({}): it may have been charged, so it is not "
-                 "sent again automatically; `sinkin retry --resend` re-sends it").format(e)
+        error = (
+            "no answer after the request was sent ({}): it may have been charged, so it is not "
+            "sent again automatically; `sinkin retry --resend` re-sends it"
+        ).format(e)
         _finish(db, job, "interrupted", error)
         return Outcome("interrupted", error=error, charge_unknown=True)
 
@@ -145,16 +156,26 @@ def _store_answer(db, job, result):
         guard = getattr(db, "sinkin_guard", None)
         if guard is not None:
             guard.check_db()
-        update_job(db, job["id"], raw_response=json.dumps(record, default=str),
-                   inf_id=getattr(result, "inf_id", None), credit_cost=float(result.credit_cost or 0),
-                   response_at=now())
+        update_job(
+            db,
+            job["id"],
+            raw_response=json.dumps(record, default=str),
+            inf_id=getattr(result, "inf_id", None),
+            credit_cost=float(result.credit_cost or 0),
+            response_at=now(),
+        )
     except Exception as e:
         urls = _answer_urls(result)
-        kept = rescue_answer(getattr(getattr(db, "sinkin_guard", None), "db_path", None) or db_path_of(db),
-                             job, record)
-        error = StorageError("the provider answered job {} (paid) but the database could not store the answer "
-                             "({}); {}".format(job["id"], e, "it is kept in {}".format(kept) if kept else
-                                               "its image URLs are: " + " ".join(urls)))
+        kept = rescue_answer(
+            getattr(getattr(db, "sinkin_guard", None), "db_path", None) or db_path_of(db), job, record
+        )
+        error = StorageError(
+            "the provider answered job {} (paid) but the database could not store the answer ({}); {}".format(
+                job["id"],
+                e,
+                "it is kept in {}".format(kept) if kept else "its image URLs are: " + " ".join(urls),
+            )
+        )
         error.credit_cost = float(result.credit_cost or 0)
         error.unsaved = len(getattr(result, "images", None) or [1])
         raise error from e
@@ -226,7 +247,9 @@ def save_image(db, data, relative_name):
 
 
 def _image_row(db, job_id, index):
-    found = rows_as_dicts(db.execute("select * from images where job_id = ? and image_index = ?", [job_id, index]))
+    found = rows_as_dicts(
+        db.execute("select * from images where job_id = ? and image_index = ?", [job_id, index])
+    )
     return found[0] if found else None
 
 
@@ -239,8 +262,21 @@ def _upsert_image(db, job, config, response, index, image, **fields):
                provider_seed = coalesce(excluded.provider_seed, images.provider_seed),
                path = coalesce(excluded.path, images.path), width = coalesce(excluded.width, images.width),
                height = coalesce(excluded.height, images.height), download_error = excluded.download_error""",
-        [job["run_id"], config["id"], job["id"], index, response.inf_id, image.url, image.seed,
-         fields.get("path"), fields.get("width"), fields.get("height"), fields.get("download_error"), now()])
+        [
+            job["run_id"],
+            config["id"],
+            job["id"],
+            index,
+            response.inf_id,
+            image.url,
+            image.seed,
+            fields.get("path"),
+            fields.get("width"),
+            fields.get("height"),
+            fields.get("download_error"),
+            now(),
+        ],
+    )
     db.conn.commit()
     return _image_row(db, job["id"], index)
 
@@ -250,12 +286,15 @@ def _image_bytes(provider, image):
         return image.data
     if image.url:
         return with_retries(provider.download, image.url)
-    raise DownloadError("the provider returned this image inline and the process stopped before it "
-                        "was written; its data is not stored")
+    raise DownloadError(
+        "the provider returned this image inline and the process stopped before it "
+        "was written; its data is not stored"
+    )
 
 
 def _image_saved(db, row, path):
     """Run the ``image_saved`` hooks; a failing plugin is logged in ``plugin_errors``."""
+
     @contextmanager
     def savepoint():  # a failing plugin's writes are undone (unless it committed them itself)
         db.conn.execute("savepoint sinkin_plugin")
@@ -270,9 +309,16 @@ def _image_saved(db, row, path):
             db.conn.execute("release sinkin_plugin")
 
     def log(plugin, error):
-        db["plugin_errors"].insert({"image_id": row["id"], "job_id": row["job_id"], "plugin": plugin,
-                                    "hook": "image_saved", "error": "{}: {}".format(type(error).__name__, error),
-                                    "created_at": now()})
+        db["plugin_errors"].insert(
+            {
+                "image_id": row["id"],
+                "job_id": row["job_id"],
+                "plugin": plugin,
+                "hook": "image_saved",
+                "error": "{}: {}".format(type(error).__name__, error),
+                "created_at": now(),
+            }
+        )
         db.conn.commit()
 
     call_guarded("image_saved", on_error=log, guard=savepoint, db=db, image=row, path=path)
@@ -289,7 +335,9 @@ def _download_all(db, job, config, response, provider, paid=True):
             continue
         try:
             data = _image_bytes(provider, image)
-            rel, width, height = save_image(db, data, "run_{}/job_{}_{}".format(job["run_id"], job["id"], index))
+            rel, width, height = save_image(
+                db, data, "run_{}/job_{}_{}".format(job["run_id"], job["id"], index)
+            )
         except (TransientError, DownloadError) as e:
             _upsert_image(db, job, config, response, index, image, download_error=str(e))
             missing.append(index)
@@ -308,13 +356,21 @@ def _download_all(db, job, config, response, provider, paid=True):
         saved += 1
     cost = float(response.credit_cost or 0) if paid else 0.0  # a resume costs nothing new
     if missing:
-        error = ("paid, but {} of {} images could not be {} ({}); their URLs are kept and "
-                 "`sinkin retry` fetches them again with no new charge").format(
-                     len(missing), len(images), "saved" if storage else "downloaded", errors[-1])
+        error = (
+            "paid, but {} of {} images could not be {} ({}); their URLs are kept and "
+            "`sinkin retry` fetches them again with no new charge"
+        ).format(len(missing), len(images), "saved" if storage else "downloaded", errors[-1])
         _finish(db, job, "failed", error)
-        return Outcome("failed", images=saved, credit_cost=cost, error=error, paid=paid,
-                       messages=["job {}: {}".format(job["id"], error)], unsaved=len(missing),
-                       storage_error=storage)
+        return Outcome(
+            "failed",
+            images=saved,
+            credit_cost=cost,
+            error=error,
+            paid=paid,
+            messages=["job {}: {}".format(job["id"], error)],
+            unsaved=len(missing),
+            storage_error=storage,
+        )
     # a fallback job keeps the original img2img error beside fallback = 1
     fallback, error = db.execute("select fallback, error from jobs where id = ?", [job["id"]]).fetchone()
     _finish(db, job, "succeeded", error if fallback else None)
@@ -351,27 +407,43 @@ def _run_upscale(db, job, provider):
             return response
         response = as_upscale_result(response)
         _store_answer(db, job, response)
-        db.execute("update images set upscale_url = ?, upscale_type = ?, upscale_job_id = ? where id = ?"
-                   + _NOT_SUPERSEDED, [response.url, options.get("type"), job["id"], image["id"],
-                                       job["id"]])
+        db.execute(
+            "update images set upscale_url = ?, upscale_type = ?, upscale_job_id = ? where id = ?"
+            + _NOT_SUPERSEDED,
+            [response.url, options.get("type"), job["id"], image["id"], job["id"]],
+        )
         db.conn.commit()
     cost = float(response.credit_cost or 0) if paid else 0.0  # a resume costs nothing new
     try:
         data = _image_bytes(provider, response)
-        rel, _, _ = save_image(db, data, "run_{}/upscale_{}_{}".format(image["run_id"], image["id"], job["id"]))
+        rel, _, _ = save_image(
+            db, data, "run_{}/upscale_{}_{}".format(image["run_id"], image["id"], job["id"])
+        )
     except (TransientError, DownloadError, OSError) as e:
         if isinstance(e, (ConnectionError, TimeoutError)):
             raise
-        storage = "could not save the image file ({})".format(e.strerror or e) if isinstance(e, OSError) else None
-        error = ("paid, but the upscaled image could not be {} ({}); its URL is kept and "
-                 "`sinkin retry` fetches it again with no new charge").format(
-                     "saved" if storage else "downloaded", storage or e)
+        storage = (
+            "could not save the image file ({})".format(e.strerror or e) if isinstance(e, OSError) else None
+        )
+        error = (
+            "paid, but the upscaled image could not be {} ({}); its URL is kept and "
+            "`sinkin retry` fetches it again with no new charge"
+        ).format("saved" if storage else "downloaded", storage or e)
         _finish(db, job, "failed", error)
-        return Outcome("failed", credit_cost=cost, error=error, paid=paid, unsaved=1, storage_error=storage,
-                       messages=["job {}: {}".format(job["id"], error)])
-    db.execute("update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
-               "where id = ?" + _NOT_SUPERSEDED,
-               [response.url, rel, options.get("type"), job["id"], image["id"], job["id"]])
+        return Outcome(
+            "failed",
+            credit_cost=cost,
+            error=error,
+            paid=paid,
+            unsaved=1,
+            storage_error=storage,
+            messages=["job {}: {}".format(job["id"], error)],
+        )
+    db.execute(
+        "update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
+        "where id = ?" + _NOT_SUPERSEDED,
+        [response.url, rel, options.get("type"), job["id"], image["id"], job["id"]],
+    )
     db.conn.commit()
     _finish(db, job, "succeeded", output_path=rel)  # the paid file stays referenced either way
     return Outcome("succeeded", images=1, credit_cost=cost, paid=paid)

@@ -9,6 +9,7 @@ whatever host or process id they ran under (another container, pid 1 again...). 
 worker ran on this host under a process id that no longer exists (and is not ours) is stale at
 once, without waiting for its lease.
 """
+
 import os
 import sqlite3
 import threading
@@ -64,8 +65,10 @@ class Lease:
             self._thread.join(5)
 
     def renew(self, conn):
-        conn.execute("update jobs set lease_expires = ? where lease_owner = ? and status = 'running'",
-                     [expiry(), self.owner])
+        conn.execute(
+            "update jobs set lease_expires = ? where lease_owner = ? and status = 'running'",
+            [expiry(), self.owner],
+        )
         conn.commit()
         self.renewals += 1
 
@@ -91,7 +94,8 @@ def stale_ids(db, own_pid=None):
     host = this_host()
     ids = []
     for job_id, expires, pid, worker_host in db.execute(
-            "select id, lease_expires, worker_pid, worker_host from jobs where status = 'running'").fetchall():
+        "select id, lease_expires, worker_pid, worker_host from jobs where status = 'running'"
+    ).fetchall():
         if expires is not None:
             # lease ran out; or, at once, a worker on this host whose process is gone
             if expires < time.time() or (worker_host == host and pid != own_pid and not pid_alive(pid)):
@@ -103,6 +107,8 @@ def stale_ids(db, own_pid=None):
 
 def live_leases(db):
     """``(count, seconds until the last one runs out)`` of running jobs whose lease is still live."""
-    row = db.execute("select count(*), max(lease_expires) from jobs where status = 'running' "
-                     "and lease_expires >= ?", [time.time()]).fetchone()
+    row = db.execute(
+        "select count(*), max(lease_expires) from jobs where status = 'running' and lease_expires >= ?",
+        [time.time()],
+    ).fetchone()
     return row[0], (max(0.0, row[1] - time.time()) if row[1] is not None else 0.0)

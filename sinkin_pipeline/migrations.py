@@ -1,48 +1,127 @@
 """The database schema, as named migrations. Never edit a released migration: add a new one."""
+
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("sinkin_pipeline")
 
 CONFIG_COLUMNS = {
-    "model_id": str, "prompt": str, "negative_prompt": str, "use_default_neg": int,
-    "width": int, "height": int, "steps": int, "scale": float, "num_images": int, "seed": int,
-    "scheduler": str, "lora": str, "lora_scale": float, "lcm": int, "version": str,
-    "image_strength": float, "controlnet": str,
+    "model_id": str,
+    "prompt": str,
+    "negative_prompt": str,
+    "use_default_neg": int,
+    "width": int,
+    "height": int,
+    "steps": int,
+    "scale": float,
+    "num_images": int,
+    "seed": int,
+    "scheduler": str,
+    "lora": str,
+    "lora_scale": float,
+    "lcm": int,
+    "version": str,
+    "image_strength": float,
+    "controlnet": str,
 }
 
 
 @migrations()
 def m001_initial(db):
-    db["runs"].create({
-        "id": int, "name": str, "provider": str, "spec": str, "spec_yaml": str,
-        "resolved": str, "request_key": str, "created_at": str,
-    }, pk="id")
+    db["runs"].create(
+        {
+            "id": int,
+            "name": str,
+            "provider": str,
+            "spec": str,
+            "spec_yaml": str,
+            "resolved": str,
+            "request_key": str,
+            "created_at": str,
+        },
+        pk="id",
+    )
     db["runs"].create_index(["request_key"], unique=True)
-    db["assets"].create({
-        "id": int, "sha256": str, "filename": str, "path": str, "width": int, "height": int,
-        "bytes": int, "created_at": str,
-    }, pk="id")
+    db["assets"].create(
+        {
+            "id": int,
+            "sha256": str,
+            "filename": str,
+            "path": str,
+            "width": int,
+            "height": int,
+            "bytes": int,
+            "created_at": str,
+        },
+        pk="id",
+    )
     db["assets"].create_index(["sha256"], unique=True)
-    db["configs"].create({
-        "id": int, "run_id": int, **CONFIG_COLUMNS, "init_asset_id": int, "fallback_enabled": int,
-        "position": int,
-    }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("init_asset_id", "assets", "id")])
+    db["configs"].create(
+        {
+            "id": int,
+            "run_id": int,
+            **CONFIG_COLUMNS,
+            "init_asset_id": int,
+            "fallback_enabled": int,
+            "position": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("init_asset_id", "assets", "id")],
+    )
     db["configs"].create_index(["run_id"])
-    db["images"].create({
-        "id": int, "run_id": int, "config_id": int, "job_id": int, "image_index": int,
-        "inf_id": str, "url": str, "path": str, "thumbnail": bytes, "width": int, "height": int,
-        "score": int, "scored_at": str, "upscale_url": str, "upscale_path": str,
-        "upscale_type": str, "upscale_job_id": int, "download_error": str, "created_at": str,
-    }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("config_id", "configs", "id")])
-    db["jobs"].create({
-        "id": int, "run_id": int, "config_id": int, "image_id": int, "kind": str, "status": str,
-        "provider": str, "credit_estimate": float, "credit_cost": float, "inf_id": str,
-        "raw_payload": str, "raw_response": str, "options": str, "error": str, "fallback": int,
-        "attempts": int, "worker_pid": int, "worker_host": str, "created_at": str,
-        "started_at": str, "response_at": str, "finished_at": str,
-    }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("config_id", "configs", "id"),
-                              ("image_id", "images", "id")],
-        defaults={"status": "queued", "attempts": 0, "fallback": 0})
+    db["images"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "config_id": int,
+            "job_id": int,
+            "image_index": int,
+            "inf_id": str,
+            "url": str,
+            "path": str,
+            "thumbnail": bytes,
+            "width": int,
+            "height": int,
+            "score": int,
+            "scored_at": str,
+            "upscale_url": str,
+            "upscale_path": str,
+            "upscale_type": str,
+            "upscale_job_id": int,
+            "download_error": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("config_id", "configs", "id")],
+    )
+    db["jobs"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "config_id": int,
+            "image_id": int,
+            "kind": str,
+            "status": str,
+            "provider": str,
+            "credit_estimate": float,
+            "credit_cost": float,
+            "inf_id": str,
+            "raw_payload": str,
+            "raw_response": str,
+            "options": str,
+            "error": str,
+            "fallback": int,
+            "attempts": int,
+            "worker_pid": int,
+            "worker_host": str,
+            "created_at": str,
+            "started_at": str,
+            "response_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("config_id", "configs", "id"), ("image_id", "images", "id")],
+        defaults={"status": "queued", "attempts": 0, "fallback": 0},
+    )
     db["jobs"].create_index(["status", "id"])
     db["jobs"].create_index(["run_id"])
     # images.job_id and upscale_job_id reference jobs (added after jobs exists)
@@ -51,9 +130,17 @@ def m001_initial(db):
     db["images"].create_index(["job_id", "image_index"], unique=True)
     db["images"].create_index(["run_id", "id"])
     db["images"].create_index(["score"])
-    db["models"].create({
-        "id": str, "title": str, "kind": str, "cover_img": str, "link": str, "fetched_at": str,
-    }, pk="id")
+    db["models"].create(
+        {
+            "id": str,
+            "title": str,
+            "kind": str,
+            "cover_img": str,
+            "link": str,
+            "fetched_at": str,
+        },
+        pk="id",
+    )
     db.execute(RUN_SUMMARY_SQL)
     db.execute(IMAGE_TABLE_SQL)
 
@@ -110,10 +197,19 @@ def m007_plugin_contract(db):
     the errors plugin hooks raised (logged against the image; they never fail a job)."""
     db["configs"].add_column("provider_options", str)
     db["images"].add_column("provider_seed", int)
-    db["plugin_errors"].create({
-        "id": int, "image_id": int, "job_id": int, "plugin": str, "hook": str, "error": str,
-        "created_at": str,
-    }, pk="id", foreign_keys=[("image_id", "images", "id"), ("job_id", "jobs", "id")])
+    db["plugin_errors"].create(
+        {
+            "id": int,
+            "image_id": int,
+            "job_id": int,
+            "plugin": str,
+            "hook": str,
+            "error": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("image_id", "images", "id"), ("job_id", "jobs", "id")],
+    )
     db["plugin_errors"].create_index(["image_id"])
 
 

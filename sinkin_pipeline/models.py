@@ -3,6 +3,7 @@
 (typos cost credits only when paid for). A provider's catalogue is its name unless it declares
 ``catalogue`` (the simulator mirrors SinkIn's ids, so it shares ``sinkin``'s list); one catalogue
 never hides or replaces another: SinkIn's models and a local web UI's checkpoints live side by side."""
+
 from .db import dicts, now, write_transaction
 from .wording import plural
 
@@ -24,9 +25,17 @@ def _rows(answer, fetched, provider):
         for m in answer.get(key) or []:
             if not isinstance(m, dict) or not m.get("id"):
                 continue
-            rows.append({"id": str(m["id"]), "title": m.get("title"), "kind": kind,
-                         "cover_img": m.get("cover_img"), "link": m.get("link"), "fetched_at": fetched,
-                         "catalogue": provider})
+            rows.append(
+                {
+                    "id": str(m["id"]),
+                    "title": m.get("title"),
+                    "kind": kind,
+                    "cover_img": m.get("cover_img"),
+                    "link": m.get("link"),
+                    "fetched_at": fetched,
+                    "catalogue": provider,
+                }
+            )
     return rows
 
 
@@ -148,9 +157,16 @@ def unknown_ids(rows, values):
             if ident is None or str(ident) in titles:
                 continue
             close = nearest(str(ident), of_kind)
-            hint = "nearest: {}".format(", ".join(
-                "{} ({})".format(i, titles[i]) if titles.get(i) else i for i in close)) if close \
+            hint = (
+                "nearest: {}".format(
+                    ", ".join("{} ({})".format(i, titles[i]) if titles.get(i) else i for i in close)
+                )
+                if close
                 else "see `sinkin models`"
-            warnings.append("{}: {!r} is not in the cached {} list – {}".format(
-                key, ident, "LoRA" if kind == "lora" else "model", hint))
+            )
+            warnings.append(
+                "{}: {!r} is not in the cached {} list – {}".format(
+                    key, ident, "LoRA" if kind == "lora" else "model", hint
+                )
+            )
     return warnings

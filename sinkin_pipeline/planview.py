@@ -1,5 +1,6 @@
 """What `sinkin plan` prints: counts, every axis with its true number of values, the seeds, the
 estimate – worded like money ("1 job", "~0.67 credits")."""
+
 from .spec import draw_seeds
 from .wording import credit_text, plural
 
@@ -21,20 +22,24 @@ def axis_lines(spec, rng=None):
             lines.append("  {}: {} ({})".format(key, plural(len(values), "value"), _values(values)))
     if spec.random_seeds:
         seeds = draw_seeds(spec.random_seeds, rng)
-        lines.append("  seed: {} drawn now: {} (`sinkin run` draws its own and records them; to keep "
-                     "these, write seed: [{}] in the spec)".format(
-                         plural(spec.random_seeds, "random value"), _values(seeds),
-                         ", ".join(str(s) for s in seeds)))
+        lines.append(
+            "  seed: {} drawn now: {} (`sinkin run` draws its own and records them; to keep "
+            "these, write seed: [{}] in the spec)".format(
+                plural(spec.random_seeds, "random value"), _values(seeds), ", ".join(str(s) for s in seeds)
+            )
+        )
     elif len(spec.values.get("seed", [])) > 1:
-        lines.append("  seed: {} ({})".format(plural(len(spec.values["seed"]), "value"),
-                                              _values(spec.values["seed"])))
+        lines.append(
+            "  seed: {} ({})".format(plural(len(spec.values["seed"]), "value"), _values(spec.values["seed"]))
+        )
     return lines
 
 
 def plan_lines(spec, plan, rng=None):
     """The lines `sinkin plan` prints for a checked spec and its :class:`runs.Plan`."""
-    lines = ["{}, {} on provider {}".format(plural(plan.jobs, "job"), plural(plan.images, "image"),
-                                            plan.provider)]
+    lines = [
+        "{}, {} on provider {}".format(plural(plan.jobs, "job"), plural(plan.images, "image"), plan.provider)
+    ]
     axes = axis_lines(spec, rng)
     if axes:
         lines.append("Settings that vary:")

@@ -5,6 +5,7 @@ entry-point group in the same way.
 unset, every installed plugin loads; set to a comma-separated list of distribution names (or
 entry-point names), only those load; set to an empty string, none do. The built-in plugins (the
 entry points of the ``sinkin_pipeline`` distribution itself) always load."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -50,7 +51,12 @@ def load_plugins() -> pluggy.PluginManager:
     for ep in importlib.metadata.entry_points(group=GROUP):
         dist_name = _normal(ep.dist.metadata["Name"]) if ep.dist is not None else ""
         built_in = dist_name == BUILT_IN_DISTRIBUTION
-        if not built_in and allowed is not None and dist_name not in allowed and _normal(ep.name) not in allowed:
+        if (
+            not built_in
+            and allowed is not None
+            and dist_name not in allowed
+            and _normal(ep.name) not in allowed
+        ):
             continue
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue
@@ -81,9 +87,12 @@ def entry_point_names() -> list[str]:
     return sorted(ep.name for ep in importlib.metadata.entry_points(group=GROUP))
 
 
-def call_guarded(hook_name: str, on_error: Callable[[str, Exception], None] | None = None,
-                 guard: Callable[[], AbstractContextManager[Any]] | None = None,
-                 **kwargs: Any) -> list[tuple[str, Exception]]:
+def call_guarded(
+    hook_name: str,
+    on_error: Callable[[str, Exception], None] | None = None,
+    guard: Callable[[], AbstractContextManager[Any]] | None = None,
+    **kwargs: Any,
+) -> list[tuple[str, Exception]]:
     """Call every implementation of hook ``hook_name`` on its own (inside ``guard()`` when given),
     so one plugin's exception neither stops the others nor reaches the caller:
     ``on_error(plugin name, exception)`` is called at once, before the next plugin runs.

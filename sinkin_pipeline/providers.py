@@ -11,6 +11,7 @@ differently:
 * :class:`OutcomeUnknown` – the request was sent but no answer came (read timeout, dropped
   connection): the job may have been paid for, so it is never re-sent automatically.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -62,8 +63,9 @@ class ConfigurationError(ProviderError):
     """The provider cannot run as configured (for example no API key)."""
 
 
-def http_download(url: str, client: httpx.Client | None = None,
-                  timeout: httpx.Timeout = DOWNLOAD_TIMEOUT) -> bytes:
+def http_download(
+    url: str, client: httpx.Client | None = None, timeout: httpx.Timeout = DOWNLOAD_TIMEOUT
+) -> bytes:
     """GET an http(s) image URL: bytes, :class:`TransientError` (timeouts, connection problems,
     429 and 5xx: retried by the worker) or :class:`DownloadError` (anything else)."""
     if not url.startswith(("http://", "https://")):
@@ -76,7 +78,9 @@ def http_download(url: str, client: httpx.Client | None = None,
     except (httpx.TimeoutException, httpx.TransportError) as e:
         raise TransientError("download failed: {}".format(type(e).__name__))
     if response.status_code == 429 or response.status_code >= 500:
-        raise TransientError("download failed: HTTP {}".format(response.status_code), status=response.status_code)
+        raise TransientError(
+            "download failed: HTTP {}".format(response.status_code), status=response.status_code
+        )
     if response.status_code != 200:
         raise DownloadError("download failed: HTTP {}".format(response.status_code))
     return response.content
@@ -98,7 +102,9 @@ class Provider:
     def check_ready(self) -> None:
         """Raise :class:`ConfigurationError` when the provider cannot be used (no API key...)."""
 
-    def inference(self, payload: dict[str, Any], init_image: tuple[str, bytes] | None = None) -> InferenceResult:
+    def inference(
+        self, payload: dict[str, Any], init_image: tuple[str, bytes] | None = None
+    ) -> InferenceResult:
         """Run one inference. ``init_image`` is ``(filename, bytes)`` for img2img, else None."""
         raise NotImplementedError
 
@@ -139,7 +145,9 @@ def get_providers() -> dict[str, ProviderFactory]:
             return
         name = getattr(provider, "name", None)
         if not name or not isinstance(name, str):
-            raise ConfigurationError("register() needs a Provider class with a name, got {!r}".format(provider))
+            raise ConfigurationError(
+                "register() needs a Provider class with a name, got {!r}".format(provider)
+            )
         providers[name] = provider
 
     pm.hook.register_providers(register=register)
@@ -164,7 +172,8 @@ def provider_options(name: str | None) -> dict[str, Field]:
     options = {}
     for option in declared:
         if option.name in FIELDS or option.name in SPEC_ONLY_KEYS:
-            raise ConfigurationError("provider {} declares the option {!r}, which is already a spec key".format(
-                name, option.name))
+            raise ConfigurationError(
+                "provider {} declares the option {!r}, which is already a spec key".format(name, option.name)
+            )
         options[option.name] = option
     return options

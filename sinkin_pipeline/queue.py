@@ -1,5 +1,6 @@
 """The job queue: claiming jobs atomically, listing, retrying, cancelling, and recovering jobs
 left ``running`` by a worker process that no longer exists."""
+
 import os
 import socket
 
@@ -36,6 +37,7 @@ rows_as_dicts = dicts
 #: the order queued jobs are claimed in (list_queue shows the same order)
 CLAIM_ORDER = "priority desc, id"
 
+
 def get_job(db, job_id):
     found = rows_as_dicts(db.execute("select * from jobs where id = ?", [job_id]))
     return found[0] if found else None
@@ -50,10 +52,14 @@ def update_job(db, job_id, **fields):
 
 def _interrupted_error(reason, has_answer):
     if has_answer:
-        return ("{}: SinkIn had answered and the answer is stored, so `sinkin retry` only downloads "
-                "the images, with no new charge").format(reason)
-    return ("{}: the request may have been sent, so it may have been charged; `sinkin retry --resend` "
-            "sends it again").format(reason)
+        return (
+            "{}: SinkIn had answered and the answer is stored, so `sinkin retry` only downloads "
+            "the images, with no new charge"
+        ).format(reason)
+    return (
+        "{}: the request may have been sent, so it may have been charged; `sinkin retry --resend` "
+        "sends it again"
+    ).format(reason)
 
 
 def mark_interrupted(db, job_ids, reason):
@@ -66,7 +72,8 @@ def mark_interrupted(db, job_ids, reason):
             continue
         cursor = db.conn.execute(
             "update jobs set status = 'interrupted', error = ?, finished_at = ? where id = ? and status = 'running'",
-            [_interrupted_error(reason, row[0]), now(), job_id])
+            [_interrupted_error(reason, row[0]), now(), job_id],
+        )
         n += cursor.rowcount
     db.conn.commit()
     return n
@@ -74,8 +81,11 @@ def mark_interrupted(db, job_ids, reason):
 
 def requeue_claimed(db, job_id):
     """Put a job claimed by this process back in the queue as if it had never been claimed."""
-    db.execute("update jobs set status = 'queued', attempts = attempts - 1, worker_pid = null, "
-               "worker_host = null, started_at = null where id = ? and status = 'running'", [job_id])
+    db.execute(
+        "update jobs set status = 'queued', attempts = attempts - 1, worker_pid = null, "
+        "worker_host = null, started_at = null where id = ? and status = 'running'",
+        [job_id],
+    )
     db.conn.commit()
 
 
@@ -119,14 +129,21 @@ def claim_job(db, run_id=None, budget_check=None, lease_owner=None):
             "update jobs set status = 'running', attempts = attempts + 1, worker_pid = ?, "
             "worker_host = ?, started_at = ?, finished_at = null, lease_owner = ?, lease_expires = ? "
             "where id = ? and status = 'queued'",
-            [os.getpid(), this_host(), started, lease_owner, expiry(), job["id"]])
+            [os.getpid(), this_host(), started, lease_owner, expiry(), job["id"]],
+        )
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    job.update(status="running", attempts=(job["attempts"] or 0) + 1, worker_pid=os.getpid(),
-               worker_host=this_host(), started_at=started, lease_owner=lease_owner)
+    job.update(
+        status="running",
+        attempts=(job["attempts"] or 0) + 1,
+        worker_pid=os.getpid(),
+        worker_host=this_host(),
+        started_at=started,
+        lease_owner=lease_owner,
+    )
     return job
 
 
@@ -185,9 +202,11 @@ def _where(run_id, job_ids):
 
 
 #: failed or interrupted jobs, by what retrying them costs (SQL conditions on ``jobs``)
-_SUPERSEDED = ("kind = 'upscale' and raw_response is null and exists (select 1 from jobs later "
-               "where later.image_id = jobs.image_id and later.kind = 'upscale' and later.status = 'succeeded' "
-               "and later.id != jobs.id)")
+_SUPERSEDED = (
+    "kind = 'upscale' and raw_response is null and exists (select 1 from jobs later "
+    "where later.image_id = jobs.image_id and later.kind = 'upscale' and later.status = 'succeeded' "
+    "and later.id != jobs.id)"
+)
 RETRY_KINDS = {
     "download": "raw_response is not null",
     "superseded": _SUPERSEDED,
@@ -206,7 +225,9 @@ def retry_plan(db, run_id=None, job_ids=None):
     for kind, condition in RETRY_KINDS.items():
         count, credits = db.execute(
             "select count(*), coalesce(sum(credit_estimate), 0) from jobs where status in "
-            "('failed', 'interrupted') and " + condition + where, params).fetchone()
+            "('failed', 'interrupted') and " + condition + where,
+            params,
+        ).fetchone()
         plan[kind] = (count, round(credits, 4))
     return plan
 
@@ -218,17 +239,29 @@ def retry_jobs(db, run_id=None, job_ids=None, resend=True):
     (their fallback state is reset); ``sinkin retry`` passes ``resend=False`` unless told.
     A failed upscale whose image was upscaled again since is never re-sent."""
     where, params = _where(run_id, job_ids)
-    reset = "worker_pid = null, worker_host = null, lease_owner = null, lease_expires = null, finished_at = null"
+    reset = (
+        "worker_pid = null, worker_host = null, lease_owner = null, lease_expires = null, finished_at = null"
+    )
     with write_transaction(db):
         n = 0
         if resend:
             n += db.conn.execute(
-                "update jobs set status = 'queued', " + reset + ", fallback = 0, raw_payload = null, error = null "
-                "where status in ('failed', 'interrupted') and ((" + RETRY_KINDS["unknown"] + ") or ("
-                + RETRY_KINDS["unpaid"] + "))" + where, params).rowcount
+                "update jobs set status = 'queued', "
+                + reset
+                + ", fallback = 0, raw_payload = null, error = null "
+                "where status in ('failed', 'interrupted') and (("
+                + RETRY_KINDS["unknown"]
+                + ") or ("
+                + RETRY_KINDS["unpaid"]
+                + "))"
+                + where,
+                params,
+            ).rowcount
         n += db.conn.execute(
             "update jobs set status = 'queued', " + reset + " where status in ('failed', 'interrupted') "
-            "and " + RETRY_KINDS["download"] + where, params).rowcount
+            "and " + RETRY_KINDS["download"] + where,
+            params,
+        ).rowcount
     return n
 
 
@@ -238,7 +271,9 @@ def cancel_jobs(db, run_id=None, job_ids=None):
     where, params = _where(run_id, job_ids)
     statuses = "('queued', 'failed', 'interrupted')" if job_ids is not None else "('queued')"
     with db.atomic():
-        db.execute("update jobs set status = 'cancelled', finished_at = ? where status in "
-                   + statuses + where, [now()] + params)
+        db.execute(
+            "update jobs set status = 'cancelled', finished_at = ? where status in " + statuses + where,
+            [now()] + params,
+        )
         n = db.conn.execute("select changes()").fetchone()[0]
     return n

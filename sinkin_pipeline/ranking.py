@@ -10,6 +10,7 @@ moves them, so they can never disagree with ``images``/``jobs``. The setting col
 :data:`sinkin_pipeline.fields.CONFIG_FIELDS` (those the ``configs`` table has); a migration that
 adds a setting column calls :func:`build` again to rebuild the table and its triggers.
 """
+
 import contextlib
 
 from .fields import CONFIG_FIELDS
@@ -53,29 +54,41 @@ def columns(db):
     config_types = _types(db, "configs")
     image_types = _types(db, "images")
     settings = [name for name in CONFIG_FIELDS if name in config_types]
-    cols = [("image_id", "INTEGER", "images.id", "images(id)"),
-            ("thumbnail", "TEXT", "case when images.thumbnail is null then null else {} end".format(THUMB_URL),
-             None),
-            ("score", image_types["score"], "images.score", None),
-            ("run_id", "INTEGER", "images.run_id", "runs(id)"),
-            ("run_name", "TEXT", "runs.name", None)]
+    cols = [
+        ("image_id", "INTEGER", "images.id", "images(id)"),
+        (
+            "thumbnail",
+            "TEXT",
+            "case when images.thumbnail is null then null else {} end".format(THUMB_URL),
+            None,
+        ),
+        ("score", image_types["score"], "images.score", None),
+        ("run_id", "INTEGER", "images.run_id", "runs(id)"),
+        ("run_name", "TEXT", "runs.name", None),
+    ]
     for name in settings:
         cols.append((name, config_types[name], "configs." + name, None))
         if name == "model_id":
-            cols.append(("model_title", "TEXT", "(select title from models where models.id = configs.model_id)",
-                         None))
-    cols += [("init_asset_id", "INTEGER", "configs.init_asset_id", "assets(id)"),
-             ("fallback", "INTEGER", "jobs.fallback", None),
-             ("config_id", "INTEGER", "images.config_id", "configs(id)"),
-             ("job_id", "INTEGER", "images.job_id", "jobs(id)")]
+            cols.append(
+                ("model_title", "TEXT", "(select title from models where models.id = configs.model_id)", None)
+            )
+    cols += [
+        ("init_asset_id", "INTEGER", "configs.init_asset_id", "assets(id)"),
+        ("fallback", "INTEGER", "jobs.fallback", None),
+        ("config_id", "INTEGER", "images.config_id", "configs(id)"),
+        ("job_id", "INTEGER", "images.job_id", "jobs(id)"),
+    ]
     cols += [(name, image_types[name], "images." + name, None) for name in IMAGE_TAIL]
     return cols
 
 
 def _select(cols, where):
-    return ("select {} from images join configs on configs.id = images.config_id "
-            "join runs on runs.id = images.run_id left join jobs on jobs.id = images.job_id where {}"
-            .format(", ".join(expr for _, _, expr, _ in cols), where))
+    return (
+        "select {} from images join configs on configs.id = images.config_id "
+        "join runs on runs.id = images.run_id left join jobs on jobs.id = images.job_id where {}".format(
+            ", ".join(expr for _, _, expr, _ in cols), where
+        )
+    )
 
 
 def _insert(cols, where):
@@ -86,43 +99,56 @@ def _job_deltas(row, sign):
     """SET terms adding (sign '+') or removing (sign '-') one jobs row's share of the counters."""
     terms = ["jobs = jobs {} ({}.kind = 'inference')".format(sign, row)]
     terms += ["{0} = {0} {1} ({2}.status = '{0}')".format(s, sign, row) for s in JOB_STATUSES]
-    terms += ["inference_finished = inference_finished {0} ({1}.kind = 'inference' and {1}.status not in "
-              "('queued', 'running'))".format(sign, row),
-              "inference_succeeded = inference_succeeded {0} ({1}.kind = 'inference' and {1}.status = "
-              "'succeeded')".format(sign, row),
-              "inference_cancelled = inference_cancelled {0} ({1}.kind = 'inference' and {1}.status = "
-              "'cancelled')".format(sign, row),
-              "credits = credits {} coalesce({}.credit_cost, 0)".format(sign, row),
-              "credits_pending = credits_pending {0} (case when {1}.status in ('queued', 'running') then "
-              "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row),
-              "credits_queued = credits_queued {0} (case when {1}.status = 'queued' then "
-              "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row)]
+    terms += [
+        "inference_finished = inference_finished {0} ({1}.kind = 'inference' and {1}.status not in "
+        "('queued', 'running'))".format(sign, row),
+        "inference_succeeded = inference_succeeded {0} ({1}.kind = 'inference' and {1}.status = "
+        "'succeeded')".format(sign, row),
+        "inference_cancelled = inference_cancelled {0} ({1}.kind = 'inference' and {1}.status = "
+        "'cancelled')".format(sign, row),
+        "credits = credits {} coalesce({}.credit_cost, 0)".format(sign, row),
+        "credits_pending = credits_pending {0} (case when {1}.status in ('queued', 'running') then "
+        "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row),
+        "credits_queued = credits_queued {0} (case when {1}.status = 'queued' then "
+        "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row),
+    ]
     return terms
 
 
 def _image_deltas(row, sign):
-    return ["images = images {} 1".format(sign),
-            "unrated = unrated {} ({}.score is null)".format(sign, row),
-            "upscaled = upscaled {} ({}.upscale_path is not null)".format(sign, row)]
+    return [
+        "images = images {} 1".format(sign),
+        "unrated = unrated {} ({}.score is null)".format(sign, row),
+        "upscaled = upscaled {} ({}.upscale_path is not null)".format(sign, row),
+    ]
 
 
-RUN_STATS_COLUMNS = (("images", "Images"), ("unrated", "Images without a score"),
-                     ("upscaled", "Images with an upscale"), ("jobs", "Inference jobs")) + tuple(
-    (s, "Jobs {} (inference and upscale)".format(s)) for s in JOB_STATUSES) + (
-    ("inference_finished", "Inference jobs no longer queued or running"),
-    ("inference_succeeded", "Inference jobs succeeded"),
-    ("inference_cancelled", "Inference jobs cancelled"),
-    ("credits", "Credits charged (every job)"),
-    ("credits_pending", "Credits estimated for queued and running jobs"),
-    ("credits_queued", "Credits estimated for queued jobs"),
-    ("version", "Goes up when the run's images change, other than their scores (for caches)"),
-    ("score_version", "Goes up when a score of the run changes (for caches)"),
-    ("config_version", "Goes up when the run's configs change (for caches)"))
+RUN_STATS_COLUMNS = (
+    (
+        ("images", "Images"),
+        ("unrated", "Images without a score"),
+        ("upscaled", "Images with an upscale"),
+        ("jobs", "Inference jobs"),
+    )
+    + tuple((s, "Jobs {} (inference and upscale)".format(s)) for s in JOB_STATUSES)
+    + (
+        ("inference_finished", "Inference jobs no longer queued or running"),
+        ("inference_succeeded", "Inference jobs succeeded"),
+        ("inference_cancelled", "Inference jobs cancelled"),
+        ("credits", "Credits charged (every job)"),
+        ("credits_pending", "Credits estimated for queued and running jobs"),
+        ("credits_queued", "Credits estimated for queued jobs"),
+        ("version", "Goes up when the run's images change, other than their scores (for caches)"),
+        ("score_version", "Goes up when a score of the run changes (for caches)"),
+        ("config_version", "Goes up when the run's configs change (for caches)"),
+    )
+)
 
 
 def drop(db):
-    for (name,) in db.execute("select name from sqlite_master where type = 'trigger' and name like "
-                              "'sinkin_rank_%'").fetchall():
+    for (name,) in db.execute(
+        "select name from sqlite_master where type = 'trigger' and name like 'sinkin_rank_%'"
+    ).fetchall():
         db.execute("drop trigger {}".format(name))
     db.execute("drop view if exists image_table")
     db.execute("drop table if exists image_table")
@@ -153,8 +179,11 @@ def build(db):
 
 
 def _triggers(db, cols):
-    own = [c for c in cols if c[2].startswith("images.") and c[0] not in ("image_id", "run_id", "config_id",
-                                                                         "job_id")]
+    own = [
+        c
+        for c in cols
+        if c[2].startswith("images.") and c[0] not in ("image_id", "run_id", "config_id", "job_id")
+    ]
     settings = [c for c in cols if c[2].startswith("configs.") or c[0] == "model_title"]
     new = lambda expr: expr.replace("images.", "new.").replace("configs.", "new.")  # noqa: E731
     triggers = {
@@ -162,27 +191,31 @@ def _triggers(db, cols):
         "image_delete": "after delete on images begin delete from image_table where image_id = old.id; end",
         # a move to another run, config or job: the row is made again from its sources
         "image_move": "after update of run_id, config_id, job_id on images begin "
-                      "delete from image_table where image_id = old.id; {}; end".format(
-                          _insert(cols, "images.id = new.id")),
+        "delete from image_table where image_id = old.id; {}; end".format(
+            _insert(cols, "images.id = new.id")
+        ),
         "image_update": "after update of {} on images begin update image_table set {} where image_id = new.id; "
-                        "end".format(", ".join(c[2][len("images."):] for c in own),
-                                     ", ".join("{} = {}".format(c[0], new(c[2])) for c in own)),
+        "end".format(
+            ", ".join(c[2][len("images.") :] for c in own),
+            ", ".join("{} = {}".format(c[0], new(c[2])) for c in own),
+        ),
         "thumbnail": "after update of thumbnail on images begin update image_table set thumbnail = {} "
-                     "where image_id = new.id; end".format(new("case when images.thumbnail is null then null "
-                                                               "else " + THUMB_URL + " end")),
+        "where image_id = new.id; end".format(
+            new("case when images.thumbnail is null then null else " + THUMB_URL + " end")
+        ),
         "config_update": "after update on configs begin update image_table set {} where config_id = new.id; "
-                         "end".format(", ".join("{} = {}".format(c[0], new(c[2])) for c in settings)),
+        "end".format(", ".join("{} = {}".format(c[0], new(c[2])) for c in settings)),
         "run_name": "after update of name on runs begin update image_table set run_name = new.name "
-                    "where run_id = new.id; end",
+        "where run_id = new.id; end",
         "fallback": "after update of fallback on jobs when old.fallback is not new.fallback begin "
-                    "update image_table set fallback = new.fallback where job_id = new.id; end",
+        "update image_table set fallback = new.fallback where job_id = new.id; end",
         "model_insert": "after insert on models begin update image_table set model_title = new.title "
-                        "where model_id = new.id; end",
+        "where model_id = new.id; end",
         "model_update": "after update on models begin "
-                        "update image_table set model_title = null where model_id = old.id; "
-                        "update image_table set model_title = new.title where model_id = new.id; end",
+        "update image_table set model_title = null where model_id = old.id; "
+        "update image_table set model_title = new.title where model_id = new.id; end",
         "model_delete": "after delete on models begin update image_table set model_title = null "
-                        "where model_id = old.id; end",
+        "where model_id = old.id; end",
     }
     for name, body in triggers.items():
         db.execute("create trigger sinkin_rank_{} {}".format(name, body))
@@ -191,7 +224,8 @@ def _triggers(db, cols):
 def recount_jobs(db, run_id=None):
     """Recompute the job counters of run_stats from ``jobs`` (every run, or one)."""
     statuses = ", ".join("coalesce(sum(status = '{0}'), 0)".format(s) for s in JOB_STATUSES)
-    db.execute("""
+    db.execute(
+        """
         update run_stats set (jobs, {names}, inference_finished, inference_succeeded, inference_cancelled,
                               credits, credits_pending, credits_queued) = (
           select coalesce(sum(kind = 'inference'), 0), {statuses},
@@ -203,8 +237,12 @@ def recount_jobs(db, run_id=None):
             coalesce(sum(case when status = 'queued' then credit_estimate else 0 end), 0)
           from jobs where jobs.run_id = run_stats.run_id)
         where exists (select 1 from jobs where jobs.run_id = run_stats.run_id){one}""".format(
-        names=", ".join(JOB_STATUSES), statuses=statuses, one=" and run_id = ?" if run_id is not None else ""),
-        [run_id] if run_id is not None else [])
+            names=", ".join(JOB_STATUSES),
+            statuses=statuses,
+            one=" and run_id = ?" if run_id is not None else "",
+        ),
+        [run_id] if run_id is not None else [],
+    )
 
 
 @contextlib.contextmanager
@@ -213,9 +251,13 @@ def bulk_job_inserts(db, run_id):
     grid would spend most of its time in them): inside the caller's write transaction they are
     dropped, then recreated, and their effect applied once (the run's job counters recounted, its
     config_version bumped). An error rolls it all back, triggers included."""
-    saved = {name: sql for name, sql in db.execute(
-        "select name, sql from sqlite_master where type = 'trigger' and name in "
-        "('sinkin_rank_job_insert', 'sinkin_configs_insert')").fetchall()}
+    saved = {
+        name: sql
+        for name, sql in db.execute(
+            "select name, sql from sqlite_master where type = 'trigger' and name in "
+            "('sinkin_rank_job_insert', 'sinkin_configs_insert')"
+        ).fetchall()
+    }
     for name in saved:
         db.execute("drop trigger {}".format(name))
     yield
@@ -228,8 +270,10 @@ def bulk_job_inserts(db, run_id):
 
 
 def _run_stats(db):
-    cols = ", ".join("{} {} not null default 0".format(name, "REAL" if name.startswith("credits") else
-                                                       "INTEGER") for name, _ in RUN_STATS_COLUMNS)
+    cols = ", ".join(
+        "{} {} not null default 0".format(name, "REAL" if name.startswith("credits") else "INTEGER")
+        for name, _ in RUN_STATS_COLUMNS
+    )
     db.execute("create table run_stats (run_id INTEGER PRIMARY KEY REFERENCES runs(id), {})".format(cols))
     db.execute("""insert into run_stats (run_id) select id from runs""")
     db.execute("""
@@ -241,27 +285,30 @@ def _run_stats(db):
     img_add = ", ".join(_image_deltas("new", "+") + ["version = version + 1"])
     img_remove = ", ".join(_image_deltas("old", "-") + ["version = version + 1"])
     scored = "(old.score is not new.score or old.scored_at is not new.scored_at)"
-    img_change = ", ".join(_image_deltas("new", "+") + ["version = version + not {}".format(scored),
-                                                         "score_version = score_version + {}".format(scored)])
+    img_change = ", ".join(
+        _image_deltas("new", "+")
+        + ["version = version + not {}".format(scored), "score_version = score_version + {}".format(scored)]
+    )
     img_unchange = ", ".join(_image_deltas("old", "-"))
     triggers = {
         "run_insert": "after insert on runs begin insert into run_stats (run_id) values (new.id); end",
         "run_delete": "after delete on runs begin delete from run_stats where run_id = old.id; end",
         "job_insert": "after insert on jobs begin update run_stats set {} where run_id = new.run_id; end".format(
-            job_add),
+            job_add
+        ),
         "job_delete": "after delete on jobs begin update run_stats set {} where run_id = old.run_id; end".format(
-            job_remove),
+            job_remove
+        ),
         "job_update": "after update of run_id, kind, status, credit_cost, credit_estimate on jobs begin "
-                      "update run_stats set {} where run_id = old.run_id; "
-                      "update run_stats set {} where run_id = new.run_id; end".format(job_remove, job_add),
+        "update run_stats set {} where run_id = old.run_id; "
+        "update run_stats set {} where run_id = new.run_id; end".format(job_remove, job_add),
         "stats_image_insert": "after insert on image_table begin update run_stats set {} "
-                              "where run_id = new.run_id; end".format(img_add),
+        "where run_id = new.run_id; end".format(img_add),
         "stats_image_delete": "after delete on image_table begin update run_stats set {} "
-                              "where run_id = old.run_id; end".format(img_remove),
+        "where run_id = old.run_id; end".format(img_remove),
         "stats_image_update": "after update on image_table begin "
-                              "update run_stats set {} where run_id = old.run_id; "
-                              "update run_stats set {} where run_id = new.run_id; end".format(img_unchange,
-                                                                                             img_change),
+        "update run_stats set {} where run_id = old.run_id; "
+        "update run_stats set {} where run_id = new.run_id; end".format(img_unchange, img_change),
     }
     for name, body in triggers.items():
         db.execute("create trigger sinkin_rank_{} {}".format(name, body))
@@ -294,8 +341,11 @@ def recount(db):
     """run_stats as a full recount would give it (for tests and `sinkin` checks): {run_id: dict}."""
     out = {}
     for (run_id,) in db.execute("select id from runs").fetchall():
-        images = db.execute("select count(*), coalesce(sum(score is null), 0), coalesce(sum(upscale_path is not "
-                            "null), 0) from images where run_id = ?", [run_id]).fetchone()
+        images = db.execute(
+            "select count(*), coalesce(sum(score is null), 0), coalesce(sum(upscale_path is not "
+            "null), 0) from images where run_id = ?",
+            [run_id],
+        ).fetchone()
         jobs = db.execute(
             "select coalesce(sum(kind = 'inference'), 0), {}, "
             "coalesce(sum(kind = 'inference' and status not in ('queued', 'running')), 0), "
@@ -304,7 +354,10 @@ def recount(db):
             "round(coalesce(sum(credit_cost), 0), 6), round(coalesce(sum(case when status in ('queued', "
             "'running') then credit_estimate else 0 end), 0), 6), round(coalesce(sum(case when status = 'queued' "
             "then credit_estimate else 0 end), 0), 6) from jobs where run_id = ?".format(
-                ", ".join("coalesce(sum(status = '{}'), 0)".format(s) for s in JOB_STATUSES)), [run_id]).fetchone()
+                ", ".join("coalesce(sum(status = '{}'), 0)".format(s) for s in JOB_STATUSES)
+            ),
+            [run_id],
+        ).fetchone()
         names = [n for n, _ in RUN_STATS_COLUMNS if not n.endswith("version")]
         out[run_id] = dict(zip(names, list(images) + list(jobs)))
     return out
@@ -320,38 +373,50 @@ def value_fields(db):
 def build_values(db):
     """(Re)create run_values (per run, setting and value: how many images) with its triggers, and
     the triggers that bump ``run_stats.config_version``. Idempotent."""
-    for (name,) in db.execute("select name from sqlite_master where type = 'trigger' and (name like "
-                              "'sinkin_values_%' or name like 'sinkin_configs_%')").fetchall():
+    for (name,) in db.execute(
+        "select name from sqlite_master where type = 'trigger' and (name like "
+        "'sinkin_values_%' or name like 'sinkin_configs_%')"
+    ).fetchall():
         db.execute("drop trigger {}".format(name))
     db.execute("drop table if exists run_values")
     if "config_version" not in {r[1] for r in db.execute("pragma table_info(run_stats)").fetchall()}:
         db.execute("alter table run_stats add column config_version INTEGER not null default 0")
-    db.execute("create table run_values (run_id INTEGER REFERENCES runs(id), field TEXT, vkey TEXT, value, "
-               "images INTEGER not null default 0, primary key (run_id, field, vkey))")
+    db.execute(
+        "create table run_values (run_id INTEGER REFERENCES runs(id), field TEXT, vkey TEXT, value, "
+        "images INTEGER not null default 0, primary key (run_id, field, vkey))"
+    )
     fields = value_fields(db)
     for field in fields:
-        db.execute("insert into run_values (run_id, field, vkey, value, images) select run_id, '{0}', "
-                   "quote({0}), {0}, count(*) from image_table group by run_id, quote({0})".format(field))
+        db.execute(
+            "insert into run_values (run_id, field, vkey, value, images) select run_id, '{0}', "
+            "quote({0}), {0}, count(*) from image_table group by run_id, quote({0})".format(field)
+        )
 
     def change(row, field, sign):
-        return ("insert or ignore into run_values (run_id, field, vkey, value) values ({0}.run_id, '{1}', "
-                "quote({0}.{1}), {0}.{1}); update run_values set images = images {2} 1 where run_id = {0}.run_id "
-                "and field = '{1}' and vkey = quote({0}.{1});".format(row, field, sign))
+        return (
+            "insert or ignore into run_values (run_id, field, vkey, value) values ({0}.run_id, '{1}', "
+            "quote({0}.{1}), {0}.{1}); update run_values set images = images {2} 1 where run_id = {0}.run_id "
+            "and field = '{1}' and vkey = quote({0}.{1});".format(row, field, sign)
+        )
 
     triggers = {
         "values_insert": "after insert on image_table begin {} end".format(
-            " ".join(change("new", f, "+") for f in fields)),
+            " ".join(change("new", f, "+") for f in fields)
+        ),
         "values_delete": "after delete on image_table begin {} end".format(
-            " ".join(change("old", f, "-") for f in fields)),
+            " ".join(change("old", f, "-") for f in fields)
+        ),
     }
     for field in fields:
         triggers["values_update_" + field] = (
             "after update of run_id, {0} on image_table when old.{0} is not new.{0} or old.run_id != new.run_id "
-            "begin {1} {2} end".format(field, change("old", field, "-"), change("new", field, "+")))
+            "begin {1} {2} end".format(field, change("old", field, "-"), change("new", field, "+"))
+        )
     for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
         triggers["configs_" + event] = (
             "after {} on configs begin update run_stats set config_version = config_version + 1 "
-            "where run_id = {}.run_id; end".format(event, row))
+            "where run_id = {}.run_id; end".format(event, row)
+        )
     for name, body in triggers.items():
         db.execute("create trigger sinkin_{} {}".format(name, body))
 
@@ -359,7 +424,8 @@ def build_values(db):
 def value_counts(db, run_id):
     """``{field: {value: images}}`` for one run, from run_values (no scan of the images)."""
     out = {}
-    for field, value, images in db.execute("select field, value, images from run_values where run_id = ? "
-                                           "and images > 0", [run_id]).fetchall():
+    for field, value, images in db.execute(
+        "select field, value, images from run_values where run_id = ? and images > 0", [run_id]
+    ).fetchall():
         out.setdefault(field, {})[value] = images
     return out

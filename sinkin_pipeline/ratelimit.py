@@ -8,10 +8,12 @@ still serving when the 429 came back (multiplicative decrease), and grows by one
 calls in a row succeed (additive increase, up to the ``--concurrency`` asked for). A job is never
 failed for being rate-limited unless SinkIn keeps refusing for :data:`GIVE_UP_AFTER` seconds.
 """
+
 import random
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .providers import TransientError
 
@@ -72,8 +74,11 @@ class AdaptiveLimit:
                 first_refusal = first_refusal or now
                 if now - first_refusal > GIVE_UP_AFTER or (self._stop is not None and self._stop.is_set()):
                     raise
-                time.sleep(min(float(e.retry_after), 20.0) if e.retry_after is not None
-                           else random.uniform(*RETRY_PAUSE))
+                time.sleep(
+                    min(float(e.retry_after), 20.0)
+                    if e.retry_after is not None
+                    else random.uniform(*RETRY_PAUSE)
+                )
                 continue
             except BaseException:
                 self._release(False)

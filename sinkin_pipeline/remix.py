@@ -1,6 +1,7 @@
 """Reusing one image's settings: as a spec (the run form's "Remix" starts from it) and as an
 AUTOMATIC1111-style parameter line (what A1111, Forge, ComfyUI loaders and civitai read)."""
-from typing import Mapping
+
+from collections.abc import Mapping
 
 from .fields import CONFIG_FIELDS, FIELDS
 
@@ -18,9 +19,12 @@ A1111_SAMPLERS = {
 def image_config(db, image_id: int) -> dict:
     """The image's config row with its run's provider and name; LookupError when there is no
     such image."""
-    cursor = db.execute("select configs.*, runs.provider as provider, runs.name as run_name from images "
-                        "join configs on configs.id = images.config_id join runs on runs.id = images.run_id "
-                        "where images.id = ?", [int(image_id)])
+    cursor = db.execute(
+        "select configs.*, runs.provider as provider, runs.name as run_name from images "
+        "join configs on configs.id = images.config_id join runs on runs.id = images.run_id "
+        "where images.id = ?",
+        [int(image_id)],
+    )
     row = cursor.fetchone()
     if row is None:
         raise LookupError("image {} not found".format(image_id))
@@ -64,8 +68,12 @@ def a1111_parameters(config: Mapping, model_title: str | None = None) -> str:
         ("Sampler", A1111_SAMPLERS.get(config.get("scheduler"), config.get("scheduler"))),
         ("CFG scale", config.get("scale")),
         ("Seed", config.get("seed")),
-        ("Size", "{}x{}".format(config.get("width"), config.get("height"))
-         if config.get("width") and config.get("height") else None),
+        (
+            "Size",
+            "{}x{}".format(config.get("width"), config.get("height"))
+            if config.get("width") and config.get("height")
+            else None,
+        ),
         ("Model", model_title or config.get("model_id")),
         ("Model hash", None),
         ("Denoising strength", config.get("image_strength")),

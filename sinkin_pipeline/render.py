@@ -12,6 +12,7 @@ always the same for the same settings, and visibly different when a setting chan
   in Stable Diffusion, where strength is how much the init image may change.
 A caption strip names the main settings, so a person can check what they are looking at.
 """
+
 import colorsys
 import hashlib
 import random
@@ -57,8 +58,9 @@ def _draw_shapes(draw, rng, kind, count, w, h, colours):
         if kind == "circles":
             draw.ellipse([x - size, y - size, x + size, y + size], fill=colour)
         elif kind == "rings":
-            draw.ellipse([x - size, y - size, x + size, y + size], outline=colour,
-                         width=max(2, int(size / 5)))
+            draw.ellipse(
+                [x - size, y - size, x + size, y + size], outline=colour, width=max(2, int(size / 5))
+            )
         elif kind == "rectangles":
             draw.rectangle([x - size, y - size * 0.6, x + size, y + size * 0.6], fill=colour)
         elif kind == "triangles":
@@ -94,7 +96,9 @@ def render_image(settings, index=0, init_image=None):
     steps = int(settings.get("steps") or 30)
     scale = float(settings.get("scale") or 7.5)
     lcm = str(settings.get("lcm")).lower() == "true"
-    colours = palette(prompt + "|" + str(settings.get("negative_prompt") or ""), settings.get("model_id") or "")
+    colours = palette(
+        prompt + "|" + str(settings.get("negative_prompt") or ""), settings.get("model_id") or ""
+    )
     factor = DRAW_SIZE / max(width, height)
     w, h = max(16, int(width * factor)), max(16, int(height * factor))
     rng = random.Random(int.from_bytes(_digest(seed, index, settings.get("lora") or ""), "big"))
@@ -120,11 +124,19 @@ def render_image(settings, index=0, init_image=None):
     if lcm:
         image = image.quantize(colors=12).convert("RGB")
     image = image.resize((width, height), Image.BICUBIC)
-    _caption(image, [
-        "{} | seed {} #{}".format(prompt[:48], seed, index),
-        "{} | {} steps | cfg {:g}{}{}".format(scheduler, steps, scale, " | lcm" if lcm else "",
-                                              " | img2img" if init_image is not None else ""),
-    ])
+    _caption(
+        image,
+        [
+            "{} | seed {} #{}".format(prompt[:48], seed, index),
+            "{} | {} steps | cfg {:g}{}{}".format(
+                scheduler,
+                steps,
+                scale,
+                " | lcm" if lcm else "",
+                " | img2img" if init_image is not None else "",
+            ),
+        ],
+    )
     return image
 
 

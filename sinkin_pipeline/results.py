@@ -4,6 +4,7 @@ The worker stores a result (:meth:`InferenceResult.record`, never the image byte
 or downloads any image, so a paid answer is never lost; :meth:`InferenceResult.from_record` reads it
 back (also SinkIn's wire dicts stored by older versions, and old-style dict answers of a provider).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,8 +34,12 @@ class InferenceResult:
 
     def record(self) -> dict[str, Any]:
         """A JSON-able dict without image bytes (stored as ``jobs.raw_response``)."""
-        return {"images": [{"url": i.url, "seed": i.seed, "inline": i.data is not None} for i in self.images],
-                "credit_cost": self.credit_cost, "inf_id": self.inf_id, "raw": self.raw}
+        return {
+            "images": [{"url": i.url, "seed": i.seed, "inline": i.data is not None} for i in self.images],
+            "credit_cost": self.credit_cost,
+            "inf_id": self.inf_id,
+            "raw": self.raw,
+        }
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> InferenceResult:
@@ -47,8 +52,9 @@ class InferenceResult:
             else:
                 images.append(GeneratedImage(url=item.get("url"), seed=item.get("seed")))
         raw = data["raw"] if "raw" in data and "error_code" not in data else data
-        return cls(images=images, credit_cost=float(data.get("credit_cost") or 0), inf_id=data.get("inf_id"),
-                   raw=raw)
+        return cls(
+            images=images, credit_cost=float(data.get("credit_cost") or 0), inf_id=data.get("inf_id"), raw=raw
+        )
 
 
 @dataclass
@@ -61,15 +67,21 @@ class UpscaleResult:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        return {"url": self.url, "inline": self.data is not None, "credit_cost": self.credit_cost,
-                "raw": self.raw}
+        return {
+            "url": self.url,
+            "inline": self.data is not None,
+            "credit_cost": self.credit_cost,
+            "raw": self.raw,
+        }
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> UpscaleResult:
         """Read back :meth:`record` or a SinkIn wire dict (``{"error_code": 0, "output": url...}``)."""
         if "error_code" in data or "output" in data:
             return cls(url=data.get("output"), credit_cost=float(data.get("credit_cost") or 0), raw=data)
-        return cls(url=data.get("url"), credit_cost=float(data.get("credit_cost") or 0), raw=data.get("raw") or {})
+        return cls(
+            url=data.get("url"), credit_cost=float(data.get("credit_cost") or 0), raw=data.get("raw") or {}
+        )
 
 
 def as_inference_result(answer: InferenceResult | dict[str, Any]) -> InferenceResult:
@@ -78,8 +90,9 @@ def as_inference_result(answer: InferenceResult | dict[str, Any]) -> InferenceRe
         return answer
     if isinstance(answer, dict):
         return InferenceResult.from_record(answer)
-    raise TypeError("a provider's inference() must return an InferenceResult, got {}".format(
-        type(answer).__name__))
+    raise TypeError(
+        "a provider's inference() must return an InferenceResult, got {}".format(type(answer).__name__)
+    )
 
 
 def as_upscale_result(answer: UpscaleResult | dict[str, Any]) -> UpscaleResult:
@@ -87,4 +100,6 @@ def as_upscale_result(answer: UpscaleResult | dict[str, Any]) -> UpscaleResult:
         return answer
     if isinstance(answer, dict):
         return UpscaleResult.from_record(answer)
-    raise TypeError("a provider's upscale() must return an UpscaleResult, got {}".format(type(answer).__name__))
+    raise TypeError(
+        "a provider's upscale() must return an UpscaleResult, got {}".format(type(answer).__name__)
+    )

@@ -1,4 +1,5 @@
 """From a checked spec to a plan (nothing written) or a run with its configs and queued jobs."""
+
 import itertools
 import json
 import os
@@ -10,11 +11,18 @@ from .db import dicts, now, write_transaction
 from .estimate import estimator_for
 from .fields import FIELDS
 from .providers import DEFAULT_PROVIDER, get_provider, provider_options
-from .ranking import JOB_STATUSES as JOB_STATES  # every job state, in the order `runs` shows them
 from .ranking import bulk_job_inserts
 from .spec import expand, resolve_seeds
 
-__all__ = ["DEFAULT_PROVIDER", "Plan", "make_plan", "create_run", "run_counts", "provider_name", "GridTooLarge"]
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "Plan",
+    "make_plan",
+    "create_run",
+    "run_counts",
+    "provider_name",
+    "GridTooLarge",
+]
 #: `sinkin run` asks before queueing more jobs or credits than this (unless --yes)
 CONFIRM_JOBS = 100
 CONFIRM_CREDITS = 200.0
@@ -38,9 +46,16 @@ class Plan:
         return self.jobs > CONFIRM_JOBS or self.credits > CONFIRM_CREDITS
 
     def to_dict(self):
-        return {"provider": self.provider, "jobs": self.jobs, "images": self.images,
-                "credits": self.credits, "axes": self.axes, "basis": self.basis,
-                "warnings": self.warnings, "needs_confirmation": self.needs_confirmation()}
+        return {
+            "provider": self.provider,
+            "jobs": self.jobs,
+            "images": self.images,
+            "credits": self.credits,
+            "axes": self.axes,
+            "basis": self.basis,
+            "warnings": self.warnings,
+            "needs_confirmation": self.needs_confirmation(),
+        }
 
 
 def provider_name(spec, override=None):
@@ -83,10 +98,19 @@ def make_plan(db, spec, provider=None, max_jobs_override=None):
     axes = {k: (v if len(v) <= 20 else v[:20] + ["…"]) for k, v in spec.axes().items()}
     warnings = []
     if -1 in values.get("seed", []):
-        warnings.append("seed -1 asks SinkIn for a random seed it does not report: those images "
-                        "cannot be reproduced; use {random: K} to record concrete seeds")
-    return Plan(provider=provider_obj.name, jobs=jobs, images=images, credits=round(credits, 4),
-                axes=axes, basis=estimator.describe({e.basis for e in estimates.values()}), warnings=warnings)
+        warnings.append(
+            "seed -1 asks SinkIn for a random seed it does not report: those images "
+            "cannot be reproduced; use {random: K} to record concrete seeds"
+        )
+    return Plan(
+        provider=provider_obj.name,
+        jobs=jobs,
+        images=images,
+        credits=round(credits, 4),
+        axes=axes,
+        basis=estimator.describe({e.basis for e in estimates.values()}),
+        warnings=warnings,
+    )
 
 
 class GridTooLarge(ValueError):
@@ -98,7 +122,9 @@ class GridTooLarge(ValueError):
         super().__init__(
             "this grid has {}{:,} jobs, more than the ceiling of {:,}: split it into smaller runs, or "
             "raise the ceiling with --max-jobs N or SINKIN_MAX_JOBS=N".format(
-                "" if exact else "more than ", jobs, ceiling))
+                "" if exact else "more than ", jobs, ceiling
+            )
+        )
 
 
 def max_jobs(override=None):
@@ -134,8 +160,17 @@ def _chunks(iterable, size):
         yield chunk
 
 
-def create_run(db, spec, name=None, provider=None, spec_yaml=None, request_key=None,
-               init_images=None, rng=None, max_jobs_override=None):
+def create_run(
+    db,
+    spec,
+    name=None,
+    provider=None,
+    spec_yaml=None,
+    request_key=None,
+    init_images=None,
+    rng=None,
+    max_jobs_override=None,
+):
     """Create a run, its configs and one queued inference job per config, in one transaction.
 
     Configs are generated lazily and inserted in chunks, so memory stays flat whatever the size
@@ -161,15 +196,15 @@ def create_run(db, spec, name=None, provider=None, spec_yaml=None, request_key=N
     if checks:
         conn.execute("pragma foreign_keys = off")
     try:
-        return _create(db, spec, provider_obj, values, run_name, created, spec_yaml, request_key,
-                       init_data, ceiling)
+        return _create(
+            db, spec, provider_obj, values, run_name, created, spec_yaml, request_key, init_data, ceiling
+        )
     finally:
         if checks:
             conn.execute("pragma foreign_keys = on")
 
 
-def _create(db, spec, provider_obj, values, run_name, created, spec_yaml, request_key, init_data,
-            ceiling):
+def _create(db, spec, provider_obj, values, run_name, created, spec_yaml, request_key, init_data, ceiling):
     from .assets import store_asset
 
     with write_transaction(db):
@@ -179,15 +214,34 @@ def _create(db, spec, provider_obj, values, run_name, created, spec_yaml, reques
                 return row[0]
         estimator = estimator_for(db, provider_obj)
         asset_ids = {path: store_asset(db, data, Path(path).name) for path, data in init_data.items()}
-        run_id = db["runs"].insert({
-            "name": run_name, "provider": provider_obj.name,
-            "spec": json.dumps(spec.given, default=str), "spec_yaml": spec_yaml,
-            "resolved": json.dumps(values, default=str), "request_key": request_key,
-            "created_at": created,
-        }).last_pk
+        run_id = (
+            db["runs"]
+            .insert(
+                {
+                    "name": run_name,
+                    "provider": provider_obj.name,
+                    "spec": json.dumps(spec.given, default=str),
+                    "spec_yaml": spec_yaml,
+                    "resolved": json.dumps(values, default=str),
+                    "request_key": request_key,
+                    "created_at": created,
+                }
+            )
+            .last_pk
+        )
         with bulk_job_inserts(db, run_id):
-            _insert_configs_and_jobs(db, run_id, expand(values), asset_ids, spec, provider_obj.name,
-                                     estimator, created, ceiling, provider_options(provider_obj.name))
+            _insert_configs_and_jobs(
+                db,
+                run_id,
+                expand(values),
+                asset_ids,
+                spec,
+                provider_obj.name,
+                estimator,
+                created,
+                ceiling,
+                provider_options(provider_obj.name),
+            )
     return run_id
 
 
@@ -245,23 +299,28 @@ class _ConfigRows:
         credits = self.estimates.get(key)
         if credits is None:
             steps, width, height, num_images, lcm = key
-            credits = self.estimator.estimate({"steps": steps, "width": width, "height": height,
-                                               "num_images": num_images, "lcm": lcm}).credits
+            credits = self.estimator.estimate(
+                {"steps": steps, "width": width, "height": height, "num_images": num_images, "lcm": lcm}
+            ).credits
             self.estimates[key] = credits
         return credits
 
 
-def _insert_configs_and_jobs(db, run_id, configs, asset_ids, spec, provider, estimator, created,
-                             ceiling, options=None):
+def _insert_configs_and_jobs(
+    db, run_id, configs, asset_ids, spec, provider, estimator, created, ceiling, options=None
+):
     """Insert configs with their queued jobs, ``CHUNK`` at a time, with ids assigned here (the
     caller holds the write lock, so nobody else inserts meanwhile)."""
     conn = db.conn
     columns = [r[1] for r in conn.execute("pragma table_info(configs)").fetchall()]
     maker = _ConfigRows(columns, run_id, asset_ids, int(spec.fallback), estimator, options)
     config_sql = "insert into configs ({}) values ({})".format(
-        ", ".join(columns), ", ".join("?" * len(columns)))
-    job_sql = ("insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "
-               "attempts, fallback, created_at) values (?, ?, ?, 'inference', 'queued', ?, ?, 0, 0, ?)")
+        ", ".join(columns), ", ".join("?" * len(columns))
+    )
+    job_sql = (
+        "insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "
+        "attempts, fallback, created_at) values (?, ?, ?, 'inference', 'queued', ?, ?, 0, 0, ?)"
+    )
     next_config = conn.execute("select coalesce(max(id), 0) + 1 from configs").fetchone()[0]
     next_job = conn.execute("select coalesce(max(id), 0) + 1 from jobs").fetchone()[0]
     position = 0

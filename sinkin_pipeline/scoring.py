@@ -1,4 +1,5 @@
 """Scoring images: 1..10, or None to clear a score."""
+
 from .db import now, parse_id
 
 
@@ -34,8 +35,9 @@ def score_image(conn, image_id, score):
     score = parse_score(score)
     image_id = parse_id(image_id, "image id", ScoreError)
     scored_at = now() if score is not None else None
-    cursor = conn.execute("update images set score = ?, scored_at = ? where id = ?",
-                          [score, scored_at, image_id])
+    cursor = conn.execute(
+        "update images set score = ?, scored_at = ? where id = ?", [score, scored_at, image_id]
+    )
     if cursor.rowcount == 0:
         raise LookupError("image {} not found".format(image_id))
     commit = getattr(conn, "commit", None) or conn.conn.commit

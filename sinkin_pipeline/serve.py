@@ -1,5 +1,6 @@
 """``sinkin serve``: the SinkIn Lab Datasette app (built by ``datasette_sinkin.app``) on
 127.0.0.1, or on the network with sign-in when explicitly asked."""
+
 import os
 import webbrowser
 from pathlib import Path
@@ -29,13 +30,22 @@ def _url(host, port, path):
 @cli.command()
 @click.option("--port", "-p", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]",
-              help="Another Host name browsers use to reach this server (e.g. behind a proxy or a "
-                   "DNS name). Repeatable.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME[:PORT]",
+    help="Another Host name browsers use to reach this server (e.g. behind a proxy or a "
+    "DNS name). Repeatable.",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
-@click.option("--i-understand-this-exposes-my-data", "expose", is_flag=True,
-              help="Allow a --host that is not loopback. Other machines must then sign in with a token "
-                   "(printed at start, or ${} when set).".format(TOKEN_ENV))
+@click.option(
+    "--i-understand-this-exposes-my-data",
+    "expose",
+    is_flag=True,
+    help="Allow a --host that is not loopback. Other machines must then sign in with a token "
+    "(printed at start, or ${} when set).".format(TOKEN_ENV),
+)
 @db_option
 def serve(port, host, allow_hosts, open_browser, expose, db_path):
     """Review, score, upscale and rank images in Datasette, on 127.0.0.1.
@@ -56,23 +66,34 @@ def serve(port, host, allow_hosts, open_browser, expose, db_path):
     from datasette_sinkin.security import sign_in_token
 
     if not is_loopback(host) and not expose:
-        fail("--host {} would expose your images and your credits to the network; pass "
-             "--i-understand-this-exposes-my-data if that is what you want".format(host))
+        fail(
+            "--host {} would expose your images and your credits to the network; pass "
+            "--i-understand-this-exposes-my-data if that is what you want".format(host)
+        )
     if not Path(db_path).exists():
         click.echo("Creating {}".format(db_path), err=True)
     token = os.environ.get(TOKEN_ENV) or None if not is_loopback(host) else None
     if token is not None and len(token) < 16:
         fail("${} is too short: use at least 16 random characters".format(TOKEN_ENV))
     opendb(db_path, create=True).conn.close()  # a clear message for a damaged or foreign file
-    ds = make_datasette(db_path, host, port, allow_hosts=allow_hosts, token=token,
-                        warn=lambda message: click.echo("Warning: " + message, err=True))
+    ds = make_datasette(
+        db_path,
+        host,
+        port,
+        allow_hosts=allow_hosts,
+        token=token,
+        warn=lambda message: click.echo("Warning: " + message, err=True),
+    )
     url = _url(host, port, "/-/sinkin")
     click.echo("SinkIn Lab on {} (Ctrl+C to stop)".format(url), err=True)
     token = sign_in_token(ds)
     if token is not None:
-        click.echo("Other machines sign in once at {}".format(
-            _url(host, port, "/-/sinkin/login") + ("" if os.environ.get(TOKEN_ENV) else "?token=" + token)),
-            err=True)
+        click.echo(
+            "Other machines sign in once at {}".format(
+                _url(host, port, "/-/sinkin/login") + ("" if os.environ.get(TOKEN_ENV) else "?token=" + token)
+            ),
+            err=True,
+        )
     if open_browser:
         webbrowser.open(url)
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")

@@ -5,6 +5,7 @@ options the provider declares) to a value or a list of values; lists expand into
 ``seed: {random: K}`` draws K concrete seeds (recorded, so every image can be reproduced);
 a spec with no seed draws one per run.
 """
+
 import itertools
 import os
 import random
@@ -50,7 +51,7 @@ class Spec:
 
     def config_count(self):
         n = 1
-        for key, values in self.values.items():
+        for values in self.values.values():
             n *= len(values)
         return n * max(self.random_seeds, 1)
 
@@ -87,8 +88,11 @@ class _SpecLoader(yaml.SafeLoader):
                     continue
                 if first is not None:
                     raise yaml.constructor.ConstructorError(
-                        None, None, "duplicate key {!r} (first given on line {})".format(key, first + 1),
-                        key_node.start_mark)
+                        None,
+                        None,
+                        "duplicate key {!r} (first given on line {})".format(key, first + 1),
+                        key_node.start_mark,
+                    )
                 seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
@@ -107,8 +111,13 @@ def parse_spec_text(text, base_dir=".", source="spec", provider=None):
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpecError(["invalid YAML in {}{}: {}".format(source, where, problem)])
     if not isinstance(data, dict):
-        raise SpecError(["{}: a spec must be a mapping of setting names to values, got {}".format(
-            source, type(data).__name__ if data is not None else "an empty file")])
+        raise SpecError(
+            [
+                "{}: a spec must be a mapping of setting names to values, got {}".format(
+                    source, type(data).__name__ if data is not None else "an empty file"
+                )
+            ]
+        )
     return check_spec(data, base_dir=base_dir, provider=provider)
 
 
@@ -135,9 +144,14 @@ def check_spec(data, base_dir=".", provider=None):
     for key in data:
         if key not in known:
             hint = suggest(str(key), known)
-            problems.append("{}: unknown key{}".format(
-                key, " (did you mean {}?)".format(hint) if hint else
-                "; allowed: " + ", ".join(list(fields) + list(SPEC_ONLY_KEYS))))
+            problems.append(
+                "{}: unknown key{}".format(
+                    key,
+                    " (did you mean {}?)".format(hint)
+                    if hint
+                    else "; allowed: " + ", ".join(list(fields) + list(SPEC_ONLY_KEYS)),
+                )
+            )
     name = data.get("name")
     if name is not None and not isinstance(name, (str, int, float)):
         problems.append("name: {!r} – expected text".format(name))
@@ -158,10 +172,15 @@ def check_spec(data, base_dir=".", provider=None):
         raw = data[key]
         if key == "seed" and isinstance(raw, dict):
             k = raw.get("random")
-            if set(raw) != {"random"} or isinstance(k, bool) or not isinstance(k, int) \
-                    or not 1 <= k <= MAX_RANDOM_SEEDS:
-                problems.append("seed: {!r} – expected {{random: K}} with K from 1 to {}".format(
-                    raw, MAX_RANDOM_SEEDS))
+            if (
+                set(raw) != {"random"}
+                or isinstance(k, bool)
+                or not isinstance(k, int)
+                or not 1 <= k <= MAX_RANDOM_SEEDS
+            ):
+                problems.append(
+                    "seed: {!r} – expected {{random: K}} with K from 1 to {}".format(raw, MAX_RANDOM_SEEDS)
+                )
             else:
                 random_seeds = k
             continue
@@ -172,8 +191,11 @@ def check_spec(data, base_dir=".", provider=None):
         checked = []
         for item in items:
             if isinstance(item, (list, dict)):
-                problems.append("{}: {!r} – expected {}, not a nested {}".format(
-                    key, item, fld.allowed(), type(item).__name__))
+                problems.append(
+                    "{}: {!r} – expected {}, not a nested {}".format(
+                        key, item, fld.allowed(), type(item).__name__
+                    )
+                )
                 continue
             value, problem = fld.check(item)
             if problem:
@@ -196,12 +218,19 @@ def check_spec(data, base_dir=".", provider=None):
     else:
         for key, fld in fields.items():
             if fld.img2img_only and key in data:
-                problems.append("{}: only used with img2img – add init_image (a file path) or remove {}".format(
-                    key, key))
+                problems.append(
+                    "{}: only used with img2img – add init_image (a file path) or remove {}".format(key, key)
+                )
     if problems:
         raise SpecError(problems)
-    return Spec(values=values, name=None if name is None else str(name), provider=provider,
-                fallback=fallback, random_seeds=random_seeds, given=data)
+    return Spec(
+        values=values,
+        name=None if name is None else str(name),
+        provider=provider,
+        fallback=fallback,
+        random_seeds=random_seeds,
+        given=data,
+    )
 
 
 def check_init_image_path(p, base_dir="."):
@@ -231,7 +260,8 @@ def check_image_bytes(data):
             fmt = im.format
             if w * h > MAX_INIT_IMAGE_PIXELS:
                 return "image is {}x{} pixels; the limit is {} megapixels".format(
-                    w, h, MAX_INIT_IMAGE_PIXELS // 1_000_000)
+                    w, h, MAX_INIT_IMAGE_PIXELS // 1_000_000
+                )
             if fmt not in ("PNG", "JPEG", "WEBP"):
                 return "unsupported image format {}; use PNG, JPEG or WebP".format(fmt)
             im.verify()

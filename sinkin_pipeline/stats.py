@@ -1,5 +1,6 @@
 """Small statistics without scipy: Student's t quantiles (through the regularised incomplete beta
 function), means with t confidence intervals, and paired differences."""
+
 import math
 from functools import lru_cache
 
@@ -37,8 +38,9 @@ def betainc(a: float, b: float, x: float) -> float:
         return 0.0
     if x >= 1.0:
         return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                     + a * math.log(x) + b * math.log1p(-x))
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
     if x < (a + 1.0) / (a + b + 2.0):
         return front * _betacf(a, b, x) / a
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
@@ -60,10 +62,14 @@ def _cornish_fisher(p: float, df: float) -> float:
     from statistics import NormalDist
 
     z = NormalDist().inv_cdf(p)
-    z3, z5, z7, z9 = z ** 3, z ** 5, z ** 7, z ** 9
-    return (z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df ** 2)
-            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df ** 3)
-            + (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / (92160 * df ** 4))
+    z3, z5, z7, z9 = z**3, z**5, z**7, z**9
+    return (
+        z
+        + (z3 + z) / (4 * df)
+        + (5 * z5 + 16 * z3 + 3 * z) / (96 * df**2)
+        + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df**3)
+        + (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / (92160 * df**4)
+    )
 
 
 @lru_cache(maxsize=1024)

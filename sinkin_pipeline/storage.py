@@ -7,6 +7,7 @@ the media folder exists and is writable, and both have at least ``SINKIN_MIN_FRE
 is paid for. An answer SinkIn sent that the database can no longer take is appended to
 ``<db>.unsaved-answers.jsonl`` beside it (:func:`rescue_answer`), so it is never lost silently.
 """
+
 import json
 import os
 import shutil
@@ -49,7 +50,9 @@ class StorageGuard:
         except OSError:
             same = False
         if not same:
-            raise StorageError("the database file {} was deleted or replaced while working".format(self.db_path))
+            raise StorageError(
+                "the database file {} was deleted or replaced while working".format(self.db_path)
+            )
 
     def check(self):
         """Raise StorageError unless a paid answer and its images can be kept now."""
@@ -58,15 +61,19 @@ class StorageGuard:
             if not self.media.exists():
                 private_dir(self.media)
         except OSError as e:
-            raise StorageError("the media folder {} cannot be created ({})".format(self.media, e.strerror or e))
+            raise StorageError(
+                "the media folder {} cannot be created ({})".format(self.media, e.strerror or e)
+            )
         if not os.access(self.media, os.W_OK):
             raise StorageError("the media folder {} is not writable".format(self.media))
         need = min_free_bytes()
         for folder in {self.media, self.db_path.parent}:
             free = _free(folder)
             if free < need:
-                raise StorageError("only {:.1f} MB free for {} ({:g} MB needed before a paid call; "
-                                   "SINKIN_MIN_FREE_MB sets it)".format(free / 2 ** 20, folder, need / 2 ** 20))
+                raise StorageError(
+                    "only {:.1f} MB free for {} ({:g} MB needed before a paid call; "
+                    "SINKIN_MIN_FREE_MB sets it)".format(free / 2**20, folder, need / 2**20)
+                )
 
 
 def rescue_path(db_path):
@@ -78,8 +85,10 @@ def rescue_answer(db_path, job, response):
     """Append a paid answer the database could not take to the rescue file; returns its path, or
     None when even that cannot be written."""
     path = rescue_path(db_path)
-    line = json.dumps({"job_id": job.get("id"), "run_id": job.get("run_id"), "saved_at": now(),
-                       "response": response}, default=str)
+    line = json.dumps(
+        {"job_id": job.get("id"), "run_id": job.get("run_id"), "saved_at": now(), "response": response},
+        default=str,
+    )
     try:
         with open(path, "a", encoding="utf-8") as fp:
             fp.write(line + "\n")

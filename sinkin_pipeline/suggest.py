@@ -2,6 +2,7 @@
 one, drop the clearly worse, refine numeric settings around the best within SinkIn's ranges (steps
 best at 35 of 20, 35 → 30, 35, 40), and draw fresh seeds to confirm. Every decision comes with a
 one-line reason; the result is a spec that ``sinkin plan`` / ``sinkin run`` accept unchanged."""
+
 import json
 import math
 
@@ -48,7 +49,8 @@ def refine(axis, values, best):
             new.append(x)
     shown = ", ".join(format_value(axis, v) for v in numbers)
     return new, "{}: best at {} of {} → try {}".format(
-        axis, format_value(axis, best), shown, ", ".join(format_value(axis, v) for v in new))
+        axis, format_value(axis, best), shown, ", ".join(format_value(axis, v) for v in new)
+    )
 
 
 def judge(axis_info):
@@ -68,15 +70,27 @@ def judge(axis_info):
         p = paired.get(v["value"])
         label = format_value(name, v["value"])
         if p and p["pairs"] >= 2 and p["ci_high"] is not None and p["ci_high"] < 0:
-            dropped.append("{} ({:+.1f}, {} over {} pairs)".format(
-                label, p["mean_diff"], fmt_ci(p["ci_low"], p["ci_high"]), p["pairs"]))
+            dropped.append(
+                "{} ({:+.1f}, {} over {} pairs)".format(
+                    label, p["mean_diff"], fmt_ci(p["ci_low"], p["ci_high"]), p["pairs"]
+                )
+            )
         elif v["ci_high"] is not None and top["ci_low"] is not None and v["ci_high"] < top["ci_low"]:
-            dropped.append("{} ({}, {} below the best's interval)".format(
-                label, fmt(v["mean"]), fmt_ci(v["ci_low"], v["ci_high"])))
+            dropped.append(
+                "{} ({}, {} below the best's interval)".format(
+                    label, fmt(v["mean"]), fmt_ci(v["ci_low"], v["ci_high"])
+                )
+            )
         else:
             values.append(v["value"])
-            kept.append("{} ({})".format(label, "too few ratings to judge" if v["ci_low"] is None and not (
-                p and p["ci_low"] is not None) else "interval overlaps the best"))
+            kept.append(
+                "{} ({})".format(
+                    label,
+                    "too few ratings to judge"
+                    if v["ci_low"] is None and not (p and p["ci_low"] is not None)
+                    else "interval overlaps the best",
+                )
+            )
     reason = "{}: keep {}".format(name, ", ".join(kept))
     if dropped:
         reason += "; drop {} as clearly worse".format(", ".join(dropped))
@@ -105,8 +119,11 @@ def suggest(db, run_id: int, data=None, result=None) -> dict:
             continue
         if name in KEEP_ALL or name not in FIELDS and name != "init_asset_id":
             chosen[name] = values
-            reasons.append("{}: keep all {} values (the subjects, not a setting to tune)".format(name, len(values))
-                           if name in KEEP_ALL else "{}: keep all {} values".format(name, len(values)))
+            reasons.append(
+                "{}: keep all {} values (the subjects, not a setting to tune)".format(name, len(values))
+                if name in KEEP_ALL
+                else "{}: keep all {} values".format(name, len(values))
+            )
             continue
         if axis_info["best"] is None:
             chosen[name] = values
@@ -131,11 +148,17 @@ def suggest(db, run_id: int, data=None, result=None) -> dict:
         values = [v for v in values if v is not None]
         if values:
             spec[name] = values[0] if len(values) == 1 else values
-    asset_ids = [a for a in chosen.get("init_asset_id", [data.constants.get("init_asset_id")]) if a is not None]
+    asset_ids = [
+        a for a in chosen.get("init_asset_id", [data.constants.get("init_asset_id")]) if a is not None
+    ]
     if asset_ids:
         root = db_path_of(db)
-        paths = dict(db.execute("select id, path from assets where id in ({})".format(
-            ",".join("?" for _ in asset_ids)), asset_ids).fetchall())
+        paths = dict(
+            db.execute(
+                "select id, path from assets where id in ({})".format(",".join("?" for _ in asset_ids)),
+                asset_ids,
+            ).fetchall()
+        )
         images = [str(resolve_media(root, paths[a])) for a in asset_ids if a in paths]
         spec["init_image"] = images[0] if len(images) == 1 else images
     else:
@@ -147,8 +170,13 @@ def suggest(db, run_id: int, data=None, result=None) -> dict:
     if given.get("fallback") is False:
         spec["fallback"] = False
     check_spec(spec)  # a suggestion sinkin plan would refuse is a bug: fail loudly here
-    return {"run_id": run_id, "spec": spec, "reasons": reasons, "init_asset_ids": asset_ids,
-            "yaml": spec_yaml(spec, reasons, run_id)}
+    return {
+        "run_id": run_id,
+        "spec": spec,
+        "reasons": reasons,
+        "init_asset_ids": asset_ids,
+        "yaml": spec_yaml(spec, reasons, run_id),
+    }
 
 
 def spec_yaml(spec: dict, reasons, run_id) -> str:
@@ -157,12 +185,26 @@ def spec_yaml(spec: dict, reasons, run_id) -> str:
     lines += ["#   " + r for r in reasons]
     lines.append("# Check it with `sinkin plan FILE`, queue it with `sinkin run FILE`.")
     for key, value in spec.items():
-        if isinstance(value, list) and key in ("prompt", "negative_prompt", "init_image") or \
-                isinstance(value, str) and "\n" in value:
-            lines.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True, width=1000,
-                                        default_flow_style=False).rstrip())
+        if (
+            isinstance(value, list)
+            and key in ("prompt", "negative_prompt", "init_image")
+            or isinstance(value, str)
+            and "\n" in value
+        ):
+            lines.append(
+                yaml.safe_dump(
+                    {key: value}, sort_keys=False, allow_unicode=True, width=1000, default_flow_style=False
+                ).rstrip()
+            )
         else:
-            lines.append("{}: {}".format(key, yaml.safe_dump(value, default_flow_style=True, allow_unicode=True,
-                                                             width=1000).strip().removesuffix("\n...")
-                                         .removesuffix("...").strip()))
+            lines.append(
+                "{}: {}".format(
+                    key,
+                    yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1000)
+                    .strip()
+                    .removesuffix("\n...")
+                    .removesuffix("...")
+                    .strip(),
+                )
+            )
     return "\n".join(lines) + "\n"

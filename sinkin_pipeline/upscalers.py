@@ -1,6 +1,7 @@
 """Upscalers: an upscale type, the options it takes (declared as :class:`~sinkin_pipeline.fields.Field`)
 and the providers it applies to. Plugins register them through the ``register_upscalers`` hook;
 the CLI's ``--type``, the viewer's upscale dialog and every check are built from this registry."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -52,8 +53,11 @@ class Upscaler:
         params: dict[str, Any] = {"type": self.name}
         for key, value in given.items():
             if value is not None and key not in self.options:
-                raise UpscaleError("{} does not take the option {} (it takes: {})".format(
-                    self.name, key, ", ".join(self.options) or "none"))
+                raise UpscaleError(
+                    "{} does not take the option {} (it takes: {})".format(
+                        self.name, key, ", ".join(self.options) or "none"
+                    )
+                )
         for key, fld in self.options.items():
             value = given.get(key)
             if value is None:
@@ -63,15 +67,22 @@ class Upscaler:
             checked, problem = fld.check(value)
             if problem:
                 if fld.kind in ("int", "float"):
-                    raise UpscaleError("{} must be from {:g} to {:g} for {}, got {!r}".format(
-                        key, fld.min, fld.max, self.name, value))
+                    raise UpscaleError(
+                        "{} must be from {:g} to {:g} for {}, got {!r}".format(
+                            key, fld.min, fld.max, self.name, value
+                        )
+                    )
                 raise UpscaleError("{} for {}: {!r} – {}".format(key, self.name, value, problem))
             params[key] = checked
         return params
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "source": self.source,
-                "options": [f.as_json() for f in self.options.values()]}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "options": [f.as_json() for f in self.options.values()],
+        }
 
 
 def get_upscalers() -> dict[str, Upscaler]:

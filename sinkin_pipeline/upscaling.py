@@ -2,6 +2,7 @@
 discipline as an inference (payload stored first, answer committed before the download, cost
 recorded). The upscale types come from the registry (:mod:`sinkin_pipeline.upscalers`); the
 built-in ones are defined in ``plugins/upscalers.py``."""
+
 import json
 import os
 
@@ -10,7 +11,7 @@ from .jobs import run_job
 from .leases import Lease, expiry
 from .providers import ConfigurationError, ProviderError, ServiceError, get_provider
 from .queue import get_job, rows_as_dicts, this_host
-from .upscalers import Upscaler, UpscaleError, get_upscalers, upscalers_for
+from .upscalers import UpscaleError, Upscaler, get_upscalers, upscalers_for
 
 #: credits assumed for an upscale when none is recorded yet (SinkIn's documented example)
 FALLBACK_UPSCALE_COST = 6.0
@@ -19,9 +20,11 @@ FALLBACK_UPSCALE_COST = 6.0
 def estimate_upscale(db, provider, upscale_type):
     if provider.free:
         return 0.0
-    row = db.execute("select avg(credit_cost) from jobs where kind = 'upscale' and provider = ? "
-                     "and credit_cost is not null and options like ?",
-                     [provider.name, '%"type": "{}"%'.format(upscale_type)]).fetchone()
+    row = db.execute(
+        "select avg(credit_cost) from jobs where kind = 'upscale' and provider = ? "
+        "and credit_cost is not null and options like ?",
+        [provider.name, '%"type": "{}"%'.format(upscale_type)],
+    ).fetchone()
     return round(row[0], 4) if row and row[0] is not None else FALLBACK_UPSCALE_COST
 
 
@@ -41,11 +44,16 @@ def check_upscale(db, image_id, upscale_type=None, scale=None, strength=None, op
         given["strength"] = strength
     upscalers = get_upscalers()
     if upscale_type is not None and (not isinstance(upscale_type, str) or upscale_type not in upscalers):
-        raise UpscaleError("unknown upscale type {!r}; use one of {}".format(
-            upscale_type, ", ".join(sorted(upscalers))))
-    found = rows_as_dicts(db.execute(
-        "select images.*, runs.provider as provider from images join runs on runs.id = images.run_id "
-        "where images.id = ?", [image_id]))
+        raise UpscaleError(
+            "unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers)))
+        )
+    found = rows_as_dicts(
+        db.execute(
+            "select images.*, runs.provider as provider from images join runs on runs.id = images.run_id "
+            "where images.id = ?",
+            [image_id],
+        )
+    )
     if not found:
         if upscale_type is not None:
             upscalers[upscale_type].validate(given)
@@ -54,14 +62,21 @@ def check_upscale(db, image_id, upscale_type=None, scale=None, strength=None, op
     offered = upscalers_for(image["provider"])
     if upscale_type is None:
         if not offered:
-            raise UpscaleError("images of provider {} cannot be upscaled (no upscaler applies to it)".format(
-                image["provider"]))
+            raise UpscaleError(
+                "images of provider {} cannot be upscaled (no upscaler applies to it)".format(
+                    image["provider"]
+                )
+            )
         upscale_type = next(iter(offered))
     params = upscalers[upscale_type].validate(given)
     if upscale_type not in offered:
-        raise UpscaleError("{} does not apply to images of provider {}; {}".format(
-            upscale_type, image["provider"],
-            "use one of " + ", ".join(offered) if offered else "none applies to it"))
+        raise UpscaleError(
+            "{} does not apply to images of provider {}; {}".format(
+                upscale_type,
+                image["provider"],
+                "use one of " + ", ".join(offered) if offered else "none applies to it",
+            )
+        )
     if offered[upscale_type].source == "url" and not (image["inf_id"] and image["url"]):
         raise UpscaleError("image {} has no inference id and URL, so it cannot be upscaled".format(image_id))
     if offered[upscale_type].source == "file" and not image["path"]:
@@ -80,14 +95,30 @@ def upscale_image(db_path, image_id, upscale_type=None, scale=None, strength=Non
         provider = get_provider(provider_name)
         provider.check_ready()
         lease = Lease(db_path)
-        job_id = db["jobs"].insert({
-            "run_id": image["run_id"], "config_id": image["config_id"], "image_id": image["id"],
-            "kind": "upscale", "status": "running", "provider": provider.name,
-            "credit_estimate": estimate_upscale(db, provider, params["type"]),
-            "options": json.dumps(params), "attempts": 1, "fallback": 0, "worker_pid": os.getpid(),
-            "worker_host": this_host(), "created_at": now(), "started_at": now(),
-            "lease_owner": lease.owner, "lease_expires": expiry(),
-        }).last_pk
+        job_id = (
+            db["jobs"]
+            .insert(
+                {
+                    "run_id": image["run_id"],
+                    "config_id": image["config_id"],
+                    "image_id": image["id"],
+                    "kind": "upscale",
+                    "status": "running",
+                    "provider": provider.name,
+                    "credit_estimate": estimate_upscale(db, provider, params["type"]),
+                    "options": json.dumps(params),
+                    "attempts": 1,
+                    "fallback": 0,
+                    "worker_pid": os.getpid(),
+                    "worker_host": this_host(),
+                    "created_at": now(),
+                    "started_at": now(),
+                    "lease_owner": lease.owner,
+                    "lease_expires": expiry(),
+                }
+            )
+            .last_pk
+        )
         db.conn.commit()
         with lease:  # renewed while the call runs, so no other process takes it for stale
             outcome = run_job(db, get_job(db, job_id), provider)
@@ -100,5 +131,12 @@ def upscale_image(db_path, image_id, upscale_type=None, scale=None, strength=Non
         db.conn.close()
 
 
-__all__ = ["Upscaler", "UpscaleError", "get_upscalers", "upscalers_for", "upscale_image", "check_upscale",
-           "ConfigurationError"]
+__all__ = [
+    "Upscaler",
+    "UpscaleError",
+    "get_upscalers",
+    "upscalers_for",
+    "upscale_image",
+    "check_upscale",
+    "ConfigurationError",
+]

@@ -10,7 +10,8 @@ a run that varies the negative prompt or the model shows it, and one that varies
     >>> label
     'scheduler DDIM · lcm on'
 """
-from typing import Iterable, Mapping
+
+from collections.abc import Iterable, Mapping
 
 from .fields import CONFIG_FIELDS, FIELDS
 
@@ -79,5 +80,11 @@ def config_label(config: Mapping, fields: Iterable[str], separator: str = SEPARA
     return separator.join("{} {}".format(k, v) for k, v in config_settings(config, fields))
 
 
-__all__ = ["VARYING_COLUMNS", "varying_by_run", "varying_fields", "format_value", "config_settings",
-           "config_label"]
+__all__ = [
+    "VARYING_COLUMNS",
+    "varying_by_run",
+    "varying_fields",
+    "format_value",
+    "config_settings",
+    "config_label",
+]

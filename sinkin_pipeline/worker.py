@@ -8,6 +8,7 @@ returns (their threads are left to the process's exit). The budget is a cap: a c
 when the budget minus what is spent and reserved for the calls in flight (each at the highest cost
 it could plausibly have, see :mod:`sinkin_pipeline.estimate`) covers it.
 """
+
 import math
 import threading
 import time
@@ -19,8 +20,8 @@ from .jobs import Outcome, remove_partial_files, run_job
 from .leases import Lease
 from .plugins import load_plugins
 from .providers import get_provider
-from .ratelimit import AdaptiveLimit, Throttled
 from .queue import BudgetStop, claim_job, get_job, mark_interrupted, recover_stale, requeue_claimed
+from .ratelimit import AdaptiveLimit, Throttled
 from .storage import StorageError, StorageGuard, is_storage_failure
 from .wording import credit_text, money
 
@@ -82,7 +83,8 @@ class WorkSummary:
             text = "{} of a {}-credit budget".format(money(self.spent), money(self.budget))
         if self.uncertain:
             text += " (~{} of it for calls sent without an answer, counted as charged)".format(
-                money(self.uncertain))
+                money(self.uncertain)
+            )
         return text
 
 
@@ -144,16 +146,19 @@ class Session:
             return 0.0, None, True  # the answer is stored: only downloads, free
         provider = self.provider(job["provider"])
         if job["kind"] == "upscale":
-            row = conn.execute("select max(credit_cost) from jobs where kind = 'upscale' and provider = ? "
-                               "and credit_cost is not null and raw_response is not null",
-                               [provider.name]).fetchone()
+            row = conn.execute(
+                "select max(credit_cost) from jobs where kind = 'upscale' and provider = ? "
+                "and credit_cost is not null and raw_response is not null",
+                [provider.name],
+            ).fetchone()
             recorded = row[0] if row and row[0] is not None else None
             if provider.free:
                 return 0.0, None, True
             known = recorded is not None
             return max(float(job.get("credit_estimate") or 0), (recorded or 0) + ROUNDING), None, known
-        found = conn.execute("select steps, width, height, num_images, lcm from configs where id = ?",
-                             [job["config_id"]]).fetchone()
+        found = conn.execute(
+            "select steps, width, height, num_images, lcm from configs where id = ?", [job["config_id"]]
+        ).fetchone()
         config = dict(zip(("steps", "width", "height", "num_images", "lcm"), found or ()))
         estimator = self.estimators.get(provider.name)
         if estimator is None:
@@ -182,11 +187,17 @@ class Session:
                 if not self.summary.jobs:
                     raise BudgetTooSmall(
                         "budget of {} is too small for the next job (job {}, up to {})".format(
-                            credit_text(self.budget), job["id"], credit_text(credits, estimate=True)))
+                            credit_text(self.budget), job["id"], credit_text(credits, estimate=True)
+                        )
+                    )
                 self.summary.stopped = (
                     "Stopped: the budget of {} is reached ({} spent; the next job may cost up to {}); "
-                    "the rest stays queued".format(credit_text(self.budget), money(self.summary.spent),
-                                                   credit_text(credits, estimate=True)))
+                    "the rest stays queued".format(
+                        credit_text(self.budget),
+                        money(self.summary.spent),
+                        credit_text(credits, estimate=True),
+                    )
+                )
                 raise BudgetStop()
             self.in_flight[job["id"]] = _Reservation(credits, job["provider"], config, not known)
 
@@ -246,8 +257,10 @@ class Session:
             s.jobs += len(ids)
             s.interrupted += len(ids)
             s.uncertain = round(s.uncertain + reserved, 6)
-            s.stopped = ("Stopped at once: {} job{} in flight marked interrupted; `sinkin retry` fetches "
-                         "those already answered at no cost".format(n, "" if n == 1 else "s"))
+            s.stopped = (
+                "Stopped at once: {} job{} in flight marked interrupted; `sinkin retry` fetches "
+                "those already answered at no cost".format(n, "" if n == 1 else "s")
+            )
         return n
 
 
@@ -310,8 +323,14 @@ def _worker_loop(db_path, session, run_id, progress, lease):
         session.errors.append(e)
         session.stop_event.set()
         if job is not None:
-            session.finished(job, Outcome("interrupted", error="{}: {}".format(type(e).__name__, e),
-                                          charge_unknown=not job.get("raw_response")))
+            session.finished(
+                job,
+                Outcome(
+                    "interrupted",
+                    error="{}: {}".format(type(e).__name__, e),
+                    charge_unknown=not job.get("raw_response"),
+                ),
+            )
             try:
                 mark_interrupted(db, [job["id"]], "stopped by an error: {}: {}".format(type(e).__name__, e))
             except Exception:
@@ -341,8 +360,17 @@ def _supervise(threads, session, db_path, abandon_event=None, on_stopping=None):
         alive[0].join(0.1)
 
 
-def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=None, stop_event=None,
-         abandon_event=None, on_stopping=None):
+def work(
+    db_path,
+    run_id=None,
+    concurrency=1,
+    budget=None,
+    limit=None,
+    progress=None,
+    stop_event=None,
+    abandon_event=None,
+    on_stopping=None,
+):
     """Run queued jobs with ``concurrency`` threads until the queue (of ``run_id``) is empty, the
     ``limit`` of jobs is reached, the ``budget`` is reached, or ``stop_event`` is set (jobs in
     flight then finish; ``abandon_event`` marks them interrupted at once). ``on_stopping(in_flight,
@@ -359,9 +387,15 @@ def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=
     finally:
         db.conn.close()
     with Lease(db_path) as lease:
-        threads = [threading.Thread(target=_worker_loop, args=(db_path, session, run_id, progress, lease),
-                                    name="sinkin-worker-{}".format(i), daemon=True)
-                   for i in range(max(1, int(concurrency)))]
+        threads = [
+            threading.Thread(
+                target=_worker_loop,
+                args=(db_path, session, run_id, progress, lease),
+                name="sinkin-worker-{}".format(i),
+                daemon=True,
+            )
+            for i in range(max(1, int(concurrency)))
+        ]
         for t in threads:
             t.start()
         _supervise(threads, session, db_path, abandon_event, on_stopping)
@@ -386,8 +420,11 @@ def _storage_summary(summary, error):
     cause = str(error) if isinstance(error, StorageError) else "{}: {}".format(type(error).__name__, error)
     summary.error = summary.storage_error = cause
     if summary.unsaved:
-        kept = ("{} paid for and stored as URLs; free space, then `sinkin retry` fetches them at no cost"
-                .format("1 image is" if summary.unsaved == 1 else "{} images are".format(summary.unsaved)))
+        kept = (
+            "{} paid for and stored as URLs; free space, then `sinkin retry` fetches them at no cost".format(
+                "1 image is" if summary.unsaved == 1 else "{} images are".format(summary.unsaved)
+            )
+        )
     else:
         kept = "nothing paid for is lost; free space (or fix the folder), then run `sinkin work` again"
     summary.stopped = "Stopped spending: {}. {}.".format(cause, kept)

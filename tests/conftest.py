@@ -1,4 +1,5 @@
 """Shared pytest fixtures."""
+
 import json as _json
 import os
 
@@ -31,8 +32,7 @@ class LabClient:
 
     async def post(self, path, data, headers=None, raw=False):
         token = await self.token()
-        sent = {"content-type": "application/json", "x-csrftoken": token,
-                "cookie": "ds_csrftoken=" + token}
+        sent = {"content-type": "application/json", "x-csrftoken": token, "cookie": "ds_csrftoken=" + token}
         sent.update(headers or {})
         body = data if raw else _json.dumps(data)
         return await self.ds.client.post(path, content=body, headers=sent)
@@ -42,6 +42,7 @@ class LabClient:
 def lab(tmp_path):
     """LabClient on a fresh, migrated database (tmp_path/lab.db) served by Datasette."""
     from datasette.app import Datasette
+
     from sinkin_pipeline.db import open_db
 
     path = tmp_path / "lab.db"
@@ -50,6 +51,7 @@ def lab(tmp_path):
 
 
 # --- the pipeline: a scripted fake provider and quick runs ------------------------------------
+
 
 class FakeProvider:
     """A provider whose answers are scripted per call, counting every call it receives.
@@ -93,8 +95,12 @@ class FakeProvider:
         self._step("inference", {"payload": dict(payload), "init_image": init_image})
         n = int(payload.get("num_images") or 1)
         inf = uuid.uuid4().hex[:12]
-        return {"error_code": 0, "inf_id": inf, "credit_cost": self.cost,
-                "images": ["fake://{}/{}.png".format(inf, i) for i in range(n)]}
+        return {
+            "error_code": 0,
+            "inf_id": inf,
+            "credit_cost": self.cost,
+            "images": ["fake://{}/{}.png".format(inf, i) for i in range(n)],
+        }
 
     def download(self, url):
         from sinkin_pipeline.render import render_png
@@ -164,6 +170,7 @@ def make_run():
 
 # --- the local stand-in SinkIn server ------------------------------------------------------
 
+
 @pytest.fixture
 def standin():
     """A started stand-in SinkIn server on 127.0.0.1 accepting the token ``test-key``."""
@@ -188,8 +195,16 @@ def api_env(standin, monkeypatch):
 # --- a real server and a real browser ---------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
@@ -225,8 +240,9 @@ def serve_in_thread(db_path, wrap=None):
         port = s.getsockname()[1]
     ds = make_datasette(db_path, "127.0.0.1", port)
     asgi = ds.app() if wrap is None else wrap(ds.app())
-    server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -1,5 +1,6 @@
 """Batch and reuse: upscale every image scored ≥ N (plan, confirmation, never twice), the zip of the
 top images with their settings, Remix (the run form prefilled from one image) and the A1111 line."""
+
 import csv
 import io
 import json
@@ -16,10 +17,23 @@ from sinkin_pipeline.worker import work
 
 @pytest.fixture
 def lab(db_path, make_run):
-    make_run(db_path, {"name": "batch", "provider": "simulator", "model_id": "4zdwGOB",
-                       "prompt": ["=cmd|' /C calc'!A0", "a cat"], "negative_prompt": "blurry",
-                       "scheduler": ["DDIM", "K_EULER_ANCESTRAL"], "seed": [1, 2], "width": 128,
-                       "height": 128, "steps": 5, "lora": "abc", "lora_scale": 0.5})
+    make_run(
+        db_path,
+        {
+            "name": "batch",
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["=cmd|' /C calc'!A0", "a cat"],
+            "negative_prompt": "blurry",
+            "scheduler": ["DDIM", "K_EULER_ANCESTRAL"],
+            "seed": [1, 2],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+            "lora": "abc",
+            "lora_scale": 0.5,
+        },
+    )
     work(db_path)
     conn = sqlite3.connect(db_path)
     for image_id, score in {1: 9, 2: 8, 3: 3, 4: 10, 5: 7}.items():
@@ -32,16 +46,20 @@ def lab(db_path, make_run):
 async def post(ds, path, data):
     page = await ds.client.get("/-/sinkin")
     token = page.cookies["ds_csrftoken"]
-    return await ds.client.post(path, content=json.dumps(data), headers={
-        "content-type": "application/json", "x-csrftoken": token, "cookie": "ds_csrftoken=" + token})
+    return await ds.client.post(
+        path,
+        content=json.dumps(data),
+        headers={"content-type": "application/json", "x-csrftoken": token, "cookie": "ds_csrftoken=" + token},
+    )
 
 
 def upscales(db_path):
     conn = sqlite3.connect(db_path)
     try:
-        return (conn.execute("select count(*) from jobs where kind = 'upscale'").fetchone()[0],
-                [r[0] for r in conn.execute(
-                    "select id from images where upscale_path is not null order by id")])
+        return (
+            conn.execute("select count(*) from jobs where kind = 'upscale'").fetchone()[0],
+            [r[0] for r in conn.execute("select id from images where upscale_path is not null order by id")],
+        )
     finally:
         conn.close()
 
@@ -65,19 +83,24 @@ async def test_upscale_every_image_scored_at_least_n_after_an_estimate(lab):
     # never twice: the upscaled ones are skipped
     plan = (await post(ds, url, {"min_score": 7})).json()["plan"]
     assert plan["images"] == [5] and plan["already"] == [4, 1, 2]
-    for bad, status, text in (({"min_score": 11}, 400, "min_score must be"),
-                              ({"min_score": "x"}, 400, "min_score"),
-                              ({"min_score": 8, "scale": 9}, 400, "scale must be"),
-                              ({"min_score": 8, "type": "waifu"}, 400, "unknown upscale type"),
-                              ({"min_score": 8, "confirm": True}, 400, "expect")):
+    for bad, status, text in (
+        ({"min_score": 11}, 400, "min_score must be"),
+        ({"min_score": "x"}, 400, "min_score"),
+        ({"min_score": 8, "scale": 9}, 400, "scale must be"),
+        ({"min_score": 8, "type": "waifu"}, 400, "unknown upscale type"),
+        ({"min_score": 8, "confirm": True}, 400, "expect"),
+    ):
         r = await post(ds, url, bad)
         assert r.status_code == status and text in r.json()["error"], (bad, r.text)
     r = await post(ds, "/-/sinkin/runs/99/upscale-batch.json", {"min_score": 8})
     assert r.status_code == 404
     assert upscales(db_path) == (3, [1, 2, 4])
     # a cross-site POST is refused and spends nothing
-    r = await ds.client.post(url, content=json.dumps({"min_score": 1, "confirm": True, "expect": 5}),
-                             headers={"content-type": "application/json", "sec-fetch-site": "cross-site"})
+    r = await ds.client.post(
+        url,
+        content=json.dumps({"min_score": 1, "confirm": True, "expect": 5}),
+        headers={"content-type": "application/json", "sec-fetch-site": "cross-site"},
+    )
     assert r.status_code == 403 and upscales(db_path) == (3, [1, 2, 4])
 
 
@@ -88,8 +111,12 @@ async def test_zip_of_the_top_images_with_their_settings(lab):
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     assert 'filename="run1-top3.zip"' in r.headers["content-disposition"]
     archive = zipfile.ZipFile(io.BytesIO(r.content))
-    assert sorted(archive.namelist()) == ["score08-image2.png", "score09-image1.png", "score10-image4.png",
-                                          "settings.csv"]
+    assert sorted(archive.namelist()) == [
+        "score08-image2.png",
+        "score09-image1.png",
+        "score10-image4.png",
+        "settings.csv",
+    ]
     assert archive.read("score10-image4.png")[:4] == b"\x89PNG"
     rows = list(csv.DictReader(io.StringIO(archive.read("settings.csv").decode())))
     assert [r["image_id"] for r in rows] == ["4", "1", "2"] and rows[0]["file"] == "score10-image4.png"
@@ -133,16 +160,30 @@ async def test_remix_opens_the_run_form_with_the_images_settings(lab):
 
 
 def test_the_a1111_parameter_line():
-    config = {"prompt": "a lighthouse", "negative_prompt": "blurry", "steps": 30,
-              "scheduler": "DPMSolverMultistep",
-              "scale": 7.0, "seed": 1234, "width": 512, "height": 768, "model_id": "4zdwGOB", "lora": "abc",
-              "lora_scale": 0.5, "lcm": 0, "image_strength": None}
+    config = {
+        "prompt": "a lighthouse",
+        "negative_prompt": "blurry",
+        "steps": 30,
+        "scheduler": "DPMSolverMultistep",
+        "scale": 7.0,
+        "seed": 1234,
+        "width": 512,
+        "height": 768,
+        "model_id": "4zdwGOB",
+        "lora": "abc",
+        "lora_scale": 0.5,
+        "lcm": 0,
+        "image_strength": None,
+    }
     assert a1111_parameters(config, "DreamShaper") == (
         "a lighthouse <lora:abc:0.5>\nNegative prompt: blurry\n"
         "Steps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 1234, Size: 512x768, Model: DreamShaper, "
-        "SinkIn model: 4zdwGOB")
-    assert a1111_parameters(dict(config, negative_prompt="", lora=None, scheduler="K_EULER_ANCESTRAL",
-                                 image_strength=0.4, lcm=1)).splitlines() == [
+        "SinkIn model: 4zdwGOB"
+    )
+    assert a1111_parameters(
+        dict(config, negative_prompt="", lora=None, scheduler="K_EULER_ANCESTRAL", image_strength=0.4, lcm=1)
+    ).splitlines() == [
         "a lighthouse",
         "Steps: 30, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x768, Model: 4zdwGOB, "
-        "Denoising strength: 0.4, SinkIn model: 4zdwGOB, LCM: on"]
+        "Denoising strength: 0.4, SinkIn model: 4zdwGOB, LCM: on",
+    ]

@@ -1,6 +1,7 @@
 """Big grids: runs are created in chunks with constant memory, a grid above the job ceiling is
 refused everywhere (plan, run, the run form) with its size and how to raise the ceiling, and the
 queue is counted in SQL."""
+
 import json
 import sqlite3
 import tracemalloc
@@ -14,8 +15,14 @@ from sinkin_pipeline.cli import cli
 from sinkin_pipeline.db import open_db
 from sinkin_pipeline.spec import check_spec
 
-SIM = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128,
-       "steps": 2}
+SIM = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 128,
+    "height": 128,
+    "steps": 2,
+}
 
 
 def invoke(*args):
@@ -32,8 +39,11 @@ def dump(db_path):
 
 def grid(tmp_path, n_prompts, n_seeds, **extra):
     path = tmp_path / "grid.yml"
-    path.write_text(yaml.safe_dump(dict(SIM, prompt=["p{}".format(i) for i in range(n_prompts)],
-                                        seed=list(range(n_seeds)), **extra)))
+    path.write_text(
+        yaml.safe_dump(
+            dict(SIM, prompt=["p{}".format(i) for i in range(n_prompts)], seed=list(range(n_seeds)), **extra)
+        )
+    )
     return path
 
 
@@ -62,7 +72,10 @@ def test_the_ceiling_can_be_raised_by_option_or_environment(tmp_path, db_path, m
     assert invoke("run", spec, "--db", db_path).exit_code == 0
     monkeypatch.setenv("SINKIN_MAX_JOBS", "lots")
     result = invoke("plan", spec, "--db", db_path)
-    assert result.exit_code == 1 and "SINKIN_MAX_JOBS must be a whole number of jobs, got 'lots'" in result.output
+    assert (
+        result.exit_code == 1
+        and "SINKIN_MAX_JOBS must be a whole number of jobs, got 'lots'" in result.output
+    )
     result = invoke("plan", spec, "--db", db_path, "--max-jobs", 0)
     assert result.exit_code == 2 and "--max-jobs" in result.output
 
@@ -74,25 +87,37 @@ def test_runs_are_inserted_in_chunks_with_consistent_ids_and_counters(db_path, m
         first = runs.create_run(db, check_spec(dict(SIM, seed=[1, 2, 3])))
         spec = check_spec(dict(SIM, prompt=["a", "b", "c"], steps=[2, 4], seed=list(range(5))))
         run_id = runs.create_run(db, spec)
-        rows = db.execute("""select configs.position, configs.prompt, configs.steps, configs.seed,
+        rows = db.execute(
+            """select configs.position, configs.prompt, configs.steps, configs.seed,
                                     jobs.status, jobs.credit_estimate, jobs.run_id
                              from jobs join configs on configs.id = jobs.config_id
-                             where configs.run_id = ? order by jobs.id""", [run_id]).fetchall()
+                             where configs.run_id = ? order by jobs.id""",
+            [run_id],
+        ).fetchall()
         assert [r[0] for r in rows] == list(range(30))  # positions in job order, nothing lost
-        assert {(r[1], r[2], r[3]) for r in rows} == {(p, s, seed) for p in "abc" for s in (2, 4)
-                                                      for seed in range(5)}
+        assert {(r[1], r[2], r[3]) for r in rows} == {
+            (p, s, seed) for p in "abc" for s in (2, 4) for seed in range(5)
+        }
         assert {r[4] for r in rows} == {"queued"} and {r[6] for r in rows} == {run_id}
         stats = runs.run_counts(db, run_id)[0]
         assert (stats["jobs"], stats["queued"], stats["running"]) == (30, 30, 0)
         assert runs.run_counts(db, first)[0]["queued"] == 3
         # the per-job counter trigger is back: a later change is counted as before
-        db.execute("update jobs set status = 'running' where run_id = ? and id = (select min(id) from "
-                   "jobs where run_id = ?)", [run_id, run_id])
+        db.execute(
+            "update jobs set status = 'running' where run_id = ? and id = (select min(id) from "
+            "jobs where run_id = ?)",
+            [run_id, run_id],
+        )
         db.conn.commit()
         assert runs.run_counts(db, run_id)[0]["running"] == 1
         runs.create_run(db, check_spec(dict(SIM, seed=[9])))
-        assert db.execute("select count(*) from sqlite_master where name in ('sinkin_rank_job_insert', "
-                          "'sinkin_configs_insert')").fetchone()[0] == 2
+        assert (
+            db.execute(
+                "select count(*) from sqlite_master where name in ('sinkin_rank_job_insert', "
+                "'sinkin_configs_insert')"
+            ).fetchone()[0]
+            == 2
+        )
         # the configs' cache version moved, as the per-config trigger would have moved it
         assert db.execute("select config_version from run_stats where run_id = ?", [run_id]).fetchone()[0] > 0
     finally:
@@ -100,10 +125,12 @@ def test_runs_are_inserted_in_chunks_with_consistent_ids_and_counters(db_path, m
 
 
 def test_an_expansion_larger_than_its_count_is_stopped_at_the_ceiling_and_writes_nothing(
-        db_path, monkeypatch):
+    db_path, monkeypatch
+):
     monkeypatch.setattr(runs, "CHUNK", 4)
-    monkeypatch.setattr(runs, "expand", lambda values: (dict(prompt="p{}".format(i), seed=1)
-                                                         for i in range(10**9)))
+    monkeypatch.setattr(
+        runs, "expand", lambda values: (dict(prompt="p{}".format(i), seed=1) for i in range(10**9))
+    )
     before = dump(db_path)
     db = open_db(db_path)
     try:
@@ -132,14 +159,27 @@ def test_creating_a_run_does_not_hold_its_configs_in_memory(db_path):
 @pytest.mark.asyncio
 async def test_the_run_form_refuses_a_grid_above_the_ceiling(lab, monkeypatch):
     monkeypatch.setenv("SINKIN_MAX_JOBS", "5")
-    form = {"name": "big", "provider": "simulator", "model_id": "4zdwGOB", "prompt": "a\nb\nc",
-            "steps": "2", "scale": "7", "width": "128", "height": "128", "num_images": "1",
-            "seed_mode": "list", "seed": "1, 2", "use_default_neg": "true", "lcm": "false"}
+    form = {
+        "name": "big",
+        "provider": "simulator",
+        "model_id": "4zdwGOB",
+        "prompt": "a\nb\nc",
+        "steps": "2",
+        "scale": "7",
+        "width": "128",
+        "height": "128",
+        "num_images": "1",
+        "seed_mode": "list",
+        "seed": "1, 2",
+        "use_default_neg": "true",
+        "lcm": "false",
+    }
     body = (await lab.post("/-/sinkin/new/check.json", {"form": form})).json()
     assert body["ok"] is False
     assert "this grid has 6 jobs, more than the ceiling of 5" in json.dumps(body["problems"])
-    r = await lab.post("/-/sinkin/new/create.json", {"form": form, "request_key": "form-load-big1",
-                                                      "confirm": True})
+    r = await lab.post(
+        "/-/sinkin/new/create.json", {"form": form, "request_key": "form-load-big1", "confirm": True}
+    )
     assert r.status_code == 400 and "ceiling of 5" in r.text
     db = lab.db()
     try:

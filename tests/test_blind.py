@@ -1,9 +1,9 @@
 """Blind mode: the gallery and the viewer's order shuffled with the review pass's fixed seed, the
 settings of an unscored image hidden (gallery captions, viewer panel) until it is scored."""
+
 import re
 
 import pytest
-
 from test_insights import build_planted
 
 
@@ -64,4 +64,6 @@ async def test_blind_toggle_starts_a_pass_and_hides_unscored_settings(site):
 async def test_a_bad_blind_seed_is_ignored_not_a_500(site, value):
     ds, _, run_id = site
     response = await ds.client.get("/-/sinkin/runs/{}?blind={}".format(run_id, value))
-    assert response.status_code == 200 and "sk-blind" not in response.text.split('data-page="gallery"')[0][-80:]
+    assert (
+        response.status_code == 200 and "sk-blind" not in response.text.split('data-page="gallery"')[0][-80:]
+    )

@@ -2,6 +2,7 @@
 on the simulator, create it, run one job, run the rest, see the gallery fill; a double-submitted
 form creates one run; a large grid asks for confirmation; a failed job can be retried.
 Screenshots (light and dark) go to $SINKIN_SCREENSHOTS, or a temporary folder."""
+
 import os
 import re
 import time
@@ -59,7 +60,8 @@ def fill_grid(page, server, name):
     page.check("input[name=seed_mode][value=list]")
     page.fill("#f-seed", "1234")
     page.wait_for_function(
-        "() => document.querySelector('#sk-plan').textContent.includes('8 jobs, 8 images, ~0 credits')")
+        "() => document.querySelector('#sk-plan').textContent.includes('8 jobs, 8 images, ~0 credits')"
+    )
 
 
 def run_id_by_name(server, name):
@@ -73,7 +75,9 @@ def test_grid_from_the_form_to_a_full_gallery(page, server, shots):
     page.click("#sk-create")
     page.wait_for_url(re.compile(r"/-/sinkin(\?.*)?$"))
     run_id = run_id_by_name(server, "browser grid")
-    assert query(server, "select count(*) from jobs where run_id = ? and status = 'queued'", [run_id])[0][0] == 8
+    assert (
+        query(server, "select count(*) from jobs where run_id = ? and status = 'queued'", [run_id])[0][0] == 8
+    )
     row = page.locator("#sk-runs tr[data-run-id='{}']".format(run_id))
     assert row.locator(".sk-queued").text_content() == "8"
     assert page.locator("#sk-upcoming tr").count() == 8
@@ -99,8 +103,10 @@ def test_grid_from_the_form_to_a_full_gallery(page, server, shots):
     page.locator("#sk-grid li img").nth(7).wait_for()
     assert page.locator("#sk-grid li").count() == 8
     # every thumbnail actually loaded (not a broken image)
-    page.wait_for_function("() => Array.from(document.querySelectorAll('#sk-grid img'))"
-                           ".every((img) => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('#sk-grid img'))"
+        ".every((img) => img.complete && img.naturalWidth > 0)"
+    )
     page.screenshot(path=str(shots / "gallery-after-run-all.png"))
 
 
@@ -123,8 +129,9 @@ def test_a_large_grid_asks_before_queueing(page, server):
     page.fill("#f-scale", "7")
     page.check("input[name=seed_mode][value=random]")
     page.fill("#f-random_seeds", str(CONFIRM_JOBS + 1))
-    page.wait_for_function("() => document.querySelector('#sk-plan').textContent.includes('{} jobs')".format(
-        CONFIRM_JOBS + 1))
+    page.wait_for_function(
+        "() => document.querySelector('#sk-plan').textContent.includes('{} jobs')".format(CONFIRM_JOBS + 1)
+    )
     page.click("#sk-create")
     page.locator("#sk-confirm").wait_for(state="visible")
     assert "{} jobs".format(CONFIRM_JOBS + 1) in page.text_content("#sk-confirm-text")
@@ -159,8 +166,11 @@ def test_a_failed_job_shows_its_message_and_can_be_retried(page, server, shots, 
     job_id = query(server, "select min(id) from jobs where run_id = ?", [run_id])[0][0]
     db = open_db(server.db_path)
     with db.conn:
-        db.execute("update jobs set status = 'failed', error = 'Prompt rejected by the safety filter', "
-                   "finished_at = '2020-01-01T00:00:00' where id = ?", [job_id])
+        db.execute(
+            "update jobs set status = 'failed', error = 'Prompt rejected by the safety filter', "
+            "finished_at = '2020-01-01T00:00:00' where id = ?",
+            [job_id],
+        )
     db.conn.close()
     problem = page.locator("#sk-problems tr[data-job-id='{}']".format(job_id))
     problem.wait_for()
@@ -202,7 +212,9 @@ def test_an_uploaded_init_image_is_shown_and_enters_the_spec(page, server, tmp_p
     assert page.is_enabled("#f-image_strength")
     page.fill("#f-image_strength", "0.3")
     page.check("input[name=controlnet][value=canny]")
-    page.wait_for_function("() => document.querySelector('#sk-yaml').textContent.includes('controlnet: canny')")
+    page.wait_for_function(
+        "() => document.querySelector('#sk-yaml').textContent.includes('controlnet: canny')"
+    )
     assert "image_strength: 0.3" in page.text_content("#sk-yaml")
     assert "init_image:" in page.text_content("#sk-yaml")
     # a file that is not an image is refused next to the field, and nothing is stored
@@ -216,10 +228,18 @@ def test_an_uploaded_init_image_is_shown_and_enters_the_spec(page, server, tmp_p
 
 def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page, server, shots, monkeypatch):
     from conftest import queue_run
+
     from sinkin_plugins.simulator import SimulatorProvider
 
-    spec = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a boat", "steps": 5,
-            "width": 128, "height": 128, "seed": [1, 2, 3]}
+    spec = {
+        "provider": "simulator",
+        "model_id": "4zdwGOB",
+        "prompt": "a boat",
+        "steps": 5,
+        "width": 128,
+        "height": 128,
+        "seed": [1, 2, 3],
+    }
     db = open_db(server.db_path)
     with db.conn:  # other tests' leftovers
         db.execute("update jobs set status = 'cancelled' where status = 'queued'")
@@ -230,12 +250,15 @@ def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page
     runs = "#sk-runs tr[data-run-id='{}']"
     page.locator(runs.format(second) + " .sk-front").wait_for()
     assert page.locator("#sk-upcoming tr").first.get_attribute("data-job-id") == str(
-        query(server, "select min(id) from jobs where run_id = ?", [first])[0][0])
+        query(server, "select min(id) from jobs where run_id = ?", [first])[0][0]
+    )
     # "To the front" by keyboard: the second run's jobs come first, and the button keeps the focus
     page.focus(runs.format(second) + " .sk-front")
     page.keyboard.press("Enter")
     second_jobs = [r[0] for r in query(server, "select id from jobs where run_id = ? order by id", [second])]
-    page.wait_for_function("() => document.querySelector('#sk-upcoming tr').dataset.jobId === '{}'".format(second_jobs[0]))
+    page.wait_for_function(
+        "() => document.querySelector('#sk-upcoming tr').dataset.jobId === '{}'".format(second_jobs[0])
+    )
     page.wait_for_timeout(1300)  # a poll re-renders the tables
     assert page.evaluate("document.activeElement.dataset.focus") == "front-run-{}".format(second)
     page.screenshot(path=str(shots / "dashboard-queue-control.png"), full_page=True)
@@ -248,11 +271,13 @@ def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page
     page.click(runs.format(second) + " .sk-cancel")
     page.locator(runs.format(second) + " .sk-cancel").wait_for(state="detached")
     assert query(server, "select status, count(*) from jobs where run_id = ? group by status", [second]) == [
-        ("cancelled", 3)]
+        ("cancelled", 3)
+    ]
     # Pause "Run all": the job in flight finishes, nothing more is claimed; Resume finishes the rest
     real = SimulatorProvider.inference
-    monkeypatch.setattr(SimulatorProvider, "inference",
-                        lambda self, *a, **k: (time.sleep(0.8), real(self, *a, **k))[1])
+    monkeypatch.setattr(
+        SimulatorProvider, "inference", lambda self, *a, **k: (time.sleep(0.8), real(self, *a, **k))[1]
+    )
     page.click("#sk-run-all")
     page.locator("#sk-stop").wait_for(state="visible")
     page.click("#sk-stop")
@@ -264,13 +289,18 @@ def test_queue_control_cancel_a_job_a_run_the_queue_move_to_front_and_pause(page
     monkeypatch.setattr(SimulatorProvider, "inference", real)
     page.click("#sk-resume")
     page.wait_for_function("() => document.querySelector('#sk-runner-text').textContent.includes('finished')")
-    assert query(server, "select count(*) from jobs where run_id = ? and status = 'succeeded'", [first])[0][0] == 3
+    assert (
+        query(server, "select count(*) from jobs where run_id = ? and status = 'succeeded'", [first])[0][0]
+        == 3
+    )
     # Cancel queued jobs: the whole queue (after a confirmation)
     third = queue_run(server.db_path, dict(spec, name="queue third"))
     page.locator(runs.format(third)).wait_for()
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#sk-cancel-queue")
-    page.wait_for_function("() => document.querySelector('#sk-upcoming-note').textContent === 'The queue is empty.'")
+    page.wait_for_function(
+        "() => document.querySelector('#sk-upcoming-note').textContent === 'The queue is empty.'"
+    )
     assert query(server, "select count(*) from jobs where status = 'queued'")[0][0] == 0
 
 
@@ -283,7 +313,9 @@ def test_paid_provider_without_a_key_and_an_unknown_model_id(page, server, shots
     page.fill("#f-model_other", "4zdwGO8")
     page.fill("#f-steps", "12")
     # the plan and the estimate stay; the missing key and the unknown id are cautions
-    page.wait_for_function("() => document.querySelector('#sk-cautions').textContent.includes('nearest: 4zdwGOB')")
+    page.wait_for_function(
+        "() => document.querySelector('#sk-cautions').textContent.includes('nearest: 4zdwGOB')"
+    )
     assert re.match(r"1 job, 1 image, ~[\d.]+ credits? on sinkin", page.text_content("#sk-plan"))
     assert "export SINKIN_API_KEY=" in page.text_content("#sk-cautions")
     assert page.text_content("#sk-pending") == ""
@@ -299,8 +331,10 @@ def test_paid_provider_without_a_key_and_an_unknown_model_id(page, server, shots
     assert query(server, "select model_id from configs where run_id = ?", [run_id]) == [("4zdwGO8",)]
     # the next form starts on the last run's provider, sinkin: no "Still to fill in: Provider."
     page.goto(server.url + "/-/sinkin/new")
-    page.wait_for_function("() => document.querySelector('#sk-plan').textContent.includes('on sinkin')"
-                           " || document.querySelector('#sk-pending').textContent !== ''")
+    page.wait_for_function(
+        "() => document.querySelector('#sk-plan').textContent.includes('on sinkin')"
+        " || document.querySelector('#sk-pending').textContent !== ''"
+    )
     assert page.input_value("#f-provider") == "sinkin"
     assert "Provider" not in page.text_content("#sk-pending")
     db = open_db(server.db_path)

@@ -1,12 +1,12 @@
 """Insights and the X/Y/Z grid in Debian's Chromium: score in the grid with the keys alone, both
 pages in light and dark mode, and reached from the dashboard and the gallery.
 Screenshots go to $SINKIN_SCREENSHOTS (or the test's temporary folder)."""
+
 import os
 import sqlite3
 from pathlib import Path
 
 import pytest
-
 from test_insights import build_planted
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,7 @@ def score_of(db_path, image_id):
 
 
 def luminance(css_colour):
-    parts = css_colour[css_colour.index("(") + 1:css_colour.index(")")].replace(",", " ").split()
+    parts = css_colour[css_colour.index("(") + 1 : css_colour.index(")")].replace(",", " ").split()
     r, g, b = (float(p) for p in parts[:3])
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
@@ -49,13 +49,15 @@ def test_keyboard_scoring_in_the_grid_writes_the_focused_image(page, served):
     assert page.evaluate("document.activeElement.dataset.row") == "1"
     page.keyboard.press("9")
     badge = page.locator("a.sk-gimg[data-id='{}'] [data-score]".format(focused))
-    page.wait_for_function("id => document.querySelector(`a.sk-gimg[data-id='${id}']`).dataset.scored === '9'",
-                           arg=focused)
+    page.wait_for_function(
+        "id => document.querySelector(`a.sk-gimg[data-id='${id}']`).dataset.scored === '9'", arg=focused
+    )
     assert badge.inner_text() == "9"
     assert score_of(db_path, int(focused)) == 9
     page.keyboard.press("0")  # 0 = 10, same image (no auto-advance in the grid)
-    page.wait_for_function("id => document.querySelector(`a.sk-gimg[data-id='${id}']`).dataset.scored === '10'",
-                           arg=focused)
+    page.wait_for_function(
+        "id => document.querySelector(`a.sk-gimg[data-id='${id}']`).dataset.scored === '10'", arg=focused
+    )
     assert score_of(db_path, int(focused)) == 10
     page.keyboard.press("PageDown")  # the next Z page
     page.wait_for_url("**zpage=2")
@@ -110,8 +112,9 @@ def test_queue_this_opens_the_form_with_its_live_plan(page, served):
 
     spec = suggest(open_db(db_path), run_id)["spec"]
     jobs = len(spec["scheduler"]) * len(spec["steps"]) * spec["seed"]["random"]
-    page.wait_for_function("n => document.querySelector('#sk-plan').textContent.startsWith(n + ' jobs')",
-                           arg=jobs, timeout=10000)
+    page.wait_for_function(
+        "n => document.querySelector('#sk-plan').textContent.startsWith(n + ' jobs')", arg=jobs, timeout=10000
+    )
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("select count(*) from runs").fetchone()[0] == 1  # nothing queued yet
@@ -138,7 +141,9 @@ def test_blind_mode_hides_settings_until_scored(page, served):
     if page.locator("#sk-auto").is_checked():
         page.keyboard.press("a")  # stay on this image after scoring
     page.keyboard.press("6")
-    page.wait_for_function("() => getComputedStyle(document.querySelector('#sk-settings')).visibility === 'visible'")
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('#sk-settings')).visibility === 'visible'"
+    )
     for _ in range(100):  # the viewer writes the score in the background
         if score_of(db_path, image_id) == 6:
             break

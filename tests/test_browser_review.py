@@ -1,6 +1,7 @@
 """The review app in Debian's Chromium: score a whole run with the keys alone, watch "Unrated only"
 shrink, upscale from the viewer and open the comparison, and a dark-mode screenshot.
 Screenshots go to $SINKIN_SCREENSHOTS (or the test's temporary folder)."""
+
 import os
 import sqlite3
 from pathlib import Path
@@ -14,8 +15,18 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def run_url(db_path, make_run, live_server):
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "a cat", "a owl"],
-                       "seed": [1, 2], "width": 256, "height": 256, "steps": 8})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox", "a cat", "a owl"],
+            "seed": [1, 2],
+            "width": 256,
+            "height": 256,
+            "steps": 8,
+        },
+    )
     work(db_path, concurrency=2)
     return live_server(db_path)
 
@@ -55,7 +66,9 @@ def test_score_a_whole_run_with_the_keys_alone(page, run_url, db_path):
         current = page.locator("#sk-image-id").inner_text()
         page.keyboard.press(key)
         if key != "5":  # auto-advance to the next image
-            page.wait_for_function("id => document.querySelector('#sk-image-id').textContent !== id", arg=current)
+            page.wait_for_function(
+                "id => document.querySelector('#sk-image-id').textContent !== id", arg=current
+            )
     page.wait_for_function("() => document.querySelector('#sk-score').textContent === '5'")
     assert saved(db_path, lambda s: sorted(x or 0 for x in s) == [1, 3, 5, 7, 9, 10])
     page.wait_for_selector("#sk-done[open]")  # the run is fully rated
@@ -150,7 +163,9 @@ def fills(box):
     return box["h"] >= 0.8 * box["vh"] or box["w"] >= 0.8 * box["vw"]
 
 
-def test_the_viewer_fills_the_screen_zooms_to_actual_pixels_and_shows_the_neighbours(big_page, run_url, tmp_path):
+def test_the_viewer_fills_the_screen_zooms_to_actual_pixels_and_shows_the_neighbours(
+    big_page, run_url, tmp_path
+):
     page = big_page
     page.goto(run_url + "/-/sinkin/images/3")
     page.wait_for_selector("body[data-ready='1']")
@@ -182,8 +197,19 @@ def test_the_viewer_fills_the_screen_zooms_to_actual_pixels_and_shows_the_neighb
 
 
 def test_score_feedback_undo_progress_and_the_end_of_the_run(big_page, run_url, db_path, make_run):
-    make_run(db_path, {"name": "second run", "provider": "simulator", "model_id": "4zdwGOB", "prompt": "a hen",
-                       "seed": [1, 2], "width": 128, "height": 128, "steps": 4})
+    make_run(
+        db_path,
+        {
+            "name": "second run",
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": "a hen",
+            "seed": [1, 2],
+            "width": 128,
+            "height": 128,
+            "steps": 4,
+        },
+    )
     work(db_path)
     page = big_page
     page.goto(run_url + "/-/sinkin/images/6")  # newest first: 6 5 4 3 2 1
@@ -233,8 +259,9 @@ def test_score_feedback_undo_progress_and_the_end_of_the_run(big_page, run_url, 
     assert saved(db_path, lambda s: sorted(x for x in s if x) == [1, 2, 4, 5, 6, 8])
 
 
-def test_ranking_table_folds_the_column_notes_links_rows_to_the_viewer_and_follows_the_theme(big_page, run_url,
-                                                                                          db_path, tmp_path):
+def test_ranking_table_folds_the_column_notes_links_rows_to_the_viewer_and_follows_the_theme(
+    big_page, run_url, db_path, tmp_path
+):
     page = big_page
     table = "{}/{}/image_table".format(run_url, db_path.stem)
     page.goto(table + "?_facet=scale")
@@ -265,8 +292,9 @@ def test_ranking_table_folds_the_column_notes_links_rows_to_the_viewer_and_follo
     page.wait_for_selector("body[data-ready='1']")
 
 
-def test_gallery_compares_picked_images_with_one_zoom_and_upscales_the_best_after_an_estimate(big_page, run_url,
-                                                                                            db_path, tmp_path):
+def test_gallery_compares_picked_images_with_one_zoom_and_upscales_the_best_after_an_estimate(
+    big_page, run_url, db_path, tmp_path
+):
     conn = sqlite3.connect(db_path)
     conn.executemany("update images set score = ? where id = ?", [(9, 1), (8, 2), (4, 3), (10, 6)])
     conn.commit()
@@ -280,17 +308,23 @@ def test_gallery_compares_picked_images_with_one_zoom_and_upscales_the_best_afte
     assert page.locator("#sk-tray-count").inner_text() == "3 images picked"
     page.keyboard.press("c")
     page.wait_for_selector("#sk-multi[open]")
-    page.wait_for_function("() => [...document.querySelectorAll('#sk-multi-body img')].every((i) => i.naturalWidth)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#sk-multi-body img')].every((i) => i.naturalWidth)"
+    )
     boxes = [page.locator("#sk-multi-body img").nth(k).bounding_box() for k in range(3)]
     assert len({(round(b["width"]), round(b["height"])) for b in boxes}) == 1  # the same size
     page.keyboard.press("+")
-    transforms = page.evaluate("[...document.querySelectorAll('#sk-multi-body img')].map((i) => getComputedStyle(i).transform)")
+    transforms = page.evaluate(
+        "[...document.querySelectorAll('#sk-multi-body img')].map((i) => getComputedStyle(i).transform)"
+    )
     assert len(set(transforms)) == 1 and transforms[0] != "none"  # one zoom for all
     page.screenshot(path=str(shots(tmp_path) / "gallery-compare-3.png"))
     page.keyboard.press("Escape")
     # upscale every image scored at least 8: the estimate first, then the confirmed count
     page.click("#sk-batch-open")
-    page.wait_for_function("() => /3 images to upscale/.test(document.querySelector('#sk-batch-plan').textContent)")
+    page.wait_for_function(
+        "() => /3 images to upscale/.test(document.querySelector('#sk-batch-plan').textContent)"
+    )
     assert "provider simulator" in page.locator("#sk-batch-plan").inner_text()
     assert page.locator("#sk-batch-go").inner_text() == "Upscale 3 images"
     page.select_option("#sk-batch-min", "10")
@@ -301,7 +335,9 @@ def test_gallery_compares_picked_images_with_one_zoom_and_upscales_the_best_afte
     page.wait_for_selector(".sk-toast-ok")
     assert page.locator(".sk-toast-ok").inner_text() == "3 images upscaled"
     conn = sqlite3.connect(db_path)
-    assert [r[0] for r in conn.execute("select id from images where upscale_path is not null order by id")] == [1, 2, 6]
+    assert [
+        r[0] for r in conn.execute("select id from images where upscale_path is not null order by id")
+    ] == [1, 2, 6]
     conn.close()
     # the zip of the top images
     assert page.locator("#sk-zip-form").get_attribute("action") == "/-/sinkin/runs/1/top.zip"
@@ -311,8 +347,9 @@ def test_gallery_compares_picked_images_with_one_zoom_and_upscales_the_best_afte
 
 
 def test_remix_and_copy_parameters_from_the_viewer(browser, run_url):
-    context = browser.new_context(viewport={"width": 1920, "height": 1080},
-                                  permissions=["clipboard-read", "clipboard-write"])
+    context = browser.new_context(
+        viewport={"width": 1920, "height": 1080}, permissions=["clipboard-read", "clipboard-write"]
+    )
     page = context.new_page()
     page.goto(run_url + "/-/sinkin/images/2")
     page.wait_for_selector("body[data-ready='1']")

@@ -1,5 +1,6 @@
 """The viewer in Chromium: the upscale dialog names the image's provider and its cost and warns
 before upscaling an image again; an img2img image shows the init image it started from."""
+
 import pytest
 from PIL import Image
 
@@ -13,8 +14,20 @@ pytestmark = pytest.mark.browser
 def test_upscale_dialog_and_init_image(page, live_server, db_path, make_run, tmp_path):
     start = tmp_path / "start.png"
     Image.new("RGB", (96, 64), (10, 200, 30)).save(start)
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128,
-                       "height": 128, "steps": 5, "seed": [1, 2], "init_image": str(start), "image_strength": 0.4})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": "a fox",
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+            "seed": [1, 2],
+            "init_image": str(start),
+            "image_strength": 0.4,
+        },
+    )
     work(db_path)
     db = open_db(db_path)
     first, second = [r[0] for r in db.execute("select id from images order by id").fetchall()]

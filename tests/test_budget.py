@@ -1,4 +1,5 @@
 """Budgets: never start a job that would take the session's spending past the budget."""
+
 import sqlite3
 
 import pytest
@@ -46,7 +47,10 @@ def test_budget_counts_jobs_in_flight(db_path, make_run, fake_provider):
 def test_budget_too_small_for_the_next_job(db_path, make_run, fake_provider):
     make_run(db_path, SPEC)
     set_estimates(db_path, 1.2)
-    with pytest.raises(BudgetTooSmall, match=r"budget of 0.5 credits is too small for the next job \(job 1, up to ~1.2 credits"):
+    with pytest.raises(
+        BudgetTooSmall,
+        match=r"budget of 0.5 credits is too small for the next job \(job 1, up to ~1.2 credits",
+    ):
         work(db_path, budget=0.5)
     assert fake_provider.calls["inference"] == [] and statuses(db_path) == ["queued"] * 5
 
@@ -72,6 +76,7 @@ def test_estimates_are_learned_from_recorded_costs(db_path, make_run, fake_provi
 
 
 # --- the budget is a cap, against the stand-in and its charge log --------------------------------
+
 
 def sinkin_spec(**overrides):
     spec = {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "num_images": 1}
@@ -123,7 +128,9 @@ def test_calls_that_time_out_count_as_spent_at_their_estimate(db_path, make_run,
 
     standin = api_env
     before = learn_from_big_jobs(db_path, make_run, standin)  # 0.22 credits a call
-    monkeypatch.setattr(module, "INFERENCE_TIMEOUT", httpx.Timeout(connect=5.0, read=0.3, write=5.0, pool=5.0))
+    monkeypatch.setattr(
+        module, "INFERENCE_TIMEOUT", httpx.Timeout(connect=5.0, read=0.3, write=5.0, pool=5.0)
+    )
     standin.inject("inference", "hang", times=100, seconds=1.0)  # charged, then no answer in time
     make_run(db_path, sinkin_spec(width=512, height=512, steps=20, seed=list(range(100, 130))))
     summary = work(db_path, concurrency=8, budget=1)
@@ -134,7 +141,9 @@ def test_calls_that_time_out_count_as_spent_at_their_estimate(db_path, make_run,
     assert "counted as charged" in summary.spending()
 
 
-def test_a_download_only_resume_is_free_and_does_not_count_against_the_budget(db_path, make_run, fake_provider):
+def test_a_download_only_resume_is_free_and_does_not_count_against_the_budget(
+    db_path, make_run, fake_provider
+):
     make_run(db_path, dict(SPEC, seed=[1], num_images=2))
     from sinkin_pipeline.providers import TransientError
 

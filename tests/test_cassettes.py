@@ -9,6 +9,7 @@ against the live API (this spends a few credits):
 Recording scrubs the token from form and multipart bodies before anything is written, and the
 last test here fails if any cassette holds something that looks like a real token.
 """
+
 import base64
 import os
 import re
@@ -35,7 +36,7 @@ def body_bytes(body):
 def form_fields(request):
     """A request's form fields (form-encoded or multipart), without the token and file parts."""
     body = body_bytes(request.body)
-    content_type = (request.headers.get("Content-Type") or request.headers.get("content-type") or "")
+    content_type = request.headers.get("Content-Type") or request.headers.get("content-type") or ""
     if isinstance(content_type, list):
         content_type = content_type[0]
     if "multipart/form-data" in content_type:
@@ -89,9 +90,20 @@ def test_models(provider):
 
 
 def test_txt2img(provider):
-    payload = {"model_id": "4zdwGOB", "prompt": "a lighthouse at dusk", "negative_prompt": "blurry",
-               "use_default_neg": True, "width": 512, "height": 768, "steps": 30, "scale": 7.5,
-               "num_images": 2, "seed": 1234, "scheduler": "DPMSolverMultistep", "lcm": False}
+    payload = {
+        "model_id": "4zdwGOB",
+        "prompt": "a lighthouse at dusk",
+        "negative_prompt": "blurry",
+        "use_default_neg": True,
+        "width": 512,
+        "height": 768,
+        "steps": 30,
+        "scale": 7.5,
+        "num_images": 2,
+        "seed": 1234,
+        "scheduler": "DPMSolverMultistep",
+        "lcm": False,
+    }
     with my_vcr.use_cassette("inference_txt2img.yaml"):
         answer = provider.inference(payload)
     assert answer.raw["error_code"] == 0 and len(answer.images) == 2
@@ -125,8 +137,10 @@ def decoded_bodies(cassette_text):
     """Every request and response body in a cassette, decoded (plain, or base64)."""
     data = yaml.safe_load(cassette_text) or {}
     for interaction in data.get("interactions", []):
-        for part in (interaction.get("request", {}).get("body"),
-                     (interaction.get("response", {}).get("body") or {}).get("string")):
+        for part in (
+            interaction.get("request", {}).get("body"),
+            (interaction.get("response", {}).get("body") or {}).get("string"),
+        ):
             if part is None:
                 continue
             raw = part if isinstance(part, bytes) else str(part).encode("utf-8")
@@ -148,5 +162,7 @@ def test_no_cassette_holds_a_real_token():
         text = path.read_text(encoding="utf-8")
         for body in [text.encode("utf-8")] + list(decoded_bodies(text)):
             for value in token_value.findall(body):
-                assert value in (b"", PLACEHOLDER.encode()), "{}: a real-looking access token".format(path.name)
+                assert value in (b"", PLACEHOLDER.encode()), "{}: a real-looking access token".format(
+                    path.name
+                )
             assert not long_run.search(body), "{}: a real-looking access token".format(path.name)

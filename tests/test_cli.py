@@ -1,5 +1,6 @@
 """The `sinkin` command as a user meets it: specs, plans, runs, scores, exports, and every bad
 input with a clear message, a non-zero exit, no traceback and an unchanged database."""
+
 import csv
 import io
 import json
@@ -12,7 +13,14 @@ from PIL import Image
 
 from sinkin_pipeline.cli import cli
 
-SIM = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128, "steps": 5}
+SIM = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 128,
+    "height": 128,
+    "steps": 5,
+}
 
 
 def invoke(*args, input=None):
@@ -39,15 +47,16 @@ def write_spec(tmp_path, spec, name="spec.yml"):
 @pytest.fixture
 def ran(tmp_path, db_path):
     """A database with one finished simulator run of 4 images."""
-    spec = write_spec(tmp_path, dict(SIM, prompt=["a fox", "=HYPERLINK(\"x\")"], seed=[1, 2]))
+    spec = write_spec(tmp_path, dict(SIM, prompt=["a fox", '=HYPERLINK("x")'], seed=[1, 2]))
     assert invoke("run", spec, "--db", db_path).exit_code == 0
     assert invoke("work", "--db", db_path).exit_code == 0
     return db_path
 
 
 def test_plan_prints_jobs_images_axes_and_credits_and_writes_nothing(tmp_path, db_path):
-    spec = write_spec(tmp_path, dict(SIM, provider="sinkin", scheduler=["DDIM", "KLMS"], steps=[10, 20, 30],
-                                     num_images=2))
+    spec = write_spec(
+        tmp_path, dict(SIM, provider="sinkin", scheduler=["DDIM", "KLMS"], steps=[10, 20, 30], num_images=2)
+    )
     before = dump(db_path)
     result = invoke("plan", spec, "--db", db_path)
     assert result.exit_code == 0
@@ -80,7 +89,9 @@ def test_random_seeds_are_drawn_recorded_and_sent(tmp_path, db_path):
     invoke("run", spec, "--db", db_path)
     invoke("work", "--db", db_path)
     conn = sqlite3.connect(db_path)
-    rows = conn.execute("select configs.seed, jobs.raw_payload from jobs join configs on configs.id = jobs.config_id").fetchall()
+    rows = conn.execute(
+        "select configs.seed, jobs.raw_payload from jobs join configs on configs.id = jobs.config_id"
+    ).fetchall()
     assert len({seed for seed, _ in rows}) == 3
     assert all(json.loads(payload)["seed"] == seed and seed >= 0 for seed, payload in rows)
 
@@ -120,7 +131,7 @@ def test_models_refresh_on_the_simulator(db_path):
 
 
 def test_every_command_has_help_with_an_example():
-    for name, command in cli.commands.items():
+    for name in cli.commands:
         result = invoke(name, "--help")
         assert result.exit_code == 0 and "Example" in result.output, name
 
@@ -129,9 +140,18 @@ BAD_SPECS = [
     ("prompt: [a, b\n", "invalid YAML"),
     ("- just\n- a list\n", "a spec must be a mapping"),
     ({"model_id": "m", "prompt": "p", "sheduler": "DDIM"}, "sheduler: unknown key (did you mean scheduler?)"),
-    ({"model_id": "m", "prompt": "p", "steps": 51}, "steps: 51 – out of range: expected a whole number from 1 to 50"),
-    ({"model_id": "m", "prompt": "p", "steps": "many"}, "steps: 'many' – expected a whole number from 1 to 50"),
-    ({"model_id": "m", "prompt": "p", "width": 500}, "width: 500 – expected a whole number from 128 to 896, a multiple of 8"),
+    (
+        {"model_id": "m", "prompt": "p", "steps": 51},
+        "steps: 51 – out of range: expected a whole number from 1 to 50",
+    ),
+    (
+        {"model_id": "m", "prompt": "p", "steps": "many"},
+        "steps: 'many' – expected a whole number from 1 to 50",
+    ),
+    (
+        {"model_id": "m", "prompt": "p", "width": 500},
+        "width: 500 – expected a whole number from 128 to 896, a multiple of 8",
+    ),
     ({"model_id": "m", "prompt": "p", "scale": [7, 25]}, "scale: 25 – out of range"),
     ({"model_id": "m", "prompt": "p", "scheduler": "euler"}, "scheduler: 'euler' – expected one of"),
     ({"model_id": "m", "prompt": "p", "scheduler": "ddim"}, "did you mean DDIM?"),
@@ -139,7 +159,10 @@ BAD_SPECS = [
     ({"model_id": "m", "prompt": "p", "lcm": "yes"}, "lcm: 'yes' – expected true or false"),
     ({"model_id": "m", "prompt": "p", "seed": {"random": 0}}, "seed: {'random': 0} – expected {random: K}"),
     ({"model_id": "m", "prompt": "p", "image_strength": 0.5}, "image_strength: only used with img2img"),
-    ({"model_id": "m", "prompt": "p", "init_image": "missing.png"}, "init_image: 'missing.png' – file not found"),
+    (
+        {"model_id": "m", "prompt": "p", "init_image": "missing.png"},
+        "init_image: 'missing.png' – file not found",
+    ),
 ]
 
 
@@ -155,7 +178,9 @@ def test_bad_specs_get_one_clear_line_and_change_nothing(tmp_path, db_path, spec
 
 
 def test_several_problems_are_listed_one_per_line(tmp_path, db_path):
-    path = write_spec(tmp_path, {"model_id": "m", "prompt": "p", "steps": 0, "height": 1000, "sampler": "DDIM"})
+    path = write_spec(
+        tmp_path, {"model_id": "m", "prompt": "p", "steps": 0, "height": 1000, "sampler": "DDIM"}
+    )
     result = invoke("plan", path, "--db", db_path)
     assert "has 3 problems" in result.output
     assert len([line for line in result.output.splitlines() if line.startswith("  - ")]) == 3
@@ -212,17 +237,20 @@ def test_large_grid_needs_yes_when_not_interactive(tmp_path, db_path):
     assert invoke("run", spec, "--db", db_path, "--yes").exit_code == 0
 
 
-@pytest.mark.parametrize("args,message", [
-    (["score", 1, 11], "score must be a whole number from 1 to 10, got 11"),
-    (["score", 1, 0], "score must be a whole number from 1 to 10"),
-    (["score", 1, "great"], "score must be a whole number from 1 to 10, got 'great'"),
-    (["score", 999, 5], "image 999 not found"),
-    (["upscale", 1, "--scale", 5], "scale must be from 2 to 4"),
-    (["upscale", 1, "--type", "hires_fix", "--strength", 2], "strength must be from 0 to 1"),
-    (["upscale", 999], "image 999 not found"),
-    (["export", "--run", 42], "run 42 not found"),
-    (["work", "--run", 42], "run 42 not found"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["score", 1, 11], "score must be a whole number from 1 to 10, got 11"),
+        (["score", 1, 0], "score must be a whole number from 1 to 10"),
+        (["score", 1, "great"], "score must be a whole number from 1 to 10, got 'great'"),
+        (["score", 999, 5], "image 999 not found"),
+        (["upscale", 1, "--scale", 5], "scale must be from 2 to 4"),
+        (["upscale", 1, "--type", "hires_fix", "--strength", 2], "strength must be from 0 to 1"),
+        (["upscale", 999], "image 999 not found"),
+        (["export", "--run", 42], "run 42 not found"),
+        (["work", "--run", 42], "run 42 not found"),
+    ],
+)
 def test_bad_arguments_change_nothing(ran, args, message):
     before = dump(ran)
     result = invoke(*args, "--db", ran)
@@ -251,17 +279,20 @@ def test_a_key_given_twice_in_a_spec_is_refused_with_its_line(tmp_path, db_path)
 TOO_BIG = 2**63
 
 
-@pytest.mark.parametrize("args,message", [
-    (["score", TOO_BIG, 5], "image id must be from 1 to 9223372036854775807"),
-    (["score", 0, 5], "image id must be from 1 to 9223372036854775807, got 0"),
-    (["upscale", TOO_BIG], "9223372036854775808 is not in the range 1<=x<=9223372036854775807"),
-    (["export", "--run", TOO_BIG], "is not in the range"),
-    (["queue", "--run", TOO_BIG], "is not in the range"),
-    (["work", "--run", 0], "is not in the range"),
-    (["next", "--run", TOO_BIG], "is not in the range"),
-    (["retry", "--run", TOO_BIG * 4], "is not in the range"),
-    (["cancel", "--run", TOO_BIG], "is not in the range"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["score", TOO_BIG, 5], "image id must be from 1 to 9223372036854775807"),
+        (["score", 0, 5], "image id must be from 1 to 9223372036854775807, got 0"),
+        (["upscale", TOO_BIG], "9223372036854775808 is not in the range 1<=x<=9223372036854775807"),
+        (["export", "--run", TOO_BIG], "is not in the range"),
+        (["queue", "--run", TOO_BIG], "is not in the range"),
+        (["work", "--run", 0], "is not in the range"),
+        (["next", "--run", TOO_BIG], "is not in the range"),
+        (["retry", "--run", TOO_BIG * 4], "is not in the range"),
+        (["cancel", "--run", TOO_BIG], "is not in the range"),
+    ],
+)
 def test_ids_out_of_range_get_a_clear_error(ran, args, message):
     before = dump(ran)
     result = CliRunner().invoke(cli, [str(a) for a in args] + ["--db", str(ran)])

@@ -1,6 +1,7 @@
 """The CLI for newcomers: model and LoRA ids checked against the cached list (filled on first use)
 with the nearest known ids, an explicit override; `plan` counts every value and shows the seeds;
 `next` names its image; counts and credits worded like money."""
+
 import re
 import sqlite3
 
@@ -9,7 +10,14 @@ from click.testing import CliRunner
 
 from sinkin_pipeline.cli import cli
 
-SIM = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128, "steps": 5}
+SIM = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 128,
+    "height": 128,
+    "steps": 5,
+}
 
 
 def invoke(*args):
@@ -71,8 +79,10 @@ def test_unknown_ids_are_named_with_the_nearest_and_need_an_override(tmp_path, d
     before = dump(db_path)
     result = invoke("plan", spec, "--db", db_path)
     assert result.exit_code == 0
-    assert "Warning: model_id: '4zdwGO8' is not in the cached model list – nearest: 4zdwGOB (DreamShaper)" \
+    assert (
+        "Warning: model_id: '4zdwGO8' is not in the cached model list – nearest: 4zdwGOB (DreamShaper)"
         in result.output
+    )
     assert "Warning: lora: 'lora-flim' is not in the cached LoRA list – nearest: lora-film" in result.output
     assert dump(db_path) == before  # plan writes nothing, not even the model cache
     result = invoke("run", spec, "--db", db_path)
@@ -111,7 +121,9 @@ def test_each_provider_keeps_its_own_model_list(db_path):
 
     invoke("models", "--refresh", "--provider", "simulator", "--db", db_path)
     conn = open_db(db_path)
-    conn.execute("insert into models (id, title, kind, catalogue) values ('local_ckpt', 'Local', 'model', 'other')")
+    conn.execute(
+        "insert into models (id, title, kind, catalogue) values ('local_ckpt', 'Local', 'model', 'other')"
+    )
     conn.conn.commit()
     conn.conn.close()
     listed = invoke("models", "--db", db_path, "--provider", "simulator", "--json").output

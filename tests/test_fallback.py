@@ -1,4 +1,5 @@
 """The img2img → txt2img fallback plugin."""
+
 import json
 import sqlite3
 
@@ -24,8 +25,17 @@ def job_row(db_path):
 
 
 def test_failed_img2img_is_sent_again_as_txt2img(db_path, make_run, fake_provider, tmp_path):
-    make_run(db_path, {"provider": "fake", "model_id": "m", "prompt": "a fox", "init_image": str(init_png(tmp_path)),
-                       "image_strength": 0.4, "controlnet": "canny"})
+    make_run(
+        db_path,
+        {
+            "provider": "fake",
+            "model_id": "m",
+            "prompt": "a fox",
+            "init_image": str(init_png(tmp_path)),
+            "image_strength": 0.4,
+            "controlnet": "canny",
+        },
+    )
     fake_provider.script["inference"] = [ServiceError("img2img failed: init image rejected")]
     summary = work(db_path)
     assert summary.succeeded == 1 and summary.images == 1
@@ -40,8 +50,16 @@ def test_failed_img2img_is_sent_again_as_txt2img(db_path, make_run, fake_provide
 
 
 def test_fallback_can_be_turned_off_in_the_spec(db_path, make_run, fake_provider, tmp_path):
-    make_run(db_path, {"provider": "fake", "model_id": "m", "prompt": "a fox", "init_image": str(init_png(tmp_path)),
-                       "fallback": False})
+    make_run(
+        db_path,
+        {
+            "provider": "fake",
+            "model_id": "m",
+            "prompt": "a fox",
+            "init_image": str(init_png(tmp_path)),
+            "fallback": False,
+        },
+    )
     fake_provider.script["inference"] = [ServiceError("img2img failed")]
     assert work(db_path).failed == 1
     job = job_row(db_path)
@@ -57,7 +75,10 @@ def test_txt2img_errors_get_no_fallback(db_path, make_run, fake_provider):
 
 
 def test_when_the_fallback_fails_too_both_messages_are_kept(db_path, make_run, fake_provider, tmp_path):
-    make_run(db_path, {"provider": "fake", "model_id": "m", "prompt": "a fox", "init_image": str(init_png(tmp_path))})
+    make_run(
+        db_path,
+        {"provider": "fake", "model_id": "m", "prompt": "a fox", "init_image": str(init_png(tmp_path))},
+    )
     fake_provider.script["inference"] = [ServiceError("img2img failed"), ServiceError("out of credits")]
     work(db_path)
     job = job_row(db_path)

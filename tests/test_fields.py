@@ -1,5 +1,6 @@
 """One source for the SinkIn fields: docs/spec.md's reference is generated from fields.py, and a
 field added there is checked, stored and sent without touching any other module."""
+
 import json
 import sqlite3
 import subprocess
@@ -16,8 +17,9 @@ ROOT = Path(__file__).parent.parent
 
 
 def test_the_spec_reference_is_generated_from_fields():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-spec-docs"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen-spec-docs"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     text = (ROOT / "docs" / "spec.md").read_text()
     for key in list(FIELDS) + list(SPEC_ONLY_KEYS):
@@ -34,7 +36,9 @@ def test_setting_columns_follow_the_fields():
 def test_the_form_translation_derives_its_keys_from_fields():
     from datasette_sinkin import formspec
 
-    assert set(formspec.NUMBER_KEYS) == {k for k, f in FIELDS.items() if f.kind in ("int", "float")} - {"seed"}
+    assert set(formspec.NUMBER_KEYS) == {k for k, f in FIELDS.items() if f.kind in ("int", "float")} - {
+        "seed"
+    }
     assert set(formspec.IMG2IMG_KEYS) == {k for k, f in FIELDS.items() if f.img2img_only}
     assert set(formspec.ORDER) == set(FIELDS) | set(SPEC_ONLY_KEYS)
 

@@ -1,5 +1,6 @@
 """The gallery's filter menus count what choosing a value would show: the counts follow the other
 filters and "unrated only"."""
+
 import re
 import sqlite3
 
@@ -16,13 +17,26 @@ def counts(html, key):
 
 @pytest.mark.asyncio
 async def test_filter_counts_follow_the_other_filters(db_path, make_run):
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "a cat"],
-                       "scheduler": ["DDIM", "KLMS"], "seed": [1, 2], "width": 128, "height": 128, "steps": 5})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox", "a cat"],
+            "scheduler": ["DDIM", "KLMS"],
+            "seed": [1, 2],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
     work(db_path)
     conn = sqlite3.connect(db_path)
     with conn:  # both images of a fox with DDIM are rated
-        conn.execute("update images set score = 7 where config_id in (select id from configs "
-                     "where prompt = 'a fox' and scheduler = 'DDIM')")
+        conn.execute(
+            "update images set score = 7 where config_id in (select id from configs "
+            "where prompt = 'a fox' and scheduler = 'DDIM')"
+        )
     conn.close()
     ds = make_datasette(db_path, "127.0.0.1", 8001)
     page = (await ds.client.get("/-/sinkin/runs/1")).text

@@ -1,12 +1,12 @@
 """The X/Y/Z grid: every image of the run exactly once across the Z pages, score badges, the
 "Download grid" PNG (its size, labels and badges), and readable 4xx answers to bad axes."""
+
 import re
 import sqlite3
 from io import BytesIO
 
 import pytest
 from PIL import Image
-
 from test_insights import build_planted
 
 
@@ -32,12 +32,15 @@ async def test_every_image_appears_exactly_once_across_z_pages(site):
     conn.close()
     seen = []
     for zpage in (1, 2):
-        response = await ds.client.get("/-/sinkin/runs/{}/grid?x=scheduler&y=seed&z=steps&zpage={}".format(
-            run_id, zpage))
+        response = await ds.client.get(
+            "/-/sinkin/runs/{}/grid?x=scheduler&y=seed&z=steps&zpage={}".format(run_id, zpage)
+        )
         assert response.status_code == 200
         seen += ids_on(response.text)
-        assert response.text.count("<th scope=\"row\">") == 3  # seeds 1, 2, 3 down the left edge
-        assert "DDIM</th>" in response.text and "K_EULER</th>" in response.text and "PNDM</th>" in response.text
+        assert response.text.count('<th scope="row">') == 3  # seeds 1, 2, 3 down the left edge
+        assert (
+            "DDIM</th>" in response.text and "K_EULER</th>" in response.text and "PNDM</th>" in response.text
+        )
     assert sorted(seen) == all_ids
     assert len(seen) == len(set(seen)) == 18
     # each image carries its score badge
@@ -56,7 +59,7 @@ async def test_defaults_and_images_side_by_side(site):
     assert len(ids_on(response.text)) == 18  # no Z: one page holds them all
     # X = scheduler (3 values), Y = steps (2): seeds go last, side by side in a cell
     assert "side by side, by seed" in response.text
-    assert '<option selected>scheduler</option>' in response.text.split('id="sk-y"')[0]
+    assert "<option selected>scheduler</option>" in response.text.split('id="sk-y"')[0]
 
 
 @pytest.mark.asyncio
@@ -89,19 +92,24 @@ async def test_download_grid_png_has_the_expected_size_labels_and_badges(site):
 @pytest.mark.asyncio
 async def test_z_page_png_names_the_z_value(site):
     ds, _, run_id = site
-    response = await ds.client.get("/-/sinkin/runs/{}/grid.png?x=scheduler&y=seed&z=steps&zpage=2".format(run_id))
+    response = await ds.client.get(
+        "/-/sinkin/runs/{}/grid.png?x=scheduler&y=seed&z=steps&zpage=2".format(run_id)
+    )
     assert response.status_code == 200
     assert Image.open(BytesIO(response.content)).text["Z"] == "steps: 35"
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("query, status, message", [
-    ("?x=nope", 400, "'nope' is not a setting that varies"),
-    ("?x=steps&y=steps", 400, "must be different"),
-    ("?x=steps&y=seed&z=scheduler&zpage=9", 400, "z page 9 does not exist"),
-    ("?x=steps&y=seed&z=scheduler&zpage=x", 400, "z page must be a whole number"),
-    ("?y=seed", 400, "choose X before Y"),
-])
+@pytest.mark.parametrize(
+    "query, status, message",
+    [
+        ("?x=nope", 400, "'nope' is not a setting that varies"),
+        ("?x=steps&y=steps", 400, "must be different"),
+        ("?x=steps&y=seed&z=scheduler&zpage=9", 400, "z page 9 does not exist"),
+        ("?x=steps&y=seed&z=scheduler&zpage=x", 400, "z page must be a whole number"),
+        ("?y=seed", 400, "choose X before Y"),
+    ],
+)
 async def test_bad_axes_get_a_readable_400(site, query, status, message):
     ds, _, run_id = site
     for path in ("/grid", "/grid.png"):

@@ -1,5 +1,6 @@
 """The viewer's extras: the upscale quote on the image's own provider (estimate, a warning before
 upscaling again) and the init image of an img2img image – the library and the route."""
+
 import sqlite3
 
 import pytest
@@ -10,8 +11,15 @@ from sinkin_pipeline.imagequote import init_image, upscale_quote
 from sinkin_pipeline.upscaling import upscale_image
 from sinkin_pipeline.worker import work
 
-SPEC = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128,
-        "steps": 5, "seed": 1}
+SPEC = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 128,
+    "height": 128,
+    "steps": 5,
+    "seed": 1,
+}
 
 
 def first_image(db_path):
@@ -40,8 +48,10 @@ def test_a_simulator_image_is_quoted_free_and_warned_once_upscaled(db_path, make
     upscale_image(db_path, image_id, "esrgan")
     q, _ = quote(db_path, image_id)
     assert q["upscaled"] == {"type": "esrgan", "times": 1, "credits": 0}
-    assert q["warning"] == ("Image {} is already upscaled (esrgan): upscaling it again is free and "
-                            "replaces the upscale shown.".format(image_id))
+    assert q["warning"] == (
+        "Image {} is already upscaled (esrgan): upscaling it again is free and "
+        "replaces the upscale shown.".format(image_id)
+    )
     assert quote(db_path, 999)[0] is None
 
 
@@ -52,8 +62,11 @@ def test_a_paid_image_is_quoted_in_credits_on_its_provider(db_path, make_run, mo
     with db.conn:  # a paid image as the worker leaves it (no network here)
         job = db.execute("select id, run_id, config_id from jobs").fetchone()
         db.execute("update jobs set status = 'succeeded', credit_cost = 1 where id = ?", [job[0]])
-        db.execute("insert into images (run_id, config_id, job_id, image_index, inf_id, url) values (?, ?, ?, 0, "
-                   "'inf1', 'https://example.invalid/1.png')", list(job[1:]) + [job[0]])
+        db.execute(
+            "insert into images (run_id, config_id, job_id, image_index, inf_id, url) values (?, ?, ?, 0, "
+            "'inf1', 'https://example.invalid/1.png')",
+            list(job[1:]) + [job[0]],
+        )
     db.conn.close()
     q, _ = quote(db_path, first_image(db_path))
     assert q["provider"] == "sinkin" and q["free"] is False
@@ -69,7 +82,12 @@ def test_the_init_image_of_an_img2img_image_and_the_route(db_path, make_run, tmp
     image_id = first_image(db_path)
     _, init = quote(db_path, image_id)
     assert (init["filename"], init["width"], init["height"], init["image_strength"], init["fallback"]) == (
-        "start.png", 96, 64, 0.4, 0)
+        "start.png",
+        96,
+        64,
+        0.4,
+        0,
+    )
 
 
 @pytest.mark.asyncio

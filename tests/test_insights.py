@@ -1,5 +1,6 @@
 """Insights on a run with planted scores: means, 95% intervals and paired differences checked
 against a hand computation; the CLI table and JSON; Student's t quantiles against a printed table."""
+
 import json
 import math
 
@@ -9,13 +10,30 @@ from click.testing import CliRunner
 from sinkin_pipeline.cli import cli
 from sinkin_pipeline.stats import t_quantile
 
-SPEC = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128,
-        "scheduler": ["DDIM", "K_EULER", "PNDM"], "steps": [20, 35], "seed": [1, 2, 3]}
+SPEC = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 128,
+    "height": 128,
+    "scheduler": ["DDIM", "K_EULER", "PNDM"],
+    "steps": [20, 35],
+    "seed": [1, 2, 3],
+}
 #: (scheduler, steps, seed) -> score; DDIM planted about 2.3 points above K_EULER on every seed
 PLANTED = {
-    ("DDIM", 20, 1): 6, ("DDIM", 35, 1): 7, ("K_EULER", 20, 1): 4, ("K_EULER", 35, 1): 5,
-    ("DDIM", 20, 2): 8, ("DDIM", 35, 2): 10, ("K_EULER", 20, 2): 6, ("K_EULER", 35, 2): 7,
-    ("DDIM", 20, 3): 7, ("DDIM", 35, 3): 8, ("K_EULER", 20, 3): 5, ("K_EULER", 35, 3): 5,
+    ("DDIM", 20, 1): 6,
+    ("DDIM", 35, 1): 7,
+    ("K_EULER", 20, 1): 4,
+    ("K_EULER", 35, 1): 5,
+    ("DDIM", 20, 2): 8,
+    ("DDIM", 35, 2): 10,
+    ("K_EULER", 20, 2): 6,
+    ("K_EULER", 35, 2): 7,
+    ("DDIM", 20, 3): 7,
+    ("DDIM", 35, 3): 8,
+    ("K_EULER", 20, 3): 5,
+    ("K_EULER", 35, 3): 5,
     ("PNDM", 20, 1): 3,  # the only PNDM rating: too few for an interval
 }
 T975 = {5: 2.5706, 6: 2.4469}  # Student's t, 97.5% quantile, from a printed table
@@ -28,17 +46,18 @@ def invoke(*args):
 def build_planted(db_path):
     """A simulator run of 18 images, 13 scored through `sinkin score` with the planted values;
     returns the run id."""
+    from conftest import queue_run
+
     from sinkin_pipeline.db import open_db
     from sinkin_pipeline.worker import work
-
-    from conftest import queue_run
 
     open_db(db_path).conn.close()
     run_id = queue_run(db_path, SPEC)
     work(db_path, concurrency=2)
     db = open_db(db_path)
-    found = db.execute("select images.id, scheduler, steps, seed from images join configs "
-                       "on configs.id = images.config_id").fetchall()
+    found = db.execute(
+        "select images.id, scheduler, steps, seed from images join configs on configs.id = images.config_id"
+    ).fetchall()
     db.conn.close()
     assert len(found) == 18
     for image_id, scheduler, steps, seed in found:
@@ -67,8 +86,17 @@ def ci_half(values, t):
 
 
 def test_t_quantiles_match_the_printed_table():
-    table = {(0.975, 1): 12.706, (0.975, 2): 4.303, (0.975, 5): 2.571, (0.975, 10): 2.228,
-             (0.975, 30): 2.042, (0.995, 3): 5.841, (0.95, 20): 1.725, (0.975, 60): 2.000, (0.975, 1000): 1.962}
+    table = {
+        (0.975, 1): 12.706,
+        (0.975, 2): 4.303,
+        (0.975, 5): 2.571,
+        (0.975, 10): 2.228,
+        (0.975, 30): 2.042,
+        (0.995, 3): 5.841,
+        (0.95, 20): 1.725,
+        (0.975, 60): 2.000,
+        (0.975, 1000): 1.962,
+    }
     for (p, df), expected in table.items():
         assert t_quantile(p, df) == pytest.approx(expected, abs=1e-3)
     assert t_quantile(0.025, 5) == pytest.approx(-2.571, abs=1e-3)

@@ -1,9 +1,9 @@
 """The insights pages and their JSON, served by Datasette on a run with planted scores; bad
 requests get a 4xx with a readable message."""
+
 import json
 
 import pytest
-
 from test_insights import build_planted
 
 
@@ -75,16 +75,19 @@ async def test_choosing_runs_and_the_links_that_lead_here(site):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("path, status, message", [
-    ("/-/sinkin/runs/99/insights.json", 404, "run 99 not found"),
-    ("/-/sinkin/runs/99/insights", 404, "run 99 not found"),
-    ("/-/sinkin/insights.json?runs=1,x", 400, "'x' is not a run id"),
-    ("/-/sinkin/insights.json", 400, "choose the runs"),
-    ("/-/sinkin/insights.json?runs=1,99", 404, "run 99 not found"),
-    ("/-/sinkin/runs/1/insights.json?normalize=seed", 400, "normalize: expected 'prompt'"),
-    ("/-/sinkin/runs/1/insights.json?x=nope", 400, "'nope' is not a setting that varies"),
-    ("/-/sinkin/runs/1/insights?x=steps&y=steps", 400, "two different settings"),
-])
+@pytest.mark.parametrize(
+    "path, status, message",
+    [
+        ("/-/sinkin/runs/99/insights.json", 404, "run 99 not found"),
+        ("/-/sinkin/runs/99/insights", 404, "run 99 not found"),
+        ("/-/sinkin/insights.json?runs=1,x", 400, "'x' is not a run id"),
+        ("/-/sinkin/insights.json", 400, "choose the runs"),
+        ("/-/sinkin/insights.json?runs=1,99", 404, "run 99 not found"),
+        ("/-/sinkin/runs/1/insights.json?normalize=seed", 400, "normalize: expected 'prompt'"),
+        ("/-/sinkin/runs/1/insights.json?x=nope", 400, "'nope' is not a setting that varies"),
+        ("/-/sinkin/runs/1/insights?x=steps&y=steps", 400, "two different settings"),
+    ],
+)
 async def test_bad_requests_get_a_readable_4xx(site, path, status, message):
     ds, _, _ = site
     response = await ds.client.get(path)

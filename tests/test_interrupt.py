@@ -2,6 +2,7 @@
 stand-in SinkIn server and its charge log: the first signal lets the requests in flight finish and
 keeps their answers; a second one marks them interrupted at once; the documented recovery then
 pays for every job exactly once. (More trials: bench/bench_interrupt.py.)"""
+
 import random
 import signal
 import subprocess
@@ -9,7 +10,6 @@ import sys
 import time
 
 import pytest
-
 from test_kill import cli_env, query, sinkin, wait_for
 
 JOBS = 12
@@ -19,16 +19,23 @@ JOBS = 12
 def grid(tmp_path, standin):
     db_path = tmp_path / "lab.db"
     spec = tmp_path / "spec.yml"
-    spec.write_text("provider: sinkin\nmodel_id: 4zdwGOB\nprompt: a fox\nsteps: 5\nwidth: 128\nheight: 128\n"
-                    "num_images: 1\nseed: [{}]\n".format(", ".join(str(i) for i in range(JOBS))))
+    spec.write_text(
+        "provider: sinkin\nmodel_id: 4zdwGOB\nprompt: a fox\nsteps: 5\nwidth: 128\nheight: 128\n"
+        "num_images: 1\nseed: [{}]\n".format(", ".join(str(i) for i in range(JOBS)))
+    )
     env = cli_env(standin, db_path)
     assert sinkin(env, "run", str(spec), "--yes").returncode == 0
     return db_path, env
 
 
 def start_work(env, *args):
-    return subprocess.Popen([sys.executable, "-m", "sinkin_pipeline", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sinkin_pipeline", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def in_flight(standin):
@@ -77,7 +84,9 @@ def test_a_second_ctrl_c_marks_the_jobs_in_flight_interrupted_at_once(grid, stan
     assert worker.returncode == 130, out + err
     assert "8 jobs in flight marked interrupted" in out
     assert query(db_path, "select status, count(*) from jobs group by status order by status") == [
-        ("interrupted", 8), ("queued", JOBS - 8)]
+        ("interrupted", 8),
+        ("queued", JOBS - 8),
+    ]
     errors = query(db_path, "select error from jobs where status = 'interrupted'")
     assert all("may have been charged" in e for (e,) in errors)
 

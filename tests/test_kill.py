@@ -1,5 +1,6 @@
 """Real worker processes against the local stand-in SinkIn server: SIGKILL mid-request and
 mid-download, and two `sinkin work` processes sharing one database."""
+
 import os
 import signal
 import sqlite3
@@ -12,14 +13,20 @@ import pytest
 
 def cli_env(standin, db_path):
     env = dict(os.environ)
-    env.update(SINKIN_API_KEY="test-key", SINKIN_API_BASE=standin.base_url, SINKIN_DB=str(db_path),
-               SINKIN_RETRY_BASE_DELAY="0.01", PYTHONUNBUFFERED="1")
+    env.update(
+        SINKIN_API_KEY="test-key",
+        SINKIN_API_BASE=standin.base_url,
+        SINKIN_DB=str(db_path),
+        SINKIN_RETRY_BASE_DELAY="0.01",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
 def sinkin(env, *args, check=True):
-    result = subprocess.run([sys.executable, "-m", "sinkin_pipeline", *args], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "sinkin_pipeline", *args], env=env, capture_output=True, text=True, timeout=120
+    )
     if check and result.returncode not in (0, 1):
         raise AssertionError(result.stdout + result.stderr)
     return result
@@ -46,8 +53,10 @@ def wait_for(predicate, timeout=20.0):
 def queued(tmp_path, standin):
     db_path = tmp_path / "lab.db"
     spec = tmp_path / "spec.yml"
-    spec.write_text("provider: sinkin\nmodel_id: 4zdwGOB\nprompt: a fox\nnum_images: 2\nsteps: 10\n"
-                    "width: 256\nheight: 256\nseed: 7\n")
+    spec.write_text(
+        "provider: sinkin\nmodel_id: 4zdwGOB\nprompt: a fox\nnum_images: 2\nsteps: 10\n"
+        "width: 256\nheight: 256\nseed: 7\n"
+    )
     env = cli_env(standin, db_path)
     result = sinkin(env, "run", str(spec), "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -57,8 +66,12 @@ def queued(tmp_path, standin):
 def test_sigkill_mid_request_is_never_resent_automatically(queued, standin):
     db_path, env = queued
     standin.latency = 30
-    worker = subprocess.Popen([sys.executable, "-m", "sinkin_pipeline", "work"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "sinkin_pipeline", "work"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: any(c["endpoint"] == "inference" for c in standin.calls))
         time.sleep(0.2)
@@ -88,8 +101,12 @@ def test_sigkill_mid_request_is_never_resent_automatically(queued, standin):
 def test_sigkill_during_downloads_resumes_without_a_second_call(queued, standin):
     db_path, env = queued
     standin.download_latency = 30
-    worker = subprocess.Popen([sys.executable, "-m", "sinkin_pipeline", "work"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "sinkin_pipeline", "work"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: query(db_path, "select raw_response from jobs")[0][0] is not None)
         time.sleep(0.2)
@@ -107,22 +124,34 @@ def test_sigkill_during_downloads_resumes_without_a_second_call(queued, standin)
     sinkin(env, "retry")
     assert sinkin(env, "work").returncode == 0
     assert standin.charged("inference") == 1
-    assert query(db_path, "select count(*), count(distinct image_index) from images where path is not null "
-                          "and inf_id = ?", [inf_id]) == [(2, 2)]
+    assert query(
+        db_path,
+        "select count(*), count(distinct image_index) from images where path is not null and inf_id = ?",
+        [inf_id],
+    ) == [(2, 2)]
     assert not list((db_path.parent / "lab_media").glob("run_*/*.part-*"))
 
 
 def test_two_worker_processes_share_one_queue(tmp_path, standin):
     db_path = tmp_path / "lab.db"
     spec = tmp_path / "spec.yml"
-    spec.write_text("provider: sinkin\nmodel_id: 4zdwGOB\nprompt: a fox\nsteps: 5\nwidth: 128\n"
-                    "height: 128\nseed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n")
+    spec.write_text(
+        "provider: sinkin\nmodel_id: 4zdwGOB\nprompt: a fox\nsteps: 5\nwidth: 128\n"
+        "height: 128\nseed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n"
+    )
     env = cli_env(standin, db_path)
     assert sinkin(env, "run", str(spec), "--yes").returncode == 0
     standin.latency = 0.6  # long enough for both processes to start on a loaded machine
-    workers = [subprocess.Popen([sys.executable, "-m", "sinkin_pipeline", "work", "--concurrency", "2"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sinkin_pipeline", "work", "--concurrency", "2"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [w.communicate(timeout=120) for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
     assert standin.charged("inference") == 16
@@ -142,8 +171,12 @@ def test_a_worker_killed_elsewhere_is_recovered_when_its_lease_runs_out(queued, 
     db_path, env = queued
     env = dict(env, SINKIN_LEASE_SECONDS="4")
     standin.latency = 30
-    worker = subprocess.Popen([sys.executable, "-m", "sinkin_pipeline", "work"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "sinkin_pipeline", "work"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: any(c["endpoint"] == "inference" for c in standin.calls))
         time.sleep(1.2)  # the heartbeat has renewed the lease at least once

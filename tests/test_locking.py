@@ -1,5 +1,6 @@
 """Writes wait for the busy timeout instead of failing with "database is locked": `sinkin run`
 while another process keeps taking the write lock with short IMMEDIATE transactions."""
+
 import sqlite3
 import subprocess
 import sys
@@ -29,10 +30,25 @@ while True:
 def test_run_twenty_times_against_a_concurrent_writer(tmp_path, db_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = tmp_path / "spec.yml"
-    spec.write_text(yaml.safe_dump({"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a", "b"],
-                                    "seed": [1, 2, 3], "width": 128, "height": 128, "steps": 2}))
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db_path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "provider": "simulator",
+                "model_id": "4zdwGOB",
+                "prompt": ["a", "b"],
+                "seed": [1, 2, 3],
+                "width": 128,
+                "height": 128,
+                "steps": 2,
+            }
+        )
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert writer.stdout.readline().strip() == "ready"
         time.sleep(0.1)

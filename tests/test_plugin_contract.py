@@ -1,6 +1,7 @@
 """The plugin contract: providers registered as classes (and the older name/factory form), typed
 results with images as bytes or URLs, provider-declared options, registry-built upscalers that say
 which providers they apply to, and guarded hooks that never fail a paid job."""
+
 import io
 import json
 import sqlite3
@@ -9,8 +10,16 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from sinkin_pipeline import (Field, GeneratedImage, InferenceResult, Provider, ServiceError, Upscaler,
-                             UpscaleResult, hookimpl)
+from sinkin_pipeline import (
+    Field,
+    GeneratedImage,
+    InferenceResult,
+    Provider,
+    ServiceError,
+    Upscaler,
+    UpscaleResult,
+    hookimpl,
+)
 from sinkin_pipeline.plugins import pm
 from sinkin_pipeline.providers import get_provider, get_providers
 from sinkin_pipeline.spec import SpecError, check_spec
@@ -29,15 +38,21 @@ class BytesProvider(Provider):
 
     name = "bytes"
     free = True
-    options = [Field("clip_skip", "int", default=1, min=1, max=4, help="layers to skip"),
-               Field("sampler", "choice", default=None, choices=("Euler a", "DPM++ 2M"))]
+    options = [
+        Field("clip_skip", "int", default=1, min=1, max=4, help="layers to skip"),
+        Field("sampler", "choice", default=None, choices=("Euler a", "DPM++ 2M")),
+    ]
     calls = []
 
     def inference(self, payload, init_image=None):
         BytesProvider.calls.append(dict(payload))
         n = int(payload.get("num_images") or 1)
-        return InferenceResult(images=[GeneratedImage(data=png(), seed=1000 + i) for i in range(n)],
-                               credit_cost=0.0, inf_id="b1", raw={"info": "local"})
+        return InferenceResult(
+            images=[GeneratedImage(data=png(), seed=1000 + i) for i in range(n)],
+            credit_cost=0.0,
+            inf_id="b1",
+            raw={"info": "local"},
+        )
 
     def upscale(self, payload, image=None):
         BytesProvider.calls.append({"upscale": payload, "image": image[0] if image else None})
@@ -54,8 +69,15 @@ class Plugin:
 
     @hookimpl
     def register_upscalers(self, register):
-        register(Upscaler("lanczos", [Field("factor", "int", default=2, min=2, max=3)], "Lanczos",
-                          providers=("bytes",), source="file"))
+        register(
+            Upscaler(
+                "lanczos",
+                [Field("factor", "int", default=2, min=2, max=3)],
+                "Lanczos",
+                providers=("bytes",),
+                source="file",
+            )
+        )
 
 
 @pytest.fixture
@@ -84,16 +106,23 @@ def test_providers_register_as_classes_or_by_name_and_factory(bytes_plugin):
 
 
 def test_bytes_images_are_stored_directly_with_their_seed_and_the_answer_without_bytes(
-        db_path, make_run, bytes_plugin):
+    db_path, make_run, bytes_plugin
+):
     make_run(db_path, {"provider": "bytes", "model_id": "m", "prompt": "a fox", "num_images": 2})
     summary = work(db_path)
     assert (summary.succeeded, summary.images) == (1, 2)
     images = rows(db_path, "select * from images order by image_index")
-    assert [(i["url"], i["provider_seed"], i["width"]) for i in images] == [(None, 1000, 64), (None, 1001, 64)]
+    assert [(i["url"], i["provider_seed"], i["width"]) for i in images] == [
+        (None, 1000, 64),
+        (None, 1001, 64),
+    ]
     assert all((db_path.parent / i["path"]).read_bytes() == png() for i in images)
     job = rows(db_path, "select * from jobs")[0]
     answer = json.loads(job["raw_response"])
-    assert answer["images"] == [{"url": None, "seed": 1000, "inline": True}, {"url": None, "seed": 1001, "inline": True}]
+    assert answer["images"] == [
+        {"url": None, "seed": 1000, "inline": True},
+        {"url": None, "seed": 1001, "inline": True},
+    ]
     assert answer["raw"] == {"info": "local"} and job["inf_id"] == "b1"
 
 
@@ -106,11 +135,17 @@ def test_provider_options_are_checked_expanded_stored_and_sent(db_path, make_run
     assert all("sampler" not in c for c in bytes_plugin.calls)  # no default: not sent
 
 
-@pytest.mark.parametrize("spec,problem", [
-    ({"clip_skip": 9}, "clip_skip: 9 – out of range: expected a whole number from 1 to 4"),
-    ({"sampler": "Euler"}, "sampler: 'Euler' – expected one of Euler a, DPM++ 2M (did you mean Euler a?)"),
-    ({"clip_skp": 2}, "clip_skp: unknown key (did you mean clip_skip?)"),
-])
+@pytest.mark.parametrize(
+    "spec,problem",
+    [
+        ({"clip_skip": 9}, "clip_skip: 9 – out of range: expected a whole number from 1 to 4"),
+        (
+            {"sampler": "Euler"},
+            "sampler: 'Euler' – expected one of Euler a, DPM++ 2M (did you mean Euler a?)",
+        ),
+        ({"clip_skp": 2}, "clip_skp: unknown key (did you mean clip_skip?)"),
+    ],
+)
 def test_bad_provider_options_are_reported_like_any_field(bytes_plugin, spec, problem):
     with pytest.raises(SpecError) as e:
         check_spec(dict({"provider": "bytes", "model_id": "m", "prompt": "p"}, **spec))
@@ -121,8 +156,9 @@ def test_another_providers_options_are_unknown_keys(bytes_plugin):
     with pytest.raises(SpecError, match="clip_skip: unknown key"):
         check_spec({"provider": "simulator", "model_id": "m", "prompt": "p", "clip_skip": 2})
     # --provider bytes overrides the spec's provider, options included
-    assert check_spec({"provider": "simulator", "model_id": "m", "prompt": "p", "clip_skip": 2},
-                      provider="bytes").values["clip_skip"] == [2]
+    assert check_spec(
+        {"provider": "simulator", "model_id": "m", "prompt": "p", "clip_skip": 2}, provider="bytes"
+    ).values["clip_skip"] == [2]
 
 
 def test_an_option_that_reuses_a_sinkin_field_is_reported(bytes_plugin, monkeypatch):
@@ -136,7 +172,9 @@ def test_upscalers_say_which_providers_they_apply_to(db_path, make_run, bytes_pl
     assert list(upscalers_for("simulator")) == ["esrgan", "hires_fix"]
     make_run(db_path, {"provider": "bytes", "model_id": "m", "prompt": "a fox"})
     work(db_path)
-    with pytest.raises(UpscaleError, match="esrgan does not apply to images of provider bytes; use one of lanczos"):
+    with pytest.raises(
+        UpscaleError, match="esrgan does not apply to images of provider bytes; use one of lanczos"
+    ):
         upscale_image(db_path, 1, "esrgan")
     with pytest.raises(UpscaleError, match="factor must be from 2 to 3 for lanczos"):
         upscale_image(db_path, 1, "lanczos", options={"factor": 5})
@@ -144,15 +182,21 @@ def test_upscalers_say_which_providers_they_apply_to(db_path, make_run, bytes_pl
     assert image["upscale_type"] == "lanczos" and image["upscale_url"] is None
     with Image.open(db_path.parent / image["upscale_path"]) as im:
         assert im.size == (192, 144)
-    assert bytes_plugin.calls[-1] == {"upscale": {"inf_id": "b1", "url": None, "type": "lanczos", "factor": 3},
-                                      "image": "job_1_0.png"}
+    assert bytes_plugin.calls[-1] == {
+        "upscale": {"inf_id": "b1", "url": None, "type": "lanczos", "factor": 3},
+        "image": "job_1_0.png",
+    }
 
 
 def test_the_cli_lists_upscalers_and_takes_their_declared_options(db_path, make_run, bytes_plugin):
     from sinkin_pipeline.cli import cli
 
     listed = json.loads(CliRunner().invoke(cli, ["upscalers", "--json"]).output)
-    assert {u["name"]: u["providers"] for u in listed} == {"esrgan": None, "hires_fix": None, "lanczos": ["bytes"]}
+    assert {u["name"]: u["providers"] for u in listed} == {
+        "esrgan": None,
+        "hires_fix": None,
+        "lanczos": ["bytes"],
+    }
     make_run(db_path, {"provider": "bytes", "model_id": "m", "prompt": "a fox"})
     work(db_path)
     bad = CliRunner().invoke(cli, ["upscale", "1", "-o", "factor=4", "--db", str(db_path)])
@@ -166,7 +210,9 @@ async def test_the_viewer_offers_the_upscalers_of_the_runs_provider(db_path, mak
     from sinkin_pipeline.serve import make_datasette
 
     make_run(db_path, {"provider": "bytes", "model_id": "m", "prompt": "a fox"})
-    make_run(db_path, {"provider": "simulator", "model_id": "m", "prompt": "a fox", "width": 128, "height": 128})
+    make_run(
+        db_path, {"provider": "simulator", "model_id": "m", "prompt": "a fox", "width": 128, "height": 128}
+    )
     work(db_path)
     ds = make_datasette(db_path, "127.0.0.1", 8001)
     local = (await ds.client.get("/-/sinkin/images/1")).text
@@ -198,20 +244,39 @@ def broken_plugin():
 
 
 def test_a_failing_image_saved_hook_is_logged_against_the_image_and_never_fails_the_job(
-        db_path, make_run, broken_plugin):
-    make_run(db_path, {"provider": "simulator", "model_id": "m", "prompt": "a fox", "num_images": 2,
-                       "width": 128, "height": 128})
+    db_path, make_run, broken_plugin
+):
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "m",
+            "prompt": "a fox",
+            "num_images": 2,
+            "width": 128,
+            "height": 128,
+        },
+    )
     summary = work(db_path)
     assert (summary.succeeded, summary.failed, summary.images) == (1, 0, 2)
     images = rows(db_path, "select id, score, thumbnail is not null as thumb from images order by id")
     assert images == [{"id": 1, "score": None, "thumb": 1}, {"id": 2, "score": None, "thumb": 1}]
     errors = rows(db_path, "select image_id, job_id, plugin, hook, error from plugin_errors order by id")
-    assert errors == [{"image_id": i, "job_id": 1, "plugin": "test-broken", "hook": "image_saved",
-                       "error": "RuntimeError: no GPU for the aesthetic model"} for i in (1, 2)]
+    assert errors == [
+        {
+            "image_id": i,
+            "job_id": 1,
+            "plugin": "test-broken",
+            "hook": "image_saved",
+            "error": "RuntimeError: no GPU for the aesthetic model",
+        }
+        for i in (1, 2)
+    ]
 
 
 def test_a_failing_handle_inference_error_hook_fails_the_job_with_both_messages(
-        db_path, make_run, fake_provider, broken_plugin):
+    db_path, make_run, fake_provider, broken_plugin
+):
     make_run(db_path, {"provider": "fake", "model_id": "m", "prompt": "a fox"})
     fake_provider.script["inference"] = [ServiceError("model not found")]
     work(db_path)
@@ -223,15 +288,18 @@ def test_a_failing_handle_inference_error_hook_fails_the_job_with_both_messages(
 def test_the_default_download_fetches_http_urls(api_env):
     from sinkin_pipeline import DownloadError
 
-    answer = get_provider("sinkin").inference({"model_id": "4zdwGOB", "prompt": "a fox", "width": 128,
-                                               "height": 128, "num_images": 1})
+    answer = get_provider("sinkin").inference(
+        {"model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128, "num_images": 1}
+    )
     with Image.open(io.BytesIO(Provider().download(answer.images[0].url))) as im:
         assert im.size == (128, 128)
     with pytest.raises(DownloadError, match="not an http"):
         Provider().download("file:///etc/passwd")
 
 
-def test_the_viewers_upscale_quote_lists_the_upscalers_of_the_images_provider(db_path, make_run, bytes_plugin):
+def test_the_viewers_upscale_quote_lists_the_upscalers_of_the_images_provider(
+    db_path, make_run, bytes_plugin
+):
     from sinkin_pipeline.db import open_db
     from sinkin_pipeline.imagequote import upscale_quote
 

@@ -1,5 +1,6 @@
 """The plugin system: hook names checked, built-ins listed, and a third-party plugin installed
 through an entry point (the example in docs/plugins.md) running a job end to end."""
+
 import ast
 import inspect
 import json
@@ -18,9 +19,14 @@ from sinkin_pipeline.cli import cli
 from sinkin_pipeline.plugins import load_plugins, pm
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "plugins" / "sinkin_echo"
-BUILT_INS = {"simulator": ["register_providers"], "sinkin_api": ["register_providers"],
-             "expand": ["expand_spec"], "fallback": ["handle_inference_error"],
-             "upscalers": ["register_upscalers"], "thumbnails": ["image_saved"]}
+BUILT_INS = {
+    "simulator": ["register_providers"],
+    "sinkin_api": ["register_providers"],
+    "expand": ["expand_spec"],
+    "fallback": ["handle_inference_error"],
+    "upscalers": ["register_upscalers"],
+    "thumbnails": ["image_saved"],
+}
 
 
 def test_every_hook_implemented_is_a_known_hook():
@@ -51,15 +57,26 @@ def test_a_provider_plugin_installed_through_an_entry_point_runs_a_job(tmp_path)
     site = tmp_path / "site"
     site.mkdir()
     install_example(site)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-               SINKIN_DB=str(tmp_path / "lab.db"), SINKIN_LOAD_PLUGINS="sinkin-echo")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+        SINKIN_DB=str(tmp_path / "lab.db"),
+        SINKIN_LOAD_PLUGINS="sinkin-echo",
+    )
     spec = tmp_path / "spec.yml"
-    spec.write_text("provider: echo\nmodel_id: echo-1\nprompt: [hello, world]\nnum_images: 2\n"
-                    "width: 256\nheight: 256\nbackground: [blue, red]\n")
+    spec.write_text(
+        "provider: echo\nmodel_id: echo-1\nprompt: [hello, world]\nnum_images: 2\n"
+        "width: 256\nheight: 256\nbackground: [blue, red]\n"
+    )
 
     def sinkin(*args, **extra):
-        result = subprocess.run([sys.executable, "-m", "sinkin_pipeline", *args], env=dict(env, **extra),
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "sinkin_pipeline", *args],
+            env=dict(env, **extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout
 
@@ -70,8 +87,13 @@ def test_a_provider_plugin_installed_through_an_entry_point_runs_a_job(tmp_path)
     assert "echo" not in {p["name"] for p in json.loads(sinkin("plugins", SINKIN_LOAD_PLUGINS=""))}
     assert set(BUILT_INS) <= {p["name"] for p in json.loads(sinkin("plugins", SINKIN_LOAD_PLUGINS=""))}
     unset = {k: v for k, v in env.items() if k != "SINKIN_LOAD_PLUGINS"}
-    everything = subprocess.run([sys.executable, "-m", "sinkin_pipeline", "plugins"], env=unset,
-                                capture_output=True, text=True, timeout=60)
+    everything = subprocess.run(
+        [sys.executable, "-m", "sinkin_pipeline", "plugins"],
+        env=unset,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "echo" in {p["name"] for p in json.loads(everything.stdout)}
     assert "echo-1 Echo" in sinkin("echo-models")
     assert "4 jobs, 8 images on provider echo" in sinkin("plan", str(spec))
@@ -79,15 +101,25 @@ def test_a_provider_plugin_installed_through_an_entry_point_runs_a_job(tmp_path)
     assert "8 images" in sinkin("work")
     conn = sqlite3.connect(tmp_path / "lab.db")
     rows = conn.execute("select path, width, url, thumbnail is not null from images").fetchall()
-    assert len(rows) == 8 and all((tmp_path / p).exists() and w == 256 and u is None and t for p, w, u, t in rows)
+    assert len(rows) == 8 and all(
+        (tmp_path / p).exists() and w == 256 and u is None and t for p, w, u, t in rows
+    )
     assert conn.execute("select distinct provider from jobs").fetchall() == [("echo",)]
     options = conn.execute("select provider_options from configs order by id").fetchall()
     assert [json.loads(o)["background"] for (o,) in options] == ["blue", "red", "blue", "red"]
     # the option's check, like any field's
     spec.write_text("provider: echo\nmodel_id: echo-1\nprompt: hi\nbackground: purple\n")
-    bad = subprocess.run([sys.executable, "-m", "sinkin_pipeline", "plan", str(spec)], env=env,
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode != 0 and "background: 'purple' – expected one of blue, red, green" in bad.stderr + bad.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "sinkin_pipeline", "plan", str(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        bad.returncode != 0
+        and "background: 'purple' – expected one of blue, red, green" in bad.stderr + bad.stdout
+    )
 
 
 def imported_modules(path):
@@ -107,9 +139,22 @@ def test_the_example_plugin_imports_only_the_public_api():
 def test_every_public_name_is_exported():
     import sinkin_pipeline
 
-    for name in ["hookimpl", "Provider", "InferenceResult", "GeneratedImage", "UpscaleResult", "Upscaler",
-                 "Field", "ProviderError", "ServiceError", "TransientError", "OutcomeUnknown",
-                 "DownloadError", "ConfigurationError", "UpscaleError"]:
+    for name in [
+        "hookimpl",
+        "Provider",
+        "InferenceResult",
+        "GeneratedImage",
+        "UpscaleResult",
+        "Upscaler",
+        "Field",
+        "ProviderError",
+        "ServiceError",
+        "TransientError",
+        "OutcomeUnknown",
+        "DownloadError",
+        "ConfigurationError",
+        "UpscaleError",
+    ]:
         assert name in sinkin_pipeline.__all__ and getattr(sinkin_pipeline, name)
 
 
@@ -117,8 +162,13 @@ def test_every_hook_is_documented_with_its_signature():
     """Like datasette's test_plugin_hooks_are_documented: docs/plugins.md has a heading
     ``### `name(arg, ...)` `` for every hook in hookspecs.py, with the same arguments."""
     docs = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
-    documented = {m.group(1): [a.strip() for a in m.group(2).split(",") if a.strip()]
-                  for m in re.finditer(r"^### `(\w+)\(([^)]*)\)`", docs, re.M)}
-    hooks = {name: list(inspect.signature(getattr(hookspecs, name)).parameters)
-             for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "sinkin_pipeline_spec")}
+    documented = {
+        m.group(1): [a.strip() for a in m.group(2).split(",") if a.strip()]
+        for m in re.finditer(r"^### `(\w+)\(([^)]*)\)`", docs, re.M)
+    }
+    hooks = {
+        name: list(inspect.signature(getattr(hookspecs, name)).parameters)
+        for name in dir(hookspecs)
+        if hasattr(getattr(hookspecs, name), "sinkin_pipeline_spec")
+    }
     assert hooks and documented == hooks

@@ -1,6 +1,7 @@
 """The ranking table (image_table) and the per-run counters (run_stats) stay in step with the
 source tables through every write the pipeline and the review app make, and the gallery's order
 is served as a window with its position and total."""
+
 import sqlite3
 
 import pytest
@@ -27,7 +28,9 @@ def table_vs_view(db):
     want = {}
     for r in cursor.fetchall():
         row = dict(zip(names, r))
-        row["thumbnail"] = None if row["thumbnail"] is None else "/-/sinkin/images/{}/thumb".format(row["image_id"])
+        row["thumbnail"] = (
+            None if row["thumbnail"] is None else "/-/sinkin/images/{}/thumb".format(row["image_id"])
+        )
         want[row["image_id"]] = {c: row.get(c) for c in cols}
     return got, want
 
@@ -35,12 +38,17 @@ def table_vs_view(db):
 def values_match_a_recount(db):
     from sinkin_pipeline.ranking import value_fields
 
-    kept = {(r, f, k): n for r, f, k, n in db.conn.execute(
-        "select run_id, field, vkey, images from run_values where images != 0")}
+    kept = {
+        (r, f, k): n
+        for r, f, k, n in db.conn.execute(
+            "select run_id, field, vkey, images from run_values where images != 0"
+        )
+    }
     counted = {}
     for field in value_fields(db):
         for run_id, key, n in db.conn.execute(
-                "select run_id, quote({0}), count(*) from image_table group by run_id, quote({0})".format(field)):
+            "select run_id, quote({0}), count(*) from image_table group by run_id, quote({0})".format(field)
+        ):
             counted[(run_id, field, key)] = n
     return kept == counted and len(kept) > 0
 
@@ -57,10 +65,30 @@ def run_stats(db):
 
 
 def test_table_and_counters_follow_runs_scores_upscales_and_edits(db_path, make_run, fake_provider):
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "=1+1"],
-                       "scheduler": ["DDIM", "KLMS"], "width": 128, "height": 128, "steps": 5})
-    second = make_run(db_path, {"provider": "fake", "model_id": "4zdwGOB", "prompt": "a cat", "seed": [1, 2, 3],
-                                "width": 128, "height": 128, "num_images": 2})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox", "=1+1"],
+            "scheduler": ["DDIM", "KLMS"],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
+    second = make_run(
+        db_path,
+        {
+            "provider": "fake",
+            "model_id": "4zdwGOB",
+            "prompt": "a cat",
+            "seed": [1, 2, 3],
+            "width": 128,
+            "height": 128,
+            "num_images": 2,
+        },
+    )
     db = open_db(db_path)
     assert run_stats(db) == recount(db) and run_stats(db)[second]["queued"] == 3
     db.conn.close()
@@ -83,11 +111,15 @@ def test_table_and_counters_follow_runs_scores_upscales_and_edits(db_path, make_
     got, want = table_vs_view(db)
     assert got == want
     assert got[1]["score"] == 7 and got[2]["score"] is None and got[1]["steps"] == 12
-    assert got[5]["upscale_path"] and got[10]["run_name"] == "renamed" and got[3]["model_title"] == "DreamShaper"
+    assert (
+        got[5]["upscale_path"] and got[10]["run_name"] == "renamed" and got[3]["model_title"] == "DreamShaper"
+    )
     stats = run_stats(db)
     assert stats == recount(db) and values_match_a_recount(db)
     assert stats[1]["unrated"] == 3 and stats[second]["upscaled"] == 1 and stats[second]["credits"] == 3 + 6
-    summary = {r[0]: r for r in db.conn.execute("select run_id, total, unrated, upscaled, credits from run_summary")}
+    summary = {
+        r[0]: r for r in db.conn.execute("select run_id, total, unrated, upscaled, credits from run_summary")
+    }
     assert summary[1] == (1, 4, 3, 0, 0) and summary[second] == (second, 6, 6, 1, 9)
     db.execute("delete from models")
     db.conn.commit()
@@ -97,7 +129,9 @@ def test_table_and_counters_follow_runs_scores_upscales_and_edits(db_path, make_
     db.execute("update configs set scheduler = 'PNDM' where id = (select config_id from images where id = 1)")
     db.execute("delete from image_table where image_id = -1")
     db.conn.commit()
-    assert db.conn.execute("select config_version from run_stats where run_id = 1").fetchone()[0] == before + 1
+    assert (
+        db.conn.execute("select config_version from run_stats where run_id = 1").fetchone()[0] == before + 1
+    )
     assert values_match_a_recount(db)
     db.conn.close()
 
@@ -115,28 +149,57 @@ def test_counters_follow_failures_retries_and_cancels(db_path, make_run, fake_pr
     cancel_jobs(db, job_ids=[4])
     assert run_stats(db) == recount(db)
     stats = run_stats(db)[1]
-    assert (stats["queued"], stats["cancelled"], stats["succeeded"], stats["inference_finished"]) == (2, 1, 1, 2)
+    assert (stats["queued"], stats["cancelled"], stats["succeeded"], stats["inference_finished"]) == (
+        2,
+        1,
+        1,
+        2,
+    )
     db.conn.close()
 
 
 def test_image_table_is_a_table_Datasette_pages_by_key(db_path, make_run):
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "seed": [1, 2, 3],
-                       "width": 128, "height": 128, "steps": 5})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": "a fox",
+            "seed": [1, 2, 3],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
     work(db_path)
     conn = sqlite3.connect(db_path)
     kind = conn.execute("select type from sqlite_master where name = 'image_table'").fetchone()[0]
-    plan = " ".join(r[3] for r in conn.execute(
-        "explain query plan select image_id from image_table where run_id = 1 "
-        "order by score is null, score desc, image_id desc limit 48 offset 48"))
+    plan = " ".join(
+        r[3]
+        for r in conn.execute(
+            "explain query plan select image_id from image_table where run_id = 1 "
+            "order by score is null, score desc, image_id desc limit 48 offset 48"
+        )
+    )
     conn.close()
     assert kind == "table" and "COVERING INDEX" in plan and "TEMP B-TREE" not in plan
 
 
 @pytest.fixture
 def served(db_path, make_run):
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "a cat"],
-                       "scheduler": ["DDIM", "KLMS", "PNDM"], "seed": [1, 2], "width": 128, "height": 128,
-                       "steps": 5})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox", "a cat"],
+            "scheduler": ["DDIM", "KLMS", "PNDM"],
+            "seed": [1, 2],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
     work(db_path)
     return make_datasette(db_path, "127.0.0.1", 8001), db_path
 
@@ -145,7 +208,9 @@ def served(db_path, make_run):
 async def test_order_is_a_window_with_position_and_total(served):
     ds, db_path = served
     body = (await ds.client.get("/-/sinkin/runs/1/order.json?sort=oldest&around=6&span=2")).json()
-    assert body["ids"] == [4, 5, 6, 7, 8] and body["offset"] == 3 and body["index"] == 2 and body["total"] == 12
+    assert (
+        body["ids"] == [4, 5, 6, 7, 8] and body["offset"] == 3 and body["index"] == 2 and body["total"] == 12
+    )
     body = (await ds.client.get("/-/sinkin/runs/1/order.json?around=12&span=3")).json()
     assert body["ids"] == [12, 11, 10, 9] and body["offset"] == 0 and body["index"] == 0
     body = (await ds.client.get("/-/sinkin/runs/1/order.json?scheduler=KLMS&sort=oldest")).json()
@@ -175,19 +240,24 @@ async def test_scores_move_the_cached_order_and_counts(served):
 
 
 def test_every_default_facet_has_covering_indexes(db_path):
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     from sinkin_pipeline.ranking import INDEXES
 
-    meta = yaml.safe_load((Path(__file__).resolve().parent.parent / "datasette_plugins" / "metadata.yml").read_text())
+    meta = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "datasette_plugins" / "metadata.yml").read_text()
+    )
     facets = meta["databases"]["sinkin"]["tables"]["image_table"]["facets"]
     conn = sqlite3.connect(db_path)
     have = {r[0] for r in conn.execute("select name from sqlite_master where type = 'index'")}
     for facet in facets:
         assert "({})".format(facet) in INDEXES.values() and "(run_id, {})".format(facet) in INDEXES.values()
-        sql = ("select {0}, count(*) from (select * from image_table where run_id = 1) where {0} is not null "
-               "group by {0}".format(facet))
+        sql = (
+            "select {0}, count(*) from (select * from image_table where run_id = 1) where {0} is not null "
+            "group by {0}".format(facet)
+        )
         assert "COVERING INDEX" in " ".join(r[3] for r in conn.execute("explain query plan " + sql)), facet
     assert set(INDEXES) <= have
     conn.close()
@@ -199,8 +269,17 @@ def test_export_through_the_sqlite3_shell_and_python_gives_the_same_safe_cells(d
 
     from sinkin_pipeline.export import export_csv
 
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "width": 128, "height": 128, "steps": 5,
-                       "prompt": ['=HYPERLINK("http://x"), then\na new line', "a fox", "-1+2", "@cmd"]})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+            "prompt": ['=HYPERLINK("http://x"), then\na new line', "a fox", "-1+2", "@cmd"],
+        },
+    )
     work(db_path)
     db = open_db(db_path)
     outputs = {}
@@ -214,4 +293,4 @@ def test_export_through_the_sqlite3_shell_and_python_gives_the_same_safe_cells(d
         pytest.skip("the sqlite3 shell is not installed: only the Python export ran")
     assert outputs[True] == outputs[False]
     prompts = sorted(row[outputs[False][0].index("prompt")] for row in outputs[False][1:])
-    assert prompts == ["'-1+2", "'=HYPERLINK(\"http://x\"), then\na new line", "'@cmd", "a fox"]
+    assert prompts == ["'-1+2", '\'=HYPERLINK("http://x"), then\na new line', "'@cmd", "a fox"]

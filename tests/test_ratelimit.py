@@ -1,5 +1,6 @@
 """Adaptive concurrency: a service that refuses calls beyond its own limit with 429 gets fewer
 calls at a time, and every call eventually goes through (none fails for being rate-limited)."""
+
 import threading
 import time
 
@@ -89,8 +90,9 @@ def test_a_service_that_keeps_refusing_fails_the_call_after_the_give_up_time(mon
     assert service.served == 0 and service.refused >= 2
 
 
-def test_work_at_concurrency_above_the_services_limit_fails_no_job_and_pays_once(api_env, db_path, make_run,
-                                                                                monkeypatch):
+def test_work_at_concurrency_above_the_services_limit_fails_no_job_and_pays_once(
+    api_env, db_path, make_run, monkeypatch
+):
     from sinkin_pipeline import jobs
     from sinkin_pipeline.worker import work
 
@@ -98,8 +100,19 @@ def test_work_at_concurrency_above_the_services_limit_fails_no_job_and_pays_once
     monkeypatch.setattr(jobs, "MAX_ATTEMPTS", 1)  # any 429 reaching the job's own retries would fail it
     api_env.latency = 0.05
     api_env.max_concurrent = 2
-    make_run(db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128,
-                       "height": 128, "steps": 5, "num_images": 1, "seed": list(range(12))})
+    make_run(
+        db_path,
+        {
+            "provider": "sinkin",
+            "model_id": "4zdwGOB",
+            "prompt": "a fox",
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+            "num_images": 1,
+            "seed": list(range(12)),
+        },
+    )
     summary = work(db_path, concurrency=6)
     assert (summary.succeeded, summary.failed, summary.images) == (12, 0, 12)
     refused = [c for c in api_env.calls if c["endpoint"] == "inference" and c["outcome"] == "429"]

@@ -1,6 +1,7 @@
 """Read-only commands are read-only, and no command touches a file that is not a SinkIn Lab
 database: a missing, foreign, non-SQLite, damaged or read-only database gets one clear message,
 a non-zero exit, no traceback, and the file stays byte for byte as it was."""
+
 import gc
 import hashlib
 import os
@@ -13,12 +14,36 @@ from click.testing import CliRunner
 
 from sinkin_pipeline.cli import cli
 
-SIM = {"provider": "simulator", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128,
-       "steps": 2, "seed": [1, 2]}
-READ_ONLY = [["runs"], ["runs", "--json"], ["queue"], ["export"], ["models"], ["plan", "{spec}"],
-             ["insights", "--run", "1"], ["suggest", "--run", "1"]]
-WRITING = [["run", "{spec}"], ["init"], ["score", "1", "5"], ["work"], ["next"], ["retry"], ["cancel"],
-           ["upscale", "1"], ["models", "--refresh", "--provider", "simulator"]]
+SIM = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 128,
+    "height": 128,
+    "steps": 2,
+    "seed": [1, 2],
+}
+READ_ONLY = [
+    ["runs"],
+    ["runs", "--json"],
+    ["queue"],
+    ["export"],
+    ["models"],
+    ["plan", "{spec}"],
+    ["insights", "--run", "1"],
+    ["suggest", "--run", "1"],
+]
+WRITING = [
+    ["run", "{spec}"],
+    ["init"],
+    ["score", "1", "5"],
+    ["work"],
+    ["next"],
+    ["retry"],
+    ["cancel"],
+    ["upscale", "1"],
+    ["models", "--refresh", "--provider", "simulator"],
+]
 
 
 def invoke(args, db, spec):
@@ -49,8 +74,12 @@ def test_a_missing_database_is_a_clear_error_and_no_file_is_created(tmp_path, sp
     assert "no database at {}".format(db) in result.output and "sinkin init" in result.output
 
 
-@pytest.mark.parametrize("args", [a for a in WRITING if a[0] not in ("run", "init")]
-                         + [["models", "--refresh", "--provider", "simulator"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [a for a in WRITING if a[0] not in ("run", "init")]
+    + [["models", "--refresh", "--provider", "simulator"]],
+    ids=" ".join,
+)
 def test_writing_commands_other_than_run_and_init_do_not_create_a_database(tmp_path, spec, args):
     db = tmp_path / "typo.db"
     result = invoke(args, db, spec)

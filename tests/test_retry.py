@@ -1,13 +1,20 @@
 """`sinkin retry` says what it costs: download-only jobs (paid, answer stored) by default,
 jobs without an answer only with --resend; a failed upscale that was redone is never re-sent and
 every paid upscale file stays referenced."""
+
 import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
 from sinkin_pipeline.cli import cli
-from sinkin_pipeline.providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
+from sinkin_pipeline.providers import (
+    DownloadError,
+    OutcomeUnknown,
+    ProviderError,
+    ServiceError,
+    TransientError,
+)
 from sinkin_pipeline.upscaling import upscale_image
 from sinkin_pipeline.worker import work
 
@@ -33,7 +40,11 @@ def test_retry_fetches_paid_answers_and_resends_only_when_told(db_path, make_run
     conn.execute("update jobs set credit_estimate = 1.5")
     conn.commit()
     conn.close()
-    fake_provider.script["inference"] = [None, OutcomeUnknown("read timeout"), ServiceError("Model not found")]
+    fake_provider.script["inference"] = [
+        None,
+        OutcomeUnknown("read timeout"),
+        ServiceError("Model not found"),
+    ]
     fake_provider.script["download"] = [TransientError("HTTP 502")] * 5
     work(db_path)
     states = [r["status"] for r in rows(db_path, "select status from jobs order by id")]
@@ -42,11 +53,17 @@ def test_retry_fetches_paid_answers_and_resends_only_when_told(db_path, make_run
     result = invoke("retry", "--db", db_path)
     assert result.exit_code == 0, result.output
     assert "1 job re-queued to fetch images already paid for (no new charge)" in result.output
-    assert ("2 jobs without a stored answer not re-queued: sending them again costs ~3 credits estimated "
-            "(1 may already have been charged once: sent, and no answer came)") in result.output
+    assert (
+        "2 jobs without a stored answer not re-queued: sending them again costs ~3 credits estimated "
+        "(1 may already have been charged once: sent, and no answer came)"
+    ) in result.output
     assert "sinkin retry --resend" in result.output
     assert [r["status"] for r in rows(db_path, "select status from jobs order by id")] == [
-        "queued", "interrupted", "failed", "succeeded"]
+        "queued",
+        "interrupted",
+        "failed",
+        "succeeded",
+    ]
     assert work(db_path).succeeded == 1 and len(fake_provider.calls["inference"]) == calls  # free
     result = invoke("retry", "--db", db_path, "--resend")
     assert "2 jobs re-queued to be sent again: ~3 credits estimated" in result.output
@@ -63,7 +80,7 @@ def image_id(db_path, make_run, fake_provider):
 
 def test_a_failed_upscale_that_was_redone_is_not_sent_again(db_path, image_id, fake_provider):
     fake_provider.script["upscale"] = [OutcomeUnknown("read timeout")]
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError):
         upscale_image(db_path, image_id)
     upscale_image(db_path, image_id)  # redone: succeeds
     result = invoke("retry", "--db", db_path, "--resend")
@@ -71,13 +88,14 @@ def test_a_failed_upscale_that_was_redone_is_not_sent_again(db_path, image_id, f
     assert "0 jobs re-queued to be sent again" not in result.output
     work(db_path)
     assert len(fake_provider.calls["upscale"]) == 2
-    assert [r["status"] for r in rows(db_path, "select status from jobs where kind = 'upscale' order by id")] == [
-        "interrupted", "succeeded"]
+    assert [
+        r["status"] for r in rows(db_path, "select status from jobs where kind = 'upscale' order by id")
+    ] == ["interrupted", "succeeded"]
 
 
 def test_a_paid_upscale_fetched_after_a_redo_stays_referenced(db_path, image_id, fake_provider):
     fake_provider.script["download"] = [DownloadError("HTTP 404")] * 3
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError):
         upscale_image(db_path, image_id)  # paid, its file could not be fetched
     fake_provider.script["download"] = []
     upscale_image(db_path, image_id)  # redone

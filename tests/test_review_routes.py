@@ -1,5 +1,6 @@
 """The review app's routes through datasette.client: pages, image files, JSON reads, score and
 upscale writes, bad input, and the cross-site / token / Origin / Host protections."""
+
 import re
 import sqlite3
 
@@ -11,8 +12,19 @@ from sinkin_pipeline.worker import work
 
 @pytest.fixture
 def review(db_path, make_run):
-    make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "a cat"],
-                       "scheduler": ["DDIM", "KLMS"], "seed": [1, 2], "width": 128, "height": 128, "steps": 5})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox", "a cat"],
+            "scheduler": ["DDIM", "KLMS"],
+            "seed": [1, 2],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
     work(db_path)
     return make_datasette(db_path, "127.0.0.1", 8001), db_path
 
@@ -67,13 +79,30 @@ async def test_captions_show_exactly_the_settings_that_vary(review, make_run):
 
     ds, db_path = review
     long_neg = "blurry, low quality, watermark, signature, jpeg artifacts, extra fingers, deformed hands"
-    make_run(db_path, {"provider": "simulator", "model_id": ["4zdwGOB", "r2La2w2"], "prompt": "a fox",
-                       "negative_prompt": ["", long_neg], "seed": [1], "width": 128, "height": 128, "steps": 5})
+    make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": ["4zdwGOB", "r2La2w2"],
+            "prompt": "a fox",
+            "negative_prompt": ["", long_neg],
+            "seed": [1],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
     work(db_path)
-    captions = lambda text: [html.unescape(c) for c in re.findall(r'<span class="sk-caption" title="([^"]*)"', text)]
+    captions = lambda text: [
+        html.unescape(c) for c in re.findall(r'<span class="sk-caption" title="([^"]*)"', text)
+    ]
     page = await ds.client.get("/-/sinkin/runs/1")
-    assert sorted(captions(page.text)) == ["prompt {} · seed {} · scheduler {}".format(p, seed, sch)
-                                           for p in ("a cat", "a fox") for seed in (1, 2) for sch in ("DDIM", "KLMS")]
+    assert sorted(captions(page.text)) == [
+        "prompt {} · seed {} · scheduler {}".format(p, seed, sch)
+        for p in ("a cat", "a fox")
+        for seed in (1, 2)
+        for sch in ("DDIM", "KLMS")
+    ]
     page = await ds.client.get("/-/sinkin/runs/2")
     shown = captions(page.text)
     assert len(shown) == 4 and "model_id r2La2w2 · negative_prompt " + long_neg in shown
@@ -88,8 +117,19 @@ async def test_captions_show_exactly_the_settings_that_vary(review, make_run):
 @pytest.mark.asyncio
 async def test_order_carries_scores_and_the_runs_progress_and_unrated_runs_are_listed(review, make_run):
     ds, db_path = review
-    make_run(db_path, {"name": "other", "provider": "simulator", "model_id": "4zdwGOB", "prompt": "a hen",
-                       "seed": [1, 2, 3], "width": 128, "height": 128, "steps": 5})
+    make_run(
+        db_path,
+        {
+            "name": "other",
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": "a hen",
+            "seed": [1, 2, 3],
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
     work(db_path)
     conn = sqlite3.connect(db_path)
     conn.execute("update images set score = 6 where id in (2, 5)")
@@ -101,7 +141,9 @@ async def test_order_carries_scores_and_the_runs_progress_and_unrated_runs_are_l
     assert order["ids"] == [1, 2, 3] and order["scores"] == [None, 6, None]
     runs = (await ds.client.get("/-/sinkin/unrated.json")).json()["runs"]
     assert [(r["run_id"], r["name"], r["unrated"], r["first_image"]) for r in runs] == [
-        (1, runs[0]["name"], 6, 1), (2, "other", 3, 9)]
+        (1, runs[0]["name"], 6, 1),
+        (2, "other", 3, 9),
+    ]
 
 
 @pytest.mark.asyncio
@@ -113,7 +155,11 @@ async def test_viewer_image_files_and_json(review):
     assert info["image_id"] == 3 and info["full_url"] == "/-/sinkin/images/3/full"
     assert ["scheduler", info["scheduler"]] in info["settings"]
     full = await ds.client.get("/-/sinkin/images/3/full")
-    assert full.status_code == 200 and full.headers["content-type"] == "image/png" and full.content[:4] == b"\x89PNG"
+    assert (
+        full.status_code == 200
+        and full.headers["content-type"] == "image/png"
+        and full.content[:4] == b"\x89PNG"
+    )
     thumb = await ds.client.get("/-/sinkin/images/3/thumb")
     assert thumb.headers["content-type"] == "image/jpeg" and thumb.content[6:10] == b"JFIF"
     assert (await ds.client.get("/-/sinkin/images/3/upscale")).status_code == 404
@@ -142,9 +188,11 @@ async def test_score_saves_clears_and_refuses_bad_input(review):
         assert r.status_code == status and r.json()["ok"] is False and r.json()["error"]
     r = await post(ds, "/-/sinkin/images/999/score.json", {"score": 5}, token)
     assert r.status_code == 404 and "image 999 not found" in r.json()["error"]
-    r = await ds.client.post("/-/sinkin/images/2/score.json", content=b"{not json",
-                             headers={"content-type": "application/json", "x-csrftoken": token,
-                                      "cookie": "ds_csrftoken=" + token})
+    r = await ds.client.post(
+        "/-/sinkin/images/2/score.json",
+        content=b"{not json",
+        headers={"content-type": "application/json", "x-csrftoken": token, "cookie": "ds_csrftoken=" + token},
+    )
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
     assert scores(db_path)[2] == 10
     r = await post(ds, "/-/sinkin/images/2/score.json", {"score": None}, token)
@@ -183,7 +231,10 @@ async def test_a_refused_upscale_shows_sinkins_message(db_path, make_run, fake_p
     assert r.status_code == 502 and "Not enough credits" in r.json()["error"]
 
 
-WRITES = [("/-/sinkin/images/1/score.json", {"score": 3}), ("/-/sinkin/images/1/upscale.json", {"type": "esrgan"})]
+WRITES = [
+    ("/-/sinkin/images/1/score.json", {"score": 3}),
+    ("/-/sinkin/images/1/upscale.json", {"type": "esrgan"}),
+]
 
 
 @pytest.mark.asyncio
@@ -191,11 +242,19 @@ WRITES = [("/-/sinkin/images/1/score.json", {"score": 3}), ("/-/sinkin/images/1/
 async def test_cookieless_cross_site_form_post_is_refused(review, path, data):
     ds, db_path = review
     before = scores(db_path)
-    r = await ds.client.post(path, content=b"score=3&type=esrgan",
-                             headers={"content-type": "application/x-www-form-urlencoded",
-                                      "sec-fetch-site": "cross-site", "origin": "http://evil.example"})
+    r = await ds.client.post(
+        path,
+        content=b"score=3&type=esrgan",
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "sec-fetch-site": "cross-site",
+            "origin": "http://evil.example",
+        },
+    )
     assert r.status_code == 403
-    r = await ds.client.post(path, content=b"score=3", headers={"content-type": "application/x-www-form-urlencoded"})
+    r = await ds.client.post(
+        path, content=b"score=3", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 403  # not JSON, even without the browser headers
     assert scores(db_path) == before and upscale_jobs(db_path) == 0
 
@@ -255,7 +314,11 @@ async def test_ranking_table_canned_queries_and_csv_export(review):
     best = (await ds.client.get("/{}/best_settings.json?_shape=array".format(name))).json()
     assert {"setting", "value", "images", "rated", "mean_score", "spread"} <= set(best[0])
     csv = await ds.client.get("/{}/image_table.csv?_stream=on&_nocol=thumbnail&_dl=1".format(name))
-    assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == 9 and "thumbnail" not in csv.text.splitlines()[0]
+    assert (
+        csv.status_code == 200
+        and len(csv.text.strip().splitlines()) == 9
+        and "thumbnail" not in csv.text.splitlines()[0]
+    )
 
 
 @pytest.mark.asyncio
@@ -275,7 +338,9 @@ async def test_an_oversized_body_is_refused_unread(review):
     ds, db_path = review
     token = await token_for(ds)
     before = scores(db_path)
-    r = await post(ds, "/-/sinkin/images/1/score.json", {"score": 3, "padding": "x" * (2 * 1024 * 1024)}, token)
+    r = await post(
+        ds, "/-/sinkin/images/1/score.json", {"score": 3, "padding": "x" * (2 * 1024 * 1024)}, token
+    )
     assert r.status_code == 413 and "larger than" in r.json()["error"]
     assert scores(db_path) == before
 
@@ -293,5 +358,8 @@ async def test_a_facet_is_shown_once_and_thumbnails_open_the_viewer(review):
     data = (await ds.client.get(table + ".json?_facet=steps&_facet=steps&_shape=objects")).json()
     assert list(data["facet_results"]).count("steps") == 1 and "steps_2" not in data["facet_results"]
     page = await ds.client.get(table)
-    assert re.search(r'<a class="sk-cell-view" href="/-/sinkin/images/(\d+)"[^>]*><img class="sk-cell-thumb" '
-                     r'src="/-/sinkin/images/\1/thumb"', page.text)
+    assert re.search(
+        r'<a class="sk-cell-view" href="/-/sinkin/images/(\d+)"[^>]*><img class="sk-cell-thumb" '
+        r'src="/-/sinkin/images/\1/thumb"',
+        page.text,
+    )

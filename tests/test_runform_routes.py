@@ -1,5 +1,6 @@
 """The run form's routes (/-/sinkin/new...): live checking, creating runs (once per form load,
 with a confirmation for large grids), uploads, the model refresh, clone with changes, safety."""
+
 import asyncio
 import base64
 import io
@@ -16,11 +17,21 @@ from sinkin_pipeline.runs import CONFIRM_JOBS
 from sinkin_pipeline.spec import check_spec, parse_spec_text
 
 GRID = {
-    "name": "grid", "provider": "simulator", "model_id": "4zdwGOB",
+    "name": "grid",
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
     "prompt": "a lighthouse at dusk\na red fox in snow",
-    "negative_prompt": "blurry", "scheduler": ["DDIM", "K_EULER"], "steps": "20",
-    "scale": "5, 9", "width": "512", "height": "512", "num_images": "1",
-    "seed_mode": "list", "seed": "42", "use_default_neg": "true", "lcm": "false",
+    "negative_prompt": "blurry",
+    "scheduler": ["DDIM", "K_EULER"],
+    "steps": "20",
+    "scale": "5, 9",
+    "width": "512",
+    "height": "512",
+    "num_images": "1",
+    "seed_mode": "list",
+    "seed": "42",
+    "use_default_neg": "true",
+    "lcm": "false",
 }
 
 
@@ -39,6 +50,7 @@ def count(lab, table, where="1=1"):
 
 
 # -- the form's translation -------------------------------------------------------------------
+
 
 def test_form_to_spec_builds_a_spec_the_cli_accepts():
     spec_dict = form_to_spec(GRID)
@@ -75,6 +87,7 @@ def test_img2img_fields_only_with_an_init_image():
 
 # -- check.json -------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_check_counts_jobs_images_and_credits(lab):
     r = await lab.post("/-/sinkin/new/check.json", {"form": GRID})
@@ -89,8 +102,15 @@ async def test_check_counts_jobs_images_and_credits(lab):
 
 @pytest.mark.asyncio
 async def test_check_puts_each_problem_next_to_its_field(lab):
-    form = dict(GRID, steps="0", scheduler=["DDIM", "ddim_x"], prompt="   ", width="500",
-                seed_mode="random", random_seeds="0")
+    form = dict(
+        GRID,
+        steps="0",
+        scheduler=["DDIM", "ddim_x"],
+        prompt="   ",
+        width="500",
+        seed_mode="random",
+        random_seeds="0",
+    )
     body = (await lab.post("/-/sinkin/new/check.json", {"form": form})).json()
     assert body["ok"] is False and body["plan"] is None
     problems = body["problems"]
@@ -110,7 +130,12 @@ async def test_without_an_api_key_the_plan_shows_and_create_warns_how_to_set_it(
     assert (body["plan"]["jobs"], body["plan"]["images"], body["plan"]["provider"]) == (8, 8, "sinkin")
     assert body["plan"]["credits"] > 0
     [caution] = body["cautions"]
-    assert "SINKIN_API_KEY" in caution and "export SINKIN_API_KEY=" in caution and "restart `sinkin serve`" in caution and "queued now" in caution
+    assert (
+        "SINKIN_API_KEY" in caution
+        and "export SINKIN_API_KEY=" in caution
+        and "restart `sinkin serve`" in caution
+        and "queued now" in caution
+    )
     form = {"form": dict(GRID, provider="sinkin"), "request_key": "form-load-nokey"}
     r = await lab.post("/-/sinkin/new/create.json", form)
     assert r.status_code == 409 and r.json()["needs_confirmation"] is True
@@ -137,16 +162,19 @@ async def test_unknown_model_and_lora_ids_are_named_with_the_nearest_known_ones(
     assert body["cautions"] == [
         "model_id: '4zdwGO8' is not in the cached model list – nearest: 4zdwGOB (DreamShaper)",
         "lora: 'lora-flim' is not in the cached LoRA list – nearest: lora-film (Film grain (simulated)), "
-        "lora-ink (Ink sketch (simulated))"]
+        "lora-ink (Ink sketch (simulated))",
+    ]
     # nothing is queued without the explicit override; with it a new model id keeps working
     r = await lab.post("/-/sinkin/new/create.json", {"form": form, "request_key": "form-load-typo1"})
     assert r.status_code == 409 and "4zdwGO8" in r.json()["error"] and count(lab, "runs") == 0
-    r = await lab.post("/-/sinkin/new/create.json", {"form": form, "request_key": "form-load-typo1",
-                                                      "confirm": True})
+    r = await lab.post(
+        "/-/sinkin/new/create.json", {"form": form, "request_key": "form-load-typo1", "confirm": True}
+    )
     assert r.status_code == 200 and count(lab, "configs", "model_id = '4zdwGO8'") == 8
 
 
 # -- create.json ------------------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_create_queues_the_grid_and_remembers_the_yaml(lab):
@@ -165,8 +193,9 @@ async def test_create_queues_the_grid_and_remembers_the_yaml(lab):
 @pytest.mark.asyncio
 async def test_the_same_form_submitted_twice_creates_one_run(lab):
     payload = {"form": GRID, "request_key": "form-load-0002"}
-    first, second = await asyncio.gather(lab.post("/-/sinkin/new/create.json", payload),
-                                         lab.post("/-/sinkin/new/create.json", payload))
+    first, second = await asyncio.gather(
+        lab.post("/-/sinkin/new/create.json", payload), lab.post("/-/sinkin/new/create.json", payload)
+    )
     assert first.status_code == second.status_code == 200
     assert first.json()["run_id"] == second.json()["run_id"]
     again = await lab.post("/-/sinkin/new/create.json", payload)  # e.g. the page reloaded and resent
@@ -176,8 +205,9 @@ async def test_the_same_form_submitted_twice_creates_one_run(lab):
 
 @pytest.mark.asyncio
 async def test_create_refuses_bad_input_and_writes_nothing(lab):
-    r = await lab.post("/-/sinkin/new/create.json", {"form": dict(GRID, steps="99"),
-                                                     "request_key": "form-load-0003"})
+    r = await lab.post(
+        "/-/sinkin/new/create.json", {"form": dict(GRID, steps="99"), "request_key": "form-load-0003"}
+    )
     assert r.status_code == 400 and "steps" in r.json()["problems"]
     r = await lab.post("/-/sinkin/new/create.json", {"form": GRID})
     assert r.status_code == 400 and "request_key" in r.json()["error"]
@@ -190,8 +220,14 @@ async def test_create_refuses_bad_input_and_writes_nothing(lab):
 
 @pytest.mark.asyncio
 async def test_a_large_grid_needs_an_explicit_confirmation(lab):
-    form = dict(GRID, prompt="one prompt", scheduler=["DDIM"], scale="7",
-                seed_mode="random", random_seeds=str(CONFIRM_JOBS + 1))
+    form = dict(
+        GRID,
+        prompt="one prompt",
+        scheduler=["DDIM"],
+        scale="7",
+        seed_mode="random",
+        random_seeds=str(CONFIRM_JOBS + 1),
+    )
     payload = {"form": form, "request_key": "form-load-0005"}
     r = await lab.post("/-/sinkin/new/create.json", payload)
     assert r.status_code == 409
@@ -202,6 +238,7 @@ async def test_a_large_grid_needs_an_explicit_confirmation(lab):
 
 
 # -- uploads ------------------------------------------------------------------------------------
+
 
 def upload(data, filename="init.png"):
     return {"filename": filename, "data": base64.b64encode(data).decode()}
@@ -242,8 +279,15 @@ async def test_upload_refuses_what_is_not_a_safe_image(lab, monkeypatch):
 @pytest.mark.asyncio
 async def test_an_uploaded_image_makes_an_img2img_run(lab):
     asset = (await lab.post("/-/sinkin/new/upload.json", upload(png_bytes()))).json()["asset"]
-    form = dict(GRID, init_image=[asset["id"]], image_strength="0.4", controlnet=["canny"],
-                prompt="one", scheduler=["DDIM"], scale="7")
+    form = dict(
+        GRID,
+        init_image=[asset["id"]],
+        image_strength="0.4",
+        controlnet=["canny"],
+        prompt="one",
+        scheduler=["DDIM"],
+        scale="7",
+    )
     check = (await lab.post("/-/sinkin/new/check.json", {"form": form})).json()
     assert check["ok"], check["problems"]
     assert check["spec"]["init_image"].endswith(".png") and check["spec"]["image_strength"] == 0.4
@@ -260,6 +304,7 @@ async def test_an_uploaded_image_makes_an_img2img_run(lab):
 
 # -- clone with changes, models --------------------------------------------------------------------
 
+
 def page_data(html):
     match = re.search(r'<script type="application/json" id="sinkin-form-data">(.*?)</script>', html, re.S)
     return json.loads(match.group(1))
@@ -267,8 +312,9 @@ def page_data(html):
 
 @pytest.mark.asyncio
 async def test_clone_opens_a_past_run_in_the_form(lab):
-    run_id = (await lab.post("/-/sinkin/new/create.json",
-                             {"form": GRID, "request_key": "form-load-0007"})).json()["run_id"]
+    run_id = (
+        await lab.post("/-/sinkin/new/create.json", {"form": GRID, "request_key": "form-load-0007"})
+    ).json()["run_id"]
     r = await lab.ds.client.get("/-/sinkin/new?from={}".format(run_id))
     assert r.status_code == 200
     data = page_data(r.text)
@@ -298,14 +344,29 @@ GOOD_CREATE = {"form": GRID, "request_key": "form-load-attack"}
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("path", ["/-/sinkin/new/create.json", "/-/sinkin/new/upload.json",
-                                  "/-/sinkin/models/refresh.json", "/-/sinkin/new/check.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/-/sinkin/new/create.json",
+        "/-/sinkin/new/upload.json",
+        "/-/sinkin/models/refresh.json",
+        "/-/sinkin/new/check.json",
+    ],
+)
 async def test_cross_site_and_tokenless_requests_are_refused(lab, path):
-    body = GOOD_CREATE if "create" in path else upload(png_bytes()) if "upload" in path else {
-        "provider": "simulator", "form": GRID}
+    body = (
+        GOOD_CREATE
+        if "create" in path
+        else upload(png_bytes())
+        if "upload" in path
+        else {"provider": "simulator", "form": GRID}
+    )
     # a cookie-less form POST from another site (asgi-csrf lets it through; we do not)
-    r = await lab.ds.client.post(path, data={"form": "x", "request_key": "form-load-attack"},
-                                 headers={"origin": "http://evil.example", "sec-fetch-site": "cross-site"})
+    r = await lab.ds.client.post(
+        path,
+        data={"form": "x", "request_key": "form-load-attack"},
+        headers={"origin": "http://evil.example", "sec-fetch-site": "cross-site"},
+    )
     assert r.status_code == 403
     # the same cookie-less form POST without any origin headers (e.g. an old browser)
     r = await lab.ds.client.post(path, data={"form": "x"})

@@ -1,5 +1,6 @@
 """The server's "Run all" when the server stops: the requests in flight finish and keep their
 answers; a second Ctrl-C (here: a timeout) marks them interrupted at once, never `running`."""
+
 import io
 import sqlite3
 import time

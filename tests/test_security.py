@@ -1,5 +1,6 @@
 """Attacks on `sinkin serve` replayed over HTTP against a real server (uvicorn on a free port):
 exposed mode's sign-in and hosts, and bad input that used to crash with a 500."""
+
 import socket
 import threading
 import time
@@ -121,6 +122,7 @@ def test_serve_prints_a_sign_in_link_once_when_exposed(db_path, monkeypatch):
 def server(tmp_path_factory):
     """A real server on 127.0.0.1 and an httpx client that sends writes as the pages do."""
     from conftest import serve_in_thread
+
     from sinkin_pipeline.db import open_db
 
     path = tmp_path_factory.mktemp("bad-input") / "lab.db"
@@ -139,8 +141,10 @@ def _tables(db_path):
 
     conn = sqlite3.connect(db_path)
     try:
-        return {t: conn.execute("select count(*) from [{}]".format(t)).fetchone()[0]
-                for (t,) in conn.execute("select name from sqlite_master where type = 'table'")}
+        return {
+            t: conn.execute("select count(*) from [{}]".format(t)).fetchone()[0]
+            for (t,) in conn.execute("select name from sqlite_master where type = 'table'")
+        }
     finally:
         conn.close()
 
@@ -150,32 +154,56 @@ def test_bad_input_gets_a_clear_4xx_never_a_500(server):
     big = 2**63
     cases = [
         # JSON nested 100,000 deep
-        ("post", "/-/sinkin/new/check.json", {"content": "[" * 100000 + "]" * 100000}, 400,
-         "nested too deeply"),
-        ("post", "/-/sinkin/queue/cancel.json", {"content": '{"a":' * 100000 + "1" + "}" * 100000}, 400,
-         "nested too deeply"),
+        (
+            "post",
+            "/-/sinkin/new/check.json",
+            {"content": "[" * 100000 + "]" * 100000},
+            400,
+            "nested too deeply",
+        ),
+        (
+            "post",
+            "/-/sinkin/queue/cancel.json",
+            {"content": '{"a":' * 100000 + "1" + "}" * 100000},
+            400,
+            "nested too deeply",
+        ),
         # ids >= 2^63 in URLs (the app's and Datasette's) and in bodies
         ("get", "/-/sinkin/images/{}.json".format(big), {}, 400, "below 2^63"),
         ("get", "/-/sinkin/images/{}".format(big), {}, 404, None),
         ("get", "/-/sinkin/runs/{}/order.json".format(big), {}, 400, "below 2^63"),
-        ("post", "/-/sinkin/images/{}/score.json".format(big), {"json": {"score": 5}}, 400,
-         "9223372036854775807"),
+        (
+            "post",
+            "/-/sinkin/images/{}/score.json".format(big),
+            {"json": {"score": 5}},
+            400,
+            "9223372036854775807",
+        ),
         ("post", "/-/sinkin/queue/cancel.json", {"json": {"job_ids": [big]}}, 400, "below 2^63"),
         ("post", "/-/sinkin/queue/retry.json", {"json": {"run_id": big}}, 400, None),
         ("get", "/lab/images/{}.json".format(big), {}, 404, None),
         # upscale type given as a list
-        ("post", "/-/sinkin/images/1/upscale.json", {"json": {"type": ["esrgan"]}}, 400,
-         "unknown upscale type"),
+        (
+            "post",
+            "/-/sinkin/images/1/upscale.json",
+            {"json": {"type": ["esrgan"]}},
+            400,
+            "unknown upscale type",
+        ),
         # a multipart POST carrying a cookie (asgi-csrf 0.11 crashed on it)
         ("post", "/-/sinkin/new/upload.json", {"files": {"file": ("a.png", b"x")}}, 415, "multipart"),
         ("post", "/lab/top_images", {"files": {"file": ("a.png", b"x")}}, 415, "multipart"),
         # a POST to a read-only canned query
-        ("post", "/lab/top_images", {"data": {"csrftoken": server.cookies["ds_csrftoken"]}}, 405,
-         "read-only"),
+        (
+            "post",
+            "/lab/top_images",
+            {"data": {"csrftoken": server.cookies["ds_csrftoken"]}},
+            405,
+            "read-only",
+        ),
         ("post", "/lab/top_images.json", {"json": {}}, 405, "read-only"),
         # a number JSON cannot carry back (it was answered with a bare Infinity)
-        ("post", "/-/sinkin/new/check.json", {"content": '{"form": {"width": 1e400}}'}, 400,
-         "too large"),
+        ("post", "/-/sinkin/new/check.json", {"content": '{"form": {"width": 1e400}}'}, 400, "too large"),
         ("post", "/-/sinkin/new/check.json", {"content": '{"form": {"width": NaN}}'}, 400, "NaN"),
     ]
     for method, path, kwargs, status, words in cases:
@@ -215,17 +243,28 @@ def test_file_routes_serve_only_images_inside_the_media_folder(server, tmp_path)
     rel = os.path.relpath(media, db_path.parent)
     conn = sqlite3.connect(db_path)
     with conn:
-        rows = [("ok", rel + "/assets/ok.png"), ("passwd", "/etc/passwd"), ("link", rel + "/assets/link.png"),
-                ("dotdot", rel + "/../" + os.path.relpath(outside, db_path.parent)),
-                ("dir", rel + "/escape/private.png"), ("folder", rel + "/assets")]
+        rows = [
+            ("ok", rel + "/assets/ok.png"),
+            ("passwd", "/etc/passwd"),
+            ("link", rel + "/assets/link.png"),
+            ("dotdot", rel + "/../" + os.path.relpath(outside, db_path.parent)),
+            ("dir", rel + "/escape/private.png"),
+            ("folder", rel + "/assets"),
+        ]
         ids = {}
         for name, path in rows:
-            ids[name] = conn.execute("insert into assets (sha256, filename, path, created_at) "
-                                     "values (?, ?, ?, '')", [name, name + ".png", path]).lastrowid
-        conn.execute("insert into runs (id, name, provider, spec, created_at) "
-                     "values (900, 'f', 'simulator', '{}', '')")
-        conn.execute("insert into images (id, run_id, path, upscale_path, created_at) "
-                     "values (900, 900, ?, '/etc/passwd', '')", [rel + "/assets/link.png"])
+            ids[name] = conn.execute(
+                "insert into assets (sha256, filename, path, created_at) values (?, ?, ?, '')",
+                [name, name + ".png", path],
+            ).lastrowid
+        conn.execute(
+            "insert into runs (id, name, provider, spec, created_at) values (900, 'f', 'simulator', '{}', '')"
+        )
+        conn.execute(
+            "insert into images (id, run_id, path, upscale_path, created_at) "
+            "values (900, 900, ?, '/etc/passwd', '')",
+            [rel + "/assets/link.png"],
+        )
     conn.close()
     r = server.get("/-/sinkin/assets/{}".format(ids["ok"]))
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
@@ -263,15 +302,15 @@ def _truncated_png():
     Image.frombytes("RGB", (128, 128), noise).save(buffer, "PNG")
     data, pos, chunks = buffer.getvalue(), 8, []
     while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        chunks.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]))
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        chunks.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]))
         pos += 12 + n
 
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     idat = b"".join(body for kind, body in chunks if kind == b"IDAT")
-    png = data[:8] + chunk(b"IHDR", chunks[0][1]) + chunk(b"IDAT", idat[:len(idat) // 2])
+    png = data[:8] + chunk(b"IHDR", chunks[0][1]) + chunk(b"IDAT", idat[: len(idat) // 2])
     png += chunk(b"IEND", b"")
     with Image.open(io.BytesIO(png)) as im:
         im.verify()  # the old check let it through
@@ -283,8 +322,10 @@ def test_a_truncated_upload_is_refused_at_once(server):
 
     before = _tables(server.db_path)
     truncated = _truncated_png()
-    r = server.post("/-/sinkin/new/upload.json", json={"filename": "cut.png",
-                                                       "data": base64.b64encode(truncated).decode()})
+    r = server.post(
+        "/-/sinkin/new/upload.json",
+        json={"filename": "cut.png", "data": base64.b64encode(truncated).decode()},
+    )
     assert r.status_code == 400 and "truncated or damaged" in r.json()["error"]
     assert _tables(server.db_path) == before
 
@@ -296,8 +337,13 @@ def _texts(db_path):
     conn = sqlite3.connect(db_path)
     try:
         tables = [t for (t,) in conn.execute("select name from sqlite_master where type = 'table'")]
-        cells = [v for t in tables for row in conn.execute("select * from [{}]".format(t))
-                 for v in row if isinstance(v, str)]
+        cells = [
+            v
+            for t in tables
+            for row in conn.execute("select * from [{}]".format(t))
+            for v in row
+            if isinstance(v, str)
+        ]
     finally:
         conn.close()
     return cells
@@ -307,8 +353,19 @@ def test_an_api_key_echoed_by_the_api_is_stored_nowhere(api_env, db_path, make_r
     from conftest import serve_in_thread
 
     api_env.echo_token = True  # the stand-in puts the key in its answers and image URLs
-    make_run(db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": ["a fox"], "num_images": 2,
-                       "width": 256, "height": 256, "steps": 4, "seed": [1]})
+    make_run(
+        db_path,
+        {
+            "provider": "sinkin",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox"],
+            "num_images": 2,
+            "width": 256,
+            "height": 256,
+            "steps": 4,
+            "seed": [1],
+        },
+    )
     url, stop = serve_in_thread(db_path)
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -318,9 +375,16 @@ def test_an_api_key_echoed_by_the_api_is_stored_nowhere(api_env, db_path, make_r
             assert r.status_code == 200 and r.json()["job"]["status"] == "succeeded", r.text
             r = client.post("/-/sinkin/images/1/upscale.json", json={"type": "esrgan", "scale": 2})
             assert r.status_code == 200, r.text
-            shown = [client.get(p).text for p in ("/-/sinkin/images/1.json", "/-/sinkin/status.json",
-                                                  "/-/sinkin/export/image_table.csv", "/lab/jobs.json",
-                                                  "/lab/images.csv?_stream=on")]
+            shown = [
+                client.get(p).text
+                for p in (
+                    "/-/sinkin/images/1.json",
+                    "/-/sinkin/status.json",
+                    "/-/sinkin/export/image_table.csv",
+                    "/lab/jobs.json",
+                    "/lab/images.csv?_stream=on",
+                )
+            ]
             assert client.get("/-/sinkin/images/1/full").status_code == 200  # downloaded all the same
             assert client.get("/-/sinkin/images/1/upscale").status_code == 200
     finally:
@@ -337,6 +401,7 @@ def test_files_are_owner_only_whatever_the_umask(tmp_path, make_run):
     import stat
 
     from conftest import serve_in_thread
+
     from sinkin_pipeline.db import media_dir, open_db
 
     db_path = tmp_path / "lab.db"
@@ -348,27 +413,49 @@ def test_files_are_owner_only_whatever_the_umask(tmp_path, make_run):
         assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o644
         db_path.unlink()
         open_db(db_path).conn.close()
-        make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox"],
-                           "num_images": 2, "width": 128, "height": 128, "steps": 4, "seed": [1]})
+        make_run(
+            db_path,
+            {
+                "provider": "simulator",
+                "model_id": "4zdwGOB",
+                "prompt": ["a fox"],
+                "num_images": 2,
+                "width": 128,
+                "height": 128,
+                "steps": 4,
+                "seed": [1],
+            },
+        )
         url, stop = serve_in_thread(db_path)
         try:
             with httpx.Client(base_url=url, timeout=30) as client:
                 client.get("/-/sinkin")
                 client.headers["x-csrftoken"] = client.cookies["ds_csrftoken"]
-                r = client.post("/-/sinkin/new/upload.json", json={"filename": "start.png",
-                                                                   "data": base64.b64encode(_png()).decode()})
+                r = client.post(
+                    "/-/sinkin/new/upload.json",
+                    json={"filename": "start.png", "data": base64.b64encode(_png()).decode()},
+                )
                 assert r.status_code == 200, r.text
                 assert client.post("/-/sinkin/queue/next.json", json={}).status_code == 200
                 # the form's live check of a 9.4M-job grid answers at once and creating it is refused
-                form = {"provider": "simulator", "model_id": "4zdwGOB", "width": "512", "height": "512",
-                        "prompt": "\n".join("p{}".format(i) for i in range(100)),
-                        "steps": " ".join(str(i) for i in range(1, 48)), "scale": "1 2 3 4 5 6 7 8 9 10",
-                        "seed_mode": "random", "random_seeds": "200"}
+                form = {
+                    "provider": "simulator",
+                    "model_id": "4zdwGOB",
+                    "width": "512",
+                    "height": "512",
+                    "prompt": "\n".join("p{}".format(i) for i in range(100)),
+                    "steps": " ".join(str(i) for i in range(1, 48)),
+                    "scale": "1 2 3 4 5 6 7 8 9 10",
+                    "seed_mode": "random",
+                    "random_seeds": "200",
+                }
                 start = time.monotonic()
                 r = client.post("/-/sinkin/new/check.json", json={"form": form})
                 assert time.monotonic() - start < 2 and "9,400,000 jobs" in r.text, r.text[:300]
-                r = client.post("/-/sinkin/new/create.json", json={"form": form, "confirm": True,
-                                                                   "request_key": "huge-grid-0001"})
+                r = client.post(
+                    "/-/sinkin/new/create.json",
+                    json={"form": form, "confirm": True, "request_key": "huge-grid-0001"},
+                )
                 assert r.status_code == 400 and "ceiling" in r.text
             reader = sqlite3.connect(db_path)  # a connection keeps the WAL files in place
             reader.execute("select count(*) from runs").fetchone()
@@ -384,8 +471,9 @@ def test_files_are_owner_only_whatever_the_umask(tmp_path, make_run):
     folders = [media] + [p for p in media.rglob("*") if p.is_dir()]
     images = [p for p in media.rglob("*") if p.is_file()]
     assert len(images) == 3 and len(folders) >= 2  # two generated images and the upload
-    assert {str(f): stat.S_IMODE(os.stat(f).st_mode) for f in files + images} == \
-        {str(f): 0o600 for f in files + images}
+    assert {str(f): stat.S_IMODE(os.stat(f).st_mode) for f in files + images} == {
+        str(f): 0o600 for f in files + images
+    }
     assert {str(f): stat.S_IMODE(os.stat(f).st_mode) for f in folders} == {str(f): 0o700 for f in folders}
     assert _tables(db_path)["runs"] == 1
 
@@ -415,7 +503,9 @@ def test_errors_are_datasette_errors_and_never_500(server):
 
     async def without_database():
         ds = Datasette(memory=True)  # no SinkIn database file served
-        return [(await ds.client.get(path)).status_code
-                for path in ("/-/sinkin/status.json", "/-/sinkin", "/-/sinkin/new", "/-/sinkin/runs/1")]
+        return [
+            (await ds.client.get(path)).status_code
+            for path in ("/-/sinkin/status.json", "/-/sinkin", "/-/sinkin/new", "/-/sinkin/runs/1")
+        ]
 
     assert asyncio.run(without_database()) == [503, 503, 503, 503]

@@ -2,6 +2,7 @@
 port (same-site: the Lax cookie would be sent) and from another host name (cross-site):
 framing (clickjacking), cross-site reads through GET, and the Content-Security-Policy on every
 page (no inline script runs, and the app's pages and Datasette's own work under it)."""
+
 import http.server
 import sqlite3
 import threading
@@ -17,12 +18,24 @@ pytestmark = pytest.mark.browser
 def app(tmp_path_factory):
     """A run of 4 simulated images served on 127.0.0.1 for this module."""
     from conftest import queue_run, serve_in_thread
+
     from sinkin_pipeline.db import open_db
 
     path = tmp_path_factory.mktemp("security") / "lab.db"
     open_db(path).conn.close()
-    queue_run(path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "a cat"],
-                     "seed": [1, 2], "width": 128, "height": 128, "steps": 4, "name": "secret-run-name"})
+    queue_run(
+        path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox", "a cat"],
+            "seed": [1, 2],
+            "width": 128,
+            "height": 128,
+            "steps": 4,
+            "name": "secret-run-name",
+        },
+    )
     work(path, concurrency=2)
     log = []
     url, stop = serve_in_thread(path, wrap=lambda asgi: _recorder(asgi, log))
@@ -96,17 +109,23 @@ def test_a_page_on_another_port_cannot_frame_the_viewer(page, app, attacker):
     page.goto(app["url"] + "/-/sinkin/images/1")  # the user has the app open: cookies are set
     page.wait_for_selector("body[data-ready='1']")
     app["log"].clear()
-    page.goto(attacker('<h1>Win a prize</h1><iframe id="f" src="{}/-/sinkin/images/1" width=900 height=600>'
-                       '</iframe>'.format(app["url"])))
+    page.goto(
+        attacker(
+            '<h1>Win a prize</h1><iframe id="f" src="{}/-/sinkin/images/1" width=900 height=600>'
+            "</iframe>".format(app["url"])
+        )
+    )
     _wait_until(lambda: app["log"])
     page.wait_for_timeout(300)
     framed = [f for f in page.frames if f != page.main_frame]
     assert framed, "the iframe element exists"
     # the browser refused to render the app inside the other site's page
-    assert all(f.url.startswith("chrome-error://") or f.url == "about:blank" for f in framed), \
-        [f.url for f in framed]
-    assert all(f.query_selector("#sk-image-id") is None
-               for f in framed if not f.url.startswith("chrome-error"))
+    assert all(f.url.startswith("chrome-error://") or f.url == "about:blank" for f in framed), [
+        f.url for f in framed
+    ]
+    assert all(
+        f.query_selector("#sk-image-id") is None for f in framed if not f.url.startswith("chrome-error")
+    )
     assert app["log"] == [("/-/sinkin/images/1", 403)]
     # the keys the user types on the prize page score nothing
     page.click("h1")
@@ -119,9 +138,19 @@ def test_a_page_on_another_port_cannot_frame_the_viewer(page, app, attacker):
 def test_every_response_forbids_framing_and_sniffing(app):
     import httpx
 
-    for path in ("/-/sinkin", "/-/sinkin/images/1", "/-/sinkin/images/1.json", "/-/sinkin/images/1/full",
-                 "/", "/lab", "/lab/image_table", "/lab/runs.json", "/lab/image_table.csv?_nocol=thumbnail",
-                 "/-/static/app.css", "/no/such/page"):
+    for path in (
+        "/-/sinkin",
+        "/-/sinkin/images/1",
+        "/-/sinkin/images/1.json",
+        "/-/sinkin/images/1/full",
+        "/",
+        "/lab",
+        "/lab/image_table",
+        "/lab/runs.json",
+        "/lab/image_table.csv?_nocol=thumbnail",
+        "/-/static/app.css",
+        "/no/such/page",
+    ):
         r = httpx.get(app["url"] + path)
         assert r.status_code in (200, 404), (path, r.status_code)
         csp = r.headers["content-security-policy"]
@@ -146,8 +175,12 @@ Promise.all(urls.map(u => fetch(u, {{mode: "no-cors", credentials: "include"}})
         page.wait_for_function("() => window.results.length === 3")
         page.wait_for_function("() => document.images[0].complete")
         _wait_until(lambda: len(app["log"]) >= 4)
-        assert sorted(app["log"]) == [("/-/sinkin/images/1/thumb", 403), ("/-/sinkin/status.json", 403),
-                                      ("/lab.json", 403), ("/lab/runs.json", 403)], host
+        assert sorted(app["log"]) == [
+            ("/-/sinkin/images/1/thumb", 403),
+            ("/-/sinkin/status.json", 403),
+            ("/lab.json", 403),
+            ("/lab/runs.json", 403),
+        ], host
         # a link opened from the other page still works (a top-level navigation)
         with page.expect_navigation():
             page.click("#link")
@@ -158,10 +191,23 @@ Promise.all(urls.map(u => fetch(u, {{mode: "no-cors", credentials: "include"}})
 def test_no_csp_violation_and_everything_works_on_every_page(page, app):
     problems = []
     page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-    for path in ("/-/sinkin", "/-/sinkin/new", "/-/sinkin/new?from=1", "/-/sinkin/runs/1",
-                 "/-/sinkin/runs/1/grid", "/-/sinkin/runs/1/insights", "/-/sinkin/insights?runs=1",
-                 "/-/sinkin/login", "/", "/lab", "/lab/image_table", "/lab/runs/1", "/lab?sql=select+1",
-                 "/lab/top_images", "/no/such/page"):
+    for path in (
+        "/-/sinkin",
+        "/-/sinkin/new",
+        "/-/sinkin/new?from=1",
+        "/-/sinkin/runs/1",
+        "/-/sinkin/runs/1/grid",
+        "/-/sinkin/runs/1/insights",
+        "/-/sinkin/insights?runs=1",
+        "/-/sinkin/login",
+        "/",
+        "/lab",
+        "/lab/image_table",
+        "/lab/runs/1",
+        "/lab?sql=select+1",
+        "/lab/top_images",
+        "/no/such/page",
+    ):
         page.goto(app["url"] + path)
         page.wait_for_load_state("load")
         page.wait_for_timeout(100)

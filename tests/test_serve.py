@@ -1,11 +1,12 @@
 """`sinkin serve`: loopback only unless told, a per-database secret, the packaged metadata."""
+
 import os
 import stat
 
 from click.testing import CliRunner
 
-from sinkin_pipeline.cli import cli
 from datasette_sinkin.app import allowed_hosts, load_metadata, make_datasette, secret_for
+from sinkin_pipeline.cli import cli
 
 
 def test_a_non_loopback_host_is_refused_without_the_explicit_flag(db_path, monkeypatch):
@@ -16,10 +17,22 @@ def test_a_non_loopback_host_is_refused_without_the_explicit_flag(db_path, monke
     result = CliRunner().invoke(cli, ["serve", "--db", str(db_path), "--host", "0.0.0.0"])
     assert result.exit_code == 1 and "--i-understand-this-exposes-my-data" in result.output
     assert started == []
-    result = CliRunner().invoke(cli, ["serve", "--db", str(db_path), "--host", "0.0.0.0",
-                                      "--i-understand-this-exposes-my-data", "--port", "8123"])
-    assert result.exit_code == 0 and started == [{"host": "0.0.0.0", "port": 8123, "log_level": "warning",
-                                                  "lifespan": "on"}]
+    result = CliRunner().invoke(
+        cli,
+        [
+            "serve",
+            "--db",
+            str(db_path),
+            "--host",
+            "0.0.0.0",
+            "--i-understand-this-exposes-my-data",
+            "--port",
+            "8123",
+        ],
+    )
+    assert result.exit_code == 0 and started == [
+        {"host": "0.0.0.0", "port": 8123, "log_level": "warning", "lifespan": "on"}
+    ]
     result = CliRunner().invoke(cli, ["serve", "--db", str(db_path)])
     assert result.exit_code == 0 and started[-1]["host"] == "127.0.0.1" and started[-1]["port"] == 8001
 

@@ -1,5 +1,6 @@
 """The simulator's img2img: the image resembles its init image (more so at a low strength), and
 ``provider: simulator-no-img2img`` refuses img2img like SinkIn so the fallback shows offline."""
+
 import sqlite3
 from io import BytesIO
 
@@ -8,8 +9,15 @@ from PIL import Image, ImageChops, ImageStat
 from sinkin_pipeline.render import render_image, tiny_copy
 from sinkin_pipeline.worker import work
 
-SETTINGS = {"prompt": "a harbour at night", "width": 256, "height": 256, "steps": 30, "seed": 7,
-            "scheduler": "DDIM", "scale": 7}
+SETTINGS = {
+    "prompt": "a harbour at night",
+    "width": 256,
+    "height": 256,
+    "steps": 30,
+    "seed": 7,
+    "scheduler": "DDIM",
+    "scale": 7,
+}
 
 
 def halves(path=None):
@@ -72,8 +80,16 @@ def jobs(db_path):
 def test_simulator_no_img2img_refuses_and_the_fallback_runs_offline(db_path, make_run, tmp_path):
     init = tmp_path / "start.png"
     halves(init)
-    spec = {"provider": "simulator-no-img2img", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128,
-            "height": 128, "steps": 5, "seed": 1, "init_image": str(init)}
+    spec = {
+        "provider": "simulator-no-img2img",
+        "model_id": "4zdwGOB",
+        "prompt": "a fox",
+        "width": 128,
+        "height": 128,
+        "steps": 5,
+        "seed": 1,
+        "init_image": str(init),
+    }
     make_run(db_path, spec)
     make_run(db_path, dict(spec, fallback=False))
     make_run(db_path, {k: v for k, v in spec.items() if k != "init_image"})

@@ -1,4 +1,5 @@
 """The `sinkin` provider against the local stand-in server: requests, and every failure mapping."""
+
 import socket
 import time
 
@@ -6,13 +7,29 @@ import httpx
 import pytest
 from PIL import Image
 
-from sinkin_pipeline.providers import (ConfigurationError, DownloadError, OutcomeUnknown, ServiceError,
-                                       TransientError, get_provider)
+from sinkin_pipeline.providers import (
+    ConfigurationError,
+    DownloadError,
+    OutcomeUnknown,
+    ServiceError,
+    TransientError,
+    get_provider,
+)
 from sinkin_pipeline.worker import work
 
 KEY = "test-key"
-PAYLOAD = {"model_id": "4zdwGOB", "prompt": "a fox", "width": 256, "height": 256, "steps": 10,
-           "num_images": 2, "seed": 42, "use_default_neg": False, "lcm": True, "scale": 7.0}
+PAYLOAD = {
+    "model_id": "4zdwGOB",
+    "prompt": "a fox",
+    "width": 256,
+    "height": 256,
+    "steps": 10,
+    "num_images": 2,
+    "seed": 42,
+    "use_default_neg": False,
+    "lcm": True,
+    "scale": 7.0,
+}
 
 
 @pytest.fixture
@@ -25,7 +42,9 @@ def provider(api_env):
 def test_txt2img_is_form_encoded_with_sinkin_field_names(provider, api_env):
     answer = provider.inference(PAYLOAD)
     assert answer.raw["error_code"] == 0 and len(answer.images) == 2 and answer.inf_id
-    assert answer.credit_cost == pytest.approx(0.5 * (10 / 30) * (256 * 256 / (512 * 768)) * 2 * 0.5, abs=0.01)
+    assert answer.credit_cost == pytest.approx(
+        0.5 * (10 / 30) * (256 * 256 / (512 * 768)) * 2 * 0.5, abs=0.01
+    )
     call = api_env.calls[0]
     assert call["endpoint"] == "inference" and not call["has_file"]
     assert call["fields"]["use_default_neg"] == "false" and call["fields"]["lcm"] == "true"
@@ -81,7 +100,9 @@ def test_dropped_connection_after_sending_is_an_unknown_outcome(provider, api_en
 def test_read_timeout_is_an_unknown_outcome(provider, api_env, monkeypatch):
     import sinkin_plugins.sinkin_api as module
 
-    monkeypatch.setattr(module, "INFERENCE_TIMEOUT", httpx.Timeout(connect=5.0, read=0.3, write=5.0, pool=5.0))
+    monkeypatch.setattr(
+        module, "INFERENCE_TIMEOUT", httpx.Timeout(connect=5.0, read=0.3, write=5.0, pool=5.0)
+    )
     api_env.inject("inference", "hang", seconds=1.0)
     with pytest.raises(OutcomeUnknown, match="read timeout"):
         provider.inference(PAYLOAD)
@@ -120,7 +141,9 @@ def test_models_and_upscale(provider, api_env):
     models = provider.models()
     assert models["models"][0]["id"] == "4zdwGOB"
     answer = provider.inference(PAYLOAD)
-    up = provider.upscale({"inf_id": answer.inf_id, "url": answer.images[0].url, "type": "esrgan", "scale": 2})
+    up = provider.upscale(
+        {"inf_id": answer.inf_id, "url": answer.images[0].url, "type": "esrgan", "scale": 2}
+    )
     assert up.credit_cost == 6.0
     with Image.open(__import__("io").BytesIO(provider.download(up.url))) as im:
         assert im.size == (512, 512)
@@ -136,18 +159,35 @@ def test_the_key_never_reaches_the_database_or_messages(api_env, db_path, make_r
 
 
 def test_retries_through_http_then_success_charges_once(api_env, db_path, make_run):
-    make_run(db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128})
+    make_run(
+        db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128}
+    )
     api_env.inject("inference", "500", times=2)
     api_env.inject("inference", "429", retry_after=0)
     summary = work(db_path)
     assert summary.succeeded == 1 and api_env.charged() == 1
-    assert [c["outcome"] for c in api_env.calls if c["endpoint"] == "inference"] == ["500", "500", "429", "ok"]
+    assert [c["outcome"] for c in api_env.calls if c["endpoint"] == "inference"] == [
+        "500",
+        "500",
+        "429",
+        "ok",
+    ]
 
 
 def test_img2img_refused_by_the_service_falls_back_to_txt2img(api_env, db_path, make_run, tmp_path):
     Image.new("RGB", (64, 64), "green").save(tmp_path / "base.png")
-    make_run(db_path, {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128,
-                       "init_image": str(tmp_path / "base.png"), "image_strength": 0.4})
+    make_run(
+        db_path,
+        {
+            "provider": "sinkin",
+            "model_id": "4zdwGOB",
+            "prompt": "a fox",
+            "width": 128,
+            "height": 128,
+            "init_image": str(tmp_path / "base.png"),
+            "image_strength": 0.4,
+        },
+    )
     api_env.fail_img2img = True
     summary = work(db_path)
     assert summary.succeeded == 1

@@ -2,6 +2,7 @@
 mid-run stop the session before anything more is paid for, every paid answer is kept (as a URL,
 or in the rescue file beside the database), the exit is non-zero with one clear message, and
 `sinkin retry` then fetches the paid images at no cost."""
+
 import errno
 import json
 import os
@@ -19,8 +20,14 @@ from sinkin_pipeline.db import open_db
 from sinkin_pipeline.queue import retry_jobs
 from sinkin_pipeline.worker import work
 
-SPEC = {"provider": "fake", "model_id": "m", "prompt": "a fox", "width": 128, "height": 128,
-        "seed": list(range(12))}
+SPEC = {
+    "provider": "fake",
+    "model_id": "m",
+    "prompt": "a fox",
+    "width": 128,
+    "height": 128,
+    "seed": list(range(12)),
+}
 
 
 def statuses(db_path):
@@ -39,8 +46,9 @@ def one(db_path, sql):
         conn.close()
 
 
-def test_a_full_disk_stops_spending_and_retry_fetches_the_paid_images_free(db_path, make_run, fake_provider,
-                                                                           monkeypatch):
+def test_a_full_disk_stops_spending_and_retry_fetches_the_paid_images_free(
+    db_path, make_run, fake_provider, monkeypatch
+):
     make_run(db_path, SPEC)
     fake_provider.latency = 0.05
     real_save = jobs.save_image
@@ -53,8 +61,11 @@ def test_a_full_disk_stops_spending_and_retry_fetches_the_paid_images_free(db_pa
     assert result.exit_code == 1 and "Done" not in result.output and "Traceback" not in result.output
     paid = len(fake_provider.calls["inference"])
     assert 1 <= paid <= 4  # only the calls already in flight when the first save failed
-    message = ("{} paid for and stored as URLs; free space, then `sinkin retry` fetches them at no cost"
-               .format("1 image is" if paid == 1 else "{} images are".format(paid)))
+    message = (
+        "{} paid for and stored as URLs; free space, then `sinkin retry` fetches them at no cost".format(
+            "1 image is" if paid == 1 else "{} images are".format(paid)
+        )
+    )
     assert "Stopped spending: job" in result.output and "No space left on device" in result.output
     assert message in result.output
     assert statuses(db_path) == {"failed": paid, "queued": 12 - paid}
@@ -84,8 +95,9 @@ def read_only_media(db_path):
         subprocess.run(["umount", str(media)], capture_output=True)
 
 
-def test_a_read_only_media_folder_stops_before_anything_is_paid(db_path, make_run, fake_provider,
-                                                                read_only_media):
+def test_a_read_only_media_folder_stops_before_anything_is_paid(
+    db_path, make_run, fake_provider, read_only_media
+):
     make_run(db_path, SPEC)
     result = CliRunner().invoke(cli, ["work", "--db", str(db_path), "--concurrency", "4"])
     assert result.exit_code == 1 and "Done" not in result.output
@@ -119,8 +131,9 @@ def test_a_database_deleted_mid_run_stops_paying_and_keeps_the_answers(db_path, 
     assert "2 images are paid for and stored as URLs" in result.output
 
 
-def test_a_database_that_cannot_be_written_stops_the_workers_without_tracebacks(db_path, make_run, fake_provider,
-                                                                               monkeypatch):
+def test_a_database_that_cannot_be_written_stops_the_workers_without_tracebacks(
+    db_path, make_run, fake_provider, monkeypatch
+):
     make_run(db_path, SPEC)
     real = jobs.update_job
     calls = {"n": 0}

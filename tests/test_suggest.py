@@ -1,14 +1,15 @@
 """The suggested next run: on a run with planted scores the clearly worse scheduler is dropped and
 the best kept, steps are refined around the best, fresh seeds are drawn, and the spec written by
 `sinkin suggest` passes `sinkin plan` unchanged."""
+
 import json
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from test_insights import build_planted
 
 from sinkin_pipeline.cli import cli
-from test_insights import build_planted
 
 
 def invoke(*args):
@@ -64,9 +65,16 @@ def test_cli_refuses_a_missing_run(planted):
     assert result.exit_code != 0 and "run 99 not found" in result.output
 
 
-@pytest.mark.parametrize("gap, kind, multiple, expected", [
-    (15, "int", None, 5), (2, "float", None, 1), (256, "int", 8, 128), (1, "int", None, 1), (0.5, "float", None, 0.2),
-])
+@pytest.mark.parametrize(
+    "gap, kind, multiple, expected",
+    [
+        (15, "int", None, 5),
+        (2, "float", None, 1),
+        (256, "int", 8, 128),
+        (1, "int", None, 1),
+        (0.5, "float", None, 0.2),
+    ],
+)
 def test_nice_steps(gap, kind, multiple, expected):
     from sinkin_pipeline.fields import Field
     from sinkin_pipeline.suggest import nice_step
@@ -87,8 +95,13 @@ async def test_queue_this_opens_the_run_form_prefilled_with_the_suggestion(plant
     assert "Suggested next run" in page and "drop K_EULER" in page
     assert 'href="/-/sinkin/new?from={}&amp;suggest=1"'.format(run_id) in page
     form = (await ds.client.get("/-/sinkin/new?from={}&suggest=1".format(run_id))).text
-    data = json.loads(html.unescape(re.search(
-        r'<script type="application/json" id="sinkin-form-data">(.*?)</script>', form, re.S).group(1)))
+    data = json.loads(
+        html.unescape(
+            re.search(
+                r'<script type="application/json" id="sinkin-form-data">(.*?)</script>', form, re.S
+            ).group(1)
+        )
+    )
     assert data["form"]["scheduler"] == ["DDIM", "PNDM"]
     assert data["form"]["steps"] == "30, 35, 40"
     assert (data["form"]["seed_mode"], data["form"]["random_seeds"]) == ("random", 3)

@@ -1,4 +1,5 @@
 """Upscaling: an upscale job with its cost, then the image's upscale columns."""
+
 import sqlite3
 
 import pytest
@@ -21,7 +22,9 @@ def one(db_path, sql, params=()):
 
 @pytest.fixture
 def sim_image(db_path, make_run):
-    make_run(db_path, {"provider": "simulator", "model_id": "m", "prompt": "a fox", "width": 256, "height": 256})
+    make_run(
+        db_path, {"provider": "simulator", "model_id": "m", "prompt": "a fox", "width": 256, "height": 256}
+    )
     work(db_path)
     return one(db_path, "select * from images")["id"]
 
@@ -43,13 +46,16 @@ def test_hires_fix_upscale(db_path, sim_image):
         assert im.size == (512, 512)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"upscale_type": "esrgan", "scale": 5}, "scale must be from 2 to 4"),
-    ({"upscale_type": "esrgan", "scale": 1.5}, "scale must be from 2 to 4"),
-    ({"upscale_type": "hires_fix", "strength": 1.5}, "strength must be from 0 to 1"),
-    ({"upscale_type": "hires_fix", "scale": 3}, "does not take the option scale"),
-    ({"upscale_type": "waifu2x"}, "unknown upscale type"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"upscale_type": "esrgan", "scale": 5}, "scale must be from 2 to 4"),
+        ({"upscale_type": "esrgan", "scale": 1.5}, "scale must be from 2 to 4"),
+        ({"upscale_type": "hires_fix", "strength": 1.5}, "strength must be from 0 to 1"),
+        ({"upscale_type": "hires_fix", "scale": 3}, "does not take the option scale"),
+        ({"upscale_type": "waifu2x"}, "unknown upscale type"),
+    ],
+)
 def test_bad_options_write_nothing(db_path, sim_image, kwargs, message):
     with pytest.raises(UpscaleError, match=message):
         upscale_image(db_path, sim_image, **kwargs)

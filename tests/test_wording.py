@@ -1,21 +1,34 @@
 """Counts and credits read the same everywhere: "1 image", "1 credit", "~0.67 credits"."""
+
 import pytest
 
 from sinkin_pipeline.models import describe_counts
 from sinkin_pipeline.wording import credit_text, money, plural
 
 
-@pytest.mark.parametrize("n, word, expected", [(0, "image", "0 images"), (1, "image", "1 image"),
-                                               (2, "job", "2 jobs"), (1, "LoRA", "1 LoRA")])
+@pytest.mark.parametrize(
+    "n, word, expected",
+    [(0, "image", "0 images"), (1, "image", "1 image"), (2, "job", "2 jobs"), (1, "LoRA", "1 LoRA")],
+)
 def test_plural(n, word, expected):
     assert plural(n, word) == expected
 
 
-@pytest.mark.parametrize("amount, expected", [
-    (0, "0 credits"), (None, "0 credits"), (1, "1 credit"), (1.0, "1 credit"), (1.004, "1 credit"),
-    (0.6667, "0.67 credits"), (2 / 3 * 3, "2 credits"), (12.5, "12.5 credits"), (1234.567, "1,234.57 credits"),
-    (-0.001, "0 credits"),
-])
+@pytest.mark.parametrize(
+    "amount, expected",
+    [
+        (0, "0 credits"),
+        (None, "0 credits"),
+        (1, "1 credit"),
+        (1.0, "1 credit"),
+        (1.004, "1 credit"),
+        (0.6667, "0.67 credits"),
+        (2 / 3 * 3, "2 credits"),
+        (12.5, "12.5 credits"),
+        (1234.567, "1,234.57 credits"),
+        (-0.001, "0 credits"),
+    ],
+)
 def test_credits_are_rounded_like_money_and_pluralised(amount, expected):
     assert credit_text(amount) == expected
 

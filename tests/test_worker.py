@@ -1,8 +1,8 @@
 """Running jobs: what lands in the database, and that nothing is paid twice or lost."""
+
 import json
 import os
 import sqlite3
-
 
 from sinkin_pipeline.providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
 from sinkin_pipeline.queue import recover_stale, retry_jobs
@@ -21,9 +21,19 @@ def rows(db_path, sql, params=()):
 
 
 def test_simulator_run_lands_images_thumbnails_and_settings(db_path, make_run):
-    run_id = make_run(db_path, {"provider": "simulator", "model_id": "4zdwGOB", "prompt": ["a fox", "a cat"],
-                                "scheduler": ["DDIM", "KLMS"], "seed": {"random": 2}, "num_images": 2,
-                                "width": 256, "height": 320})
+    run_id = make_run(
+        db_path,
+        {
+            "provider": "simulator",
+            "model_id": "4zdwGOB",
+            "prompt": ["a fox", "a cat"],
+            "scheduler": ["DDIM", "KLMS"],
+            "seed": {"random": 2},
+            "num_images": 2,
+            "width": 256,
+            "height": 320,
+        },
+    )
     summary = work(db_path, concurrency=3)
     assert (summary.jobs, summary.succeeded, summary.images) == (8, 8, 16)
     images = rows(db_path, "select * from images where run_id = ?", [run_id])
@@ -35,7 +45,9 @@ def test_simulator_run_lands_images_thumbnails_and_settings(db_path, make_run):
         thumb = image["thumbnail"]
         assert thumb[6:10] == b"JFIF" and len(thumb) < 30 * 1024
     # the seed sent is the seed stored, and the payload never holds a token
-    for job in rows(db_path, "select jobs.raw_payload, configs.seed from jobs join configs on configs.id = jobs.config_id"):
+    for job in rows(
+        db_path, "select jobs.raw_payload, configs.seed from jobs join configs on configs.id = jobs.config_id"
+    ):
         payload = json.loads(job["raw_payload"])
         assert payload["seed"] == job["seed"] and "access_token" not in payload
     summary_row = rows(db_path, "select * from run_summary where run_id = ?", [run_id])[0]
@@ -44,7 +56,10 @@ def test_simulator_run_lands_images_thumbnails_and_settings(db_path, make_run):
 
 def test_transient_failures_are_retried_and_charged_once(db_path, make_run, fake_provider):
     make_run(db_path, FAKE)
-    fake_provider.script["inference"] = [TransientError("HTTP 503"), TransientError("HTTP 429", retry_after=0.01)]
+    fake_provider.script["inference"] = [
+        TransientError("HTTP 503"),
+        TransientError("HTTP 429", retry_after=0.01),
+    ]
     summary = work(db_path)
     assert summary.succeeded == 1 and len(fake_provider.calls["inference"]) == 3
     job = rows(db_path, "select * from jobs")[0]
@@ -120,11 +135,17 @@ def test_an_invalid_image_file_is_not_saved(db_path, make_run, fake_provider, mo
 
 def test_a_job_stopped_after_the_answer_resumes_with_downloads_only(db_path, make_run, fake_provider):
     make_run(db_path, dict(FAKE, num_images=3))
-    answer = {"error_code": 0, "inf_id": "abc123", "credit_cost": 2.5,
-              "images": ["fake://abc123/0.png", "fake://abc123/1.png", "fake://abc123/2.png"]}
+    answer = {
+        "error_code": 0,
+        "inf_id": "abc123",
+        "credit_cost": 2.5,
+        "images": ["fake://abc123/0.png", "fake://abc123/1.png", "fake://abc123/2.png"],
+    }
     conn = sqlite3.connect(db_path)
-    conn.execute("update jobs set status = 'interrupted', raw_response = ?, inf_id = 'abc123', credit_cost = 2.5",
-                 [json.dumps(answer)])
+    conn.execute(
+        "update jobs set status = 'interrupted', raw_response = ?, inf_id = 'abc123', credit_cost = 2.5",
+        [json.dumps(answer)],
+    )
     conn.commit()
     conn.close()
     from sinkin_pipeline.db import open_db
@@ -145,7 +166,10 @@ def test_stale_running_job_of_a_dead_worker_is_interrupted(db_path, make_run, fa
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     conn = sqlite3.connect(db_path)
-    conn.execute("update jobs set status = 'running', worker_pid = ?, worker_host = ?", [dead.pid, socket.gethostname()])
+    conn.execute(
+        "update jobs set status = 'running', worker_pid = ?, worker_host = ?",
+        [dead.pid, socket.gethostname()],
+    )
     conn.commit()
     conn.close()
     from sinkin_pipeline.db import open_db
@@ -169,8 +193,13 @@ def test_a_live_lease_keeps_a_job_running_whatever_host_or_pid_it_names(db_path,
     from sinkin_pipeline.db import open_db
 
     make_run(db_path, FAKE)
-    set_running(db_path, worker_pid=os.getpid(), worker_host="container-a", lease_owner="x",
-                lease_expires=time.time() + 30)
+    set_running(
+        db_path,
+        worker_pid=os.getpid(),
+        worker_host="container-a",
+        lease_owner="x",
+        lease_expires=time.time() + 30,
+    )
     assert recover_stale(open_db(db_path)) == 0
     assert rows(db_path, "select status from jobs")[0]["status"] == "running"
 
@@ -182,12 +211,19 @@ def test_an_expired_lease_is_stale_on_another_host_and_with_our_own_pid(db_path,
 
     make_run(db_path, dict(FAKE, seed=[1, 2, 3]))
     conn = sqlite3.connect(db_path)
-    conn.execute("update jobs set status = 'running', worker_pid = 1, worker_host = 'container-a', "
-                 "lease_expires = ? where id = 1", [time.time() - 1])
-    conn.execute("update jobs set status = 'running', worker_pid = ?, worker_host = 'container-a', "
-                 "lease_expires = ? where id = 2", [os.getpid(), time.time() - 1])
-    conn.execute("update jobs set status = 'running', worker_pid = ?, lease_expires = null where id = 3",
-                 [os.getpid()])  # no lease (an older version) under our own pid: not a live worker
+    conn.execute(
+        "update jobs set status = 'running', worker_pid = 1, worker_host = 'container-a', "
+        "lease_expires = ? where id = 1",
+        [time.time() - 1],
+    )
+    conn.execute(
+        "update jobs set status = 'running', worker_pid = ?, worker_host = 'container-a', "
+        "lease_expires = ? where id = 2",
+        [os.getpid(), time.time() - 1],
+    )
+    conn.execute(
+        "update jobs set status = 'running', worker_pid = ?, lease_expires = null where id = 3", [os.getpid()]
+    )  # no lease (an older version) under our own pid: not a live worker
     conn.commit()
     conn.close()
     assert recover_stale(open_db(db_path)) == 3
@@ -224,8 +260,13 @@ def test_recover_force_frees_running_jobs_with_a_live_lease(db_path, make_run, f
     from sinkin_pipeline.cli import cli
 
     make_run(db_path, dict(FAKE, seed=[1, 2]))
-    set_running(db_path, worker_pid=os.getpid(), worker_host="elsewhere", lease_owner="x",
-                lease_expires=time.time() + 30)
+    set_running(
+        db_path,
+        worker_pid=os.getpid(),
+        worker_host="elsewhere",
+        lease_owner="x",
+        lease_expires=time.time() + 30,
+    )
     result = CliRunner().invoke(cli, ["recover", "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     assert "2 jobs still have a live worker" in result.output and "--force" in result.output

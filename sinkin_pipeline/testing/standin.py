@@ -15,6 +15,7 @@ fixed part is what makes tiny jobs cost more than a per-pixel rate predicts).
 
 Standalone: ``python -m sinkin_pipeline.testing.standin --port 8765 --latency 0.2``.
 """
+
 import argparse
 import json
 import threading
@@ -30,8 +31,15 @@ from ..render import render_png, upscale_png
 
 UPSCALE_COST = {"esrgan": 6.0, "hires_fix": 4.0}
 MODELS = {
-    "models": [{"id": "4zdwGOB", "title": "DreamShaper", "cover_img": "", "link": "https://sinkin.ai/m/4zdwGOB"},
-               {"id": "r2La2w2", "title": "Realistic Vision", "cover_img": "", "link": "https://sinkin.ai/m/r2La2w2"}],
+    "models": [
+        {"id": "4zdwGOB", "title": "DreamShaper", "cover_img": "", "link": "https://sinkin.ai/m/4zdwGOB"},
+        {
+            "id": "r2La2w2",
+            "title": "Realistic Vision",
+            "cover_img": "",
+            "link": "https://sinkin.ai/m/r2La2w2",
+        },
+    ],
     "loras": [{"id": "lora1", "title": "Film grain", "cover_img": "", "link": ""}],
     "video_models": [],
 }
@@ -71,7 +79,8 @@ class StandIn:
         """Make the next ``times`` calls to ``endpoint`` (inference, upscale, models, download) fail."""
         with self._lock:
             self._faults.setdefault(endpoint, []).extend(
-                [{"kind": kind, "retry_after": retry_after, "message": message, "seconds": seconds}] * times)
+                [{"kind": kind, "retry_after": retry_after, "message": message, "seconds": seconds}] * times
+            )
 
     def charged(self, endpoint="inference"):
         with self._lock:
@@ -85,8 +94,9 @@ class StandIn:
     def charged_credits(self, endpoint=None):
         """Credits charged so far (for one endpoint, or all)."""
         with self._lock:
-            return round(sum(c["credits"] for c in self.calls
-                             if c["charged"] and endpoint in (None, c["endpoint"])), 6)
+            return round(
+                sum(c["credits"] for c in self.calls if c["charged"] and endpoint in (None, c["endpoint"])), 6
+            )
 
     def reset(self):
         with self._lock:
@@ -101,8 +111,14 @@ class StandIn:
 
     def _log_charge(self, call):
         if self.charge_log:
-            line = json.dumps({"endpoint": call["endpoint"], "credits": call["credits"],
-                               "inf_id": call.get("inf_id"), "seed": call["fields"].get("seed")})
+            line = json.dumps(
+                {
+                    "endpoint": call["endpoint"],
+                    "credits": call["credits"],
+                    "inf_id": call.get("inf_id"),
+                    "seed": call["fields"].get("seed"),
+                }
+            )
             with self._lock, open(self.charge_log, "a", encoding="utf-8") as fp:
                 fp.write(line + "\n")
 
@@ -125,8 +141,9 @@ class StandIn:
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         # a short poll interval: stop() returns at once instead of after up to 0.5 s
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="standin", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -176,7 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
         fields, file = {}, None
         if content_type.startswith("multipart/form-data"):
             message = BytesParser(policy=email_policy).parsebytes(
-                b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+                b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+            )
             for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
                 if part.get_filename() is not None:
@@ -199,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._drop()
         if fault:
             return self._send(int(fault["kind"]) if fault["kind"].isdigit() else 500, b"error", "text/plain")
-        key = self.path[len("/images/"):].split("?")[0]
+        key = self.path[len("/images/") :].split("?")[0]
         with s._lock:
             entry = s._images.get(key)
         if entry is None:
@@ -213,8 +231,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": "not found"})
         fields, file = self._read_form()
         token = fields.pop("access_token", None)
-        call = {"endpoint": endpoint, "fields": fields, "has_file": file is not None, "charged": False,
-                "outcome": "ok", "credits": 0.0}
+        call = {
+            "endpoint": endpoint,
+            "fields": fields,
+            "has_file": file is not None,
+            "charged": False,
+            "outcome": "ok",
+            "credits": 0.0,
+        }
         s._record(call)  # recorded on arrival; "charged" and "outcome" are filled in below
         fault = s._next_fault(endpoint)
         if not fault and s.max_concurrent is not None and endpoint in ("inference", "upscale"):
@@ -287,8 +311,21 @@ class _Handler(BaseHTTPRequestHandler):
         if file is not None and s.fail_img2img:
             return {"error_code": 1, "message": "img2img failed: could not process the init image"}
         inf_id = uuid.uuid4().hex[:14]
-        settings = {k: fields.get(k) for k in ("model_id", "prompt", "negative_prompt", "width", "height",
-                                               "steps", "scale", "seed", "scheduler", "lcm")}
+        settings = {
+            k: fields.get(k)
+            for k in (
+                "model_id",
+                "prompt",
+                "negative_prompt",
+                "width",
+                "height",
+                "steps",
+                "scale",
+                "seed",
+                "scheduler",
+                "lcm",
+            )
+        }
         for key in ("width", "height", "steps", "seed"):
             if settings[key] is not None:
                 settings[key] = int(settings[key])
@@ -300,8 +337,12 @@ class _Handler(BaseHTTPRequestHandler):
             with s._lock:
                 s._images[key] = png
             urls.append("{}/images/{}".format(s.base_url, key))
-        return {"error_code": 0, "images": urls, "credit_cost": inference_cost(fields, s.fixed_cost),
-                "inf_id": inf_id}
+        return {
+            "error_code": 0,
+            "images": urls,
+            "credit_cost": inference_cost(fields, s.fixed_cost),
+            "inf_id": inf_id,
+        }
 
     def _upscale(self, fields):
         s = self.standin
@@ -329,7 +370,11 @@ class _Handler(BaseHTTPRequestHandler):
         png = upscale_png(source, options.get("scale", 2), options["type"], options.get("strength"))
         with s._lock:
             s._images[key] = png
-        return {"error_code": 0, "output": "{}/images/{}".format(s.base_url, key), "credit_cost": UPSCALE_COST[kind]}
+        return {
+            "error_code": 0,
+            "output": "{}/images/{}".format(s.base_url, key),
+            "credit_cost": UPSCALE_COST[kind],
+        }
 
 
 def main(argv=None):

@@ -1,6 +1,7 @@
 """An example SinkIn Lab plugin: the ``echo`` provider, which "generates" a plain image showing the
 prompt (returned as bytes, no URL), with an option of its own (``background``), and a
 ``sinkin echo-models`` command. It imports nothing but ``sinkin_pipeline``. See docs/plugins.md."""
+
 import io
 import uuid
 
@@ -16,8 +17,15 @@ class EchoProvider(Provider):
     name = "echo"
     free = True  # estimates are 0 credits
     # a setting SinkIn does not have: a spec may say `background: [blue, red]`
-    options = [Field("background", "choice", default="blue", choices=tuple(COLOURS),
-                     help="the colour behind the prompt")]
+    options = [
+        Field(
+            "background",
+            "choice",
+            default="blue",
+            choices=tuple(COLOURS),
+            help="the colour behind the prompt",
+        )
+    ]
 
     def inference(self, payload, init_image=None):
         if not payload.get("prompt"):
@@ -32,8 +40,12 @@ class EchoProvider(Provider):
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")
             images.append(GeneratedImage(data=buffer.getvalue(), seed=payload.get("seed")))
-        return InferenceResult(images=images, credit_cost=0.0, inf_id=uuid.uuid4().hex[:14],
-                               raw={"background": payload.get("background")})
+        return InferenceResult(
+            images=images,
+            credit_cost=0.0,
+            inf_id=uuid.uuid4().hex[:14],
+            raw={"background": payload.get("background")},
+        )
 
     def models(self):
         return {"models": [{"id": "echo-1", "title": "Echo"}], "loras": [], "video_models": []}

@@ -9,6 +9,7 @@ Start the web UI with ``--api``, then ``provider: a1111`` in a spec. Configurati
 
 Built only on what ``sinkin_pipeline`` exports (the public plugin API).
 """
+
 from __future__ import annotations
 
 from .provider import A1111Provider, register_providers, register_upscalers

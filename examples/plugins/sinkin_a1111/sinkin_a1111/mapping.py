@@ -25,6 +25,7 @@ SinkIn-only fields (``lcm``, ``version``, ``controlnet``) have no
 counterpart and are refused with a message rather than silently dropped; ``use_default_neg`` is
 ignored (the web UI has no default negative prompt).
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,19 +56,23 @@ def prompt_with_lora(prompt: str, lora: str | None, lora_scale: float | None) ->
     return "{} <lora:{}:{:g}>".format(prompt, lora, weight)
 
 
-def build_request(payload: dict[str, Any], options: dict[str, Any] | None = None,
-                  init_image: bytes | None = None) -> tuple[str, dict[str, Any]]:
+def build_request(
+    payload: dict[str, Any], options: dict[str, Any] | None = None, init_image: bytes | None = None
+) -> tuple[str, dict[str, Any]]:
     """``(path, json_body)`` for one inference. ``options`` are the provider's own options
     (``sampler_name``, ``schedule_type``, ``clip_skip``, ``hr_*``) with None for unset ones."""
     options = {k: v for k, v in (options or {}).items() if v is not None}
     for name, default in UNSUPPORTED.items():
         value = payload.get(name)
         if value not in (None, default, "") and not (name == "lcm" and not value):
-            raise MappingError("{} is a SinkIn feature the web UI does not have: remove it from the spec "
-                               "for provider a1111".format(name))
+            raise MappingError(
+                "{} is a SinkIn feature the web UI does not have: remove it from the spec "
+                "for provider a1111".format(name)
+            )
     body: dict[str, Any] = {
-        "prompt": prompt_with_lora(str(payload.get("prompt") or ""), payload.get("lora"),
-                                   payload.get("lora_scale")),
+        "prompt": prompt_with_lora(
+            str(payload.get("prompt") or ""), payload.get("lora"), payload.get("lora_scale")
+        ),
         "negative_prompt": payload.get("negative_prompt") or "",
         "seed": int(payload["seed"]) if payload.get("seed") is not None else -1,
         "steps": int(payload.get("steps") or 20),
@@ -82,8 +87,11 @@ def build_request(payload: dict[str, Any], options: dict[str, Any] | None = None
     scheduler = payload.get("scheduler")
     sampler = options.get("sampler_name") or (SAMPLER_FOR_SCHEDULER.get(scheduler) if scheduler else None)
     if scheduler and not sampler:
-        raise MappingError("scheduler {!r} has no web UI sampler; known: {}".format(
-            scheduler, ", ".join(SAMPLER_FOR_SCHEDULER)))
+        raise MappingError(
+            "scheduler {!r} has no web UI sampler; known: {}".format(
+                scheduler, ", ".join(SAMPLER_FOR_SCHEDULER)
+            )
+        )
     if sampler:
         body["sampler_name"] = sampler
     if options.get("schedule_type"):

@@ -1,5 +1,6 @@
 """The ``a1111`` provider: HTTP calls to the web UI, answers turned into SinkIn Lab's typed results,
 and failures mapped to the worker's three kinds (see :mod:`sinkin_a1111.mapping` for the fields)."""
+
 from __future__ import annotations
 
 import base64
@@ -11,8 +12,18 @@ from typing import Any
 
 import httpx
 
-from sinkin_pipeline import (Field, GeneratedImage, InferenceResult, OutcomeUnknown,
-                             Provider, ServiceError, TransientError, UpscaleResult, Upscaler, hookimpl)
+from sinkin_pipeline import (
+    Field,
+    GeneratedImage,
+    InferenceResult,
+    OutcomeUnknown,
+    Provider,
+    ServiceError,
+    TransientError,
+    Upscaler,
+    UpscaleResult,
+    hookimpl,
+)
 
 from .mapping import MappingError, build_request
 
@@ -21,15 +32,29 @@ DEFAULT_URL = "http://127.0.0.1:7860"
 DEFAULT_UPSCALERS = ("R-ESRGAN 4x+", "ESRGAN_4x", "Lanczos")
 #: the provider's own settings, beside SinkIn's fields (a spec sets them as top-level keys)
 OPTIONS = [
-    Field("sampler_name", "str", default=None,
-          help="a web UI sampler by name (e.g. 'DPM++ 2M Karras'); overrides scheduler"),
-    Field("schedule_type", "str", default=None,
-          help="the web UI's scheduler (Karras, Exponential…) on versions that have one"),
+    Field(
+        "sampler_name",
+        "str",
+        default=None,
+        help="a web UI sampler by name (e.g. 'DPM++ 2M Karras'); overrides scheduler",
+    ),
+    Field(
+        "schedule_type",
+        "str",
+        default=None,
+        help="the web UI's scheduler (Karras, Exponential…) on versions that have one",
+    ),
     Field("clip_skip", "int", default=None, min=1, max=12, help="CLIP_stop_at_last_layers"),
     Field("hr_scale", "float", default=None, min=1, max=4, help="hires fix: upscale by this factor"),
     Field("hr_upscaler", "str", default=None, help="hires fix upscaler (default Latent)"),
-    Field("hr_second_pass_steps", "int", default=None, min=0, max=150,
-          help="hires fix steps (0 = same as steps)"),
+    Field(
+        "hr_second_pass_steps",
+        "int",
+        default=None,
+        min=0,
+        max=150,
+        help="hires fix steps (0 = same as steps)",
+    ),
 ]
 OPTION_NAMES = tuple(f.name for f in OPTIONS)
 
@@ -63,8 +88,11 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict):
         detail = body.get("detail")
         if isinstance(detail, list):
-            detail = "; ".join("{}: {}".format(".".join(str(p) for p in d.get("loc", [])), d.get("msg"))
-                               for d in detail if isinstance(d, dict))
+            detail = "; ".join(
+                "{}: {}".format(".".join(str(p) for p in d.get("loc", [])), d.get("msg"))
+                for d in detail
+                if isinstance(d, dict)
+            )
         if body.get("error"):
             return "{}: {}".format(body["error"], detail or "")
         if detail:
@@ -98,44 +126,60 @@ class A1111Provider(Provider):
         return "<A1111Provider {}>".format(self.base_url)
 
     # --- HTTP -------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
-              timeout: httpx.Timeout | None = None) -> Any:
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: httpx.Timeout | None = None
+    ) -> Any:
         url = self.base_url + path
         try:
             response = self._client.request(method, url, json=body, timeout=timeout or _timeout())
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-            raise TransientError("could not connect to the web UI at {} ({}): is it running with --api? "
-                                 "Set SINKIN_A1111_URL if it listens elsewhere".format(
-                                     self.base_url, type(e).__name__))
+            raise TransientError(
+                "could not connect to the web UI at {} ({}): is it running with --api? "
+                "Set SINKIN_A1111_URL if it listens elsewhere".format(self.base_url, type(e).__name__)
+            )
         except httpx.PoolTimeout:
             raise TransientError("no free connection to the web UI at {}".format(self.base_url))
         except (httpx.ReadTimeout, httpx.WriteTimeout):
             raise OutcomeUnknown(
                 "no answer from the web UI at {} within {:g} s after the request was sent to {}: the GPU may "
                 "still be working on it (`POST {}/sdapi/v1/interrupt` stops it; raise SINKIN_A1111_TIMEOUT "
-                "for slow generations)".format(self.base_url, _timeout().read or 0, path, self.base_url))
+                "for slow generations)".format(self.base_url, _timeout().read or 0, path, self.base_url)
+            )
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            raise OutcomeUnknown("the connection to the web UI dropped after the request was sent to {} ({})"
-                                 .format(path, type(e).__name__))
+            raise OutcomeUnknown(
+                "the connection to the web UI dropped after the request was sent to {} ({})".format(
+                    path, type(e).__name__
+                )
+            )
         if response.status_code == 401:
-            raise ServiceError("the web UI at {} refused the credentials: set SINKIN_A1111_AUTH=user:password "
-                               "as given to its --api-auth".format(self.base_url))
-        if response.status_code == 404 and path.endswith(("txt2img", "img2img", "extra-single-image")) \
-                and "detail" in response.text and "Not Found" in response.text:
+            raise ServiceError(
+                "the web UI at {} refused the credentials: set SINKIN_A1111_AUTH=user:password "
+                "as given to its --api-auth".format(self.base_url)
+            )
+        if (
+            response.status_code == 404
+            and path.endswith(("txt2img", "img2img", "extra-single-image"))
+            and "detail" in response.text
+            and "Not Found" in response.text
+        ):
             raise ServiceError("{} has no {}: was the web UI started with --api?".format(self.base_url, path))
         if response.status_code == 429 or response.status_code in (502, 503, 504):
-            raise TransientError("HTTP {} from the web UI ({})".format(response.status_code, path),
-                                 status=response.status_code)
+            raise TransientError(
+                "HTTP {} from the web UI ({})".format(response.status_code, path), status=response.status_code
+            )
         if response.status_code != 200:
-            raise ServiceError("the web UI refused {}: {}".format(path, _detail(response)),
-                               error_code=response.status_code)
+            raise ServiceError(
+                "the web UI refused {}: {}".format(path, _detail(response)), error_code=response.status_code
+            )
         try:
             return response.json()
         except ValueError:
             raise ServiceError("the web UI's answer to {} is not JSON".format(path))
 
     # --- the Provider API ---------------------------------------------------------------------
-    def inference(self, payload: dict[str, Any], init_image: tuple[str, bytes] | None = None) -> InferenceResult:
+    def inference(
+        self, payload: dict[str, Any], init_image: tuple[str, bytes] | None = None
+    ) -> InferenceResult:
         options = {name: payload.get(name) for name in OPTION_NAMES}
         try:
             path, body = build_request(payload, options, init_image[1] if init_image else None)
@@ -157,20 +201,30 @@ class A1111Provider(Provider):
         for index, data in enumerate(answer["images"][:count]):
             seed = seeds[index] if isinstance(seeds, list) and index < len(seeds) else None
             images.append(GeneratedImage(data=_b64_image(data), seed=int(seed) if seed is not None else None))
-        raw = {"endpoint": path, "info": info, "seconds": round(seconds, 3),
-               "seconds_per_image": round(seconds / max(1, len(images)), 3)}
+        raw = {
+            "endpoint": path,
+            "info": info,
+            "seconds": round(seconds, 3),
+            "seconds_per_image": round(seconds / max(1, len(images)), 3),
+        }
         return InferenceResult(images=images, credit_cost=0.0, inf_id=None, raw=raw)
 
     def upscale(self, payload: dict[str, Any], image: tuple[str, bytes] | None = None) -> UpscaleResult:
         if image is None:
             raise ServiceError("the a1111 upscalers need the stored image file")
-        body = {"image": base64.b64encode(image[1]).decode("ascii"), "upscaler_1": payload["type"],
-                "upscaling_resize": float(payload.get("upscaling_resize") or 2)}
+        body = {
+            "image": base64.b64encode(image[1]).decode("ascii"),
+            "upscaler_1": payload["type"],
+            "upscaling_resize": float(payload.get("upscaling_resize") or 2),
+        }
         answer = self._call("POST", "/sdapi/v1/extra-single-image", body)
         if not isinstance(answer, dict):
             raise ServiceError("the web UI answered without an image")
-        return UpscaleResult(data=_b64_image(answer.get("image")), credit_cost=0.0,
-                             raw={"upscaler": payload["type"], "html_info": answer.get("html_info")})
+        return UpscaleResult(
+            data=_b64_image(answer.get("image")),
+            credit_cost=0.0,
+            raw={"upscaler": payload["type"], "html_info": answer.get("html_info")},
+        )
 
     def models(self) -> dict[str, list[dict[str, Any]]]:
         short = httpx.Timeout(10.0)
@@ -178,11 +232,29 @@ class A1111Provider(Provider):
         loras = self._call("GET", "/sdapi/v1/loras", timeout=short)
         samplers = self._call("GET", "/sdapi/v1/samplers", timeout=short)
         return {
-            "models": [{"id": m.get("model_name") or m.get("title"), "title": m.get("title"), "cover_img": "",
-                        "link": ""} for m in models if isinstance(m, dict)],
-            "loras": [{"id": lo.get("name"), "title": lo.get("alias") or lo.get("name"), "cover_img": "",
-                       "link": ""} for lo in loras if isinstance(lo, dict)],
-            "samplers": [{"id": s.get("name"), "title": s.get("name")} for s in samplers if isinstance(s, dict)],
+            "models": [
+                {
+                    "id": m.get("model_name") or m.get("title"),
+                    "title": m.get("title"),
+                    "cover_img": "",
+                    "link": "",
+                }
+                for m in models
+                if isinstance(m, dict)
+            ],
+            "loras": [
+                {
+                    "id": lo.get("name"),
+                    "title": lo.get("alias") or lo.get("name"),
+                    "cover_img": "",
+                    "link": "",
+                }
+                for lo in loras
+                if isinstance(lo, dict)
+            ],
+            "samplers": [
+                {"id": s.get("name"), "title": s.get("name")} for s in samplers if isinstance(s, dict)
+            ],
             "video_models": [],
         }
 
@@ -228,7 +300,12 @@ def register_providers(register: Any) -> None:
 @hookimpl
 def register_upscalers(register: Any) -> None:
     for name in server_upscalers():
-        register(Upscaler(name, [Field("upscaling_resize", "float", default=2.0, min=1, max=8,
-                                       help="resize factor")],
-                          "web UI upscaler {} (free, on your GPU)".format(name), providers=["a1111"],
-                          source="file"))
+        register(
+            Upscaler(
+                name,
+                [Field("upscaling_resize", "float", default=2.0, min=1, max=8, help="resize factor")],
+                "web UI upscaler {} (free, on your GPU)".format(name),
+                providers=["a1111"],
+                source="file",
+            )
+        )

@@ -12,6 +12,7 @@ generation serialised as on one GPU. It only listens on 127.0.0.1::
 
 Standalone: ``python -m sinkin_a1111.standin --port 7860``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,13 +29,22 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 MODELS = [
-    {"title": "dreamshaper_8.safetensors [879db523c3]", "model_name": "dreamshaper_8",
-     "hash": "879db523c3", "sha256": "879db523c30d3b9017143d56705015e15a2cb5628762c11d086fed9538abd7fd",
-     "filename": "/models/Stable-diffusion/dreamshaper_8.safetensors", "config": None},
-    {"title": "realisticVisionV60B1_v51VAE.safetensors [15012c538f]",
-     "model_name": "realisticVisionV60B1_v51VAE", "hash": "15012c538f",
-     "sha256": "15012c538f503ce2ebfc2c8547b268c75ccdaff7a281db55399940ff1d70e21d",
-     "filename": "/models/Stable-diffusion/realisticVisionV60B1_v51VAE.safetensors", "config": None},
+    {
+        "title": "dreamshaper_8.safetensors [879db523c3]",
+        "model_name": "dreamshaper_8",
+        "hash": "879db523c3",
+        "sha256": "879db523c30d3b9017143d56705015e15a2cb5628762c11d086fed9538abd7fd",
+        "filename": "/models/Stable-diffusion/dreamshaper_8.safetensors",
+        "config": None,
+    },
+    {
+        "title": "realisticVisionV60B1_v51VAE.safetensors [15012c538f]",
+        "model_name": "realisticVisionV60B1_v51VAE",
+        "hash": "15012c538f",
+        "sha256": "15012c538f503ce2ebfc2c8547b268c75ccdaff7a281db55399940ff1d70e21d",
+        "filename": "/models/Stable-diffusion/realisticVisionV60B1_v51VAE.safetensors",
+        "config": None,
+    },
 ]
 SAMPLERS = [
     {"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {}},
@@ -47,18 +57,36 @@ SAMPLERS = [
 ]
 SCHEDULERS = ["Automatic", "Uniform", "Karras", "Exponential"]
 LORAS = [
-    {"name": "add_detail", "alias": "add_detail", "path": "/models/Lora/add_detail.safetensors",
-     "metadata": {}},
-    {"name": "film_grain", "alias": "film_grain", "path": "/models/Lora/film_grain.safetensors",
-     "metadata": {}},
+    {
+        "name": "add_detail",
+        "alias": "add_detail",
+        "path": "/models/Lora/add_detail.safetensors",
+        "metadata": {},
+    },
+    {
+        "name": "film_grain",
+        "alias": "film_grain",
+        "path": "/models/Lora/film_grain.safetensors",
+        "metadata": {},
+    },
 ]
 UPSCALERS = [
     {"name": "None", "model_name": None, "model_path": None, "model_url": None, "scale": 4},
     {"name": "Lanczos", "model_name": None, "model_path": None, "model_url": None, "scale": 4},
-    {"name": "R-ESRGAN 4x+", "model_name": "RealESRGAN_x4plus", "model_path": "/models/RealESRGAN",
-     "model_url": None, "scale": 4},
-    {"name": "ESRGAN_4x", "model_name": "ESRGAN_4x", "model_path": "/models/ESRGAN", "model_url": None,
-     "scale": 4},
+    {
+        "name": "R-ESRGAN 4x+",
+        "model_name": "RealESRGAN_x4plus",
+        "model_path": "/models/RealESRGAN",
+        "model_url": None,
+        "scale": 4,
+    },
+    {
+        "name": "ESRGAN_4x",
+        "model_name": "ESRGAN_4x",
+        "model_path": "/models/ESRGAN",
+        "model_url": None,
+        "scale": 4,
+    },
 ]
 MAX_SEED = 2**32 - 1
 
@@ -88,7 +116,7 @@ def render(body: dict, seed: int, init: Image.Image | None = None) -> Image.Imag
     for i in range(6):
         x, y = rng.randrange(width), rng.randrange(height)
         r = rng.randrange(max(8, min(width, height) // 8), max(16, min(width, height) // 3))
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(digest[3 + 3 * i: 6 + 3 * i]))
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(digest[3 + 3 * i : 6 + 3 * i]))
     steps = int(body.get("steps") or 20)
     if steps < 20:
         image = image.filter(ImageFilter.GaussianBlur(radius=(20 - steps) / 4))
@@ -140,7 +168,7 @@ class A1111StandIn:
         with self._lock:
             self.calls.append(call)
 
-    def start(self) -> "A1111StandIn":
+    def start(self) -> A1111StandIn:
         standin = self
 
         class Handler(_Handler):
@@ -148,8 +176,9 @@ class A1111StandIn:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -159,7 +188,7 @@ class A1111StandIn:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "A1111StandIn":
+    def __enter__(self) -> A1111StandIn:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -211,9 +240,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
         elif kind == "oom":
-            self._send(500, {"error": "OutOfMemoryError",
-                             "detail": "CUDA out of memory. Tried to allocate 2.00 GiB", "body": "",
-                             "errors": ""})
+            self._send(
+                500,
+                {
+                    "error": "OutOfMemoryError",
+                    "detail": "CUDA out of memory. Tried to allocate 2.00 GiB",
+                    "body": "",
+                    "errors": "",
+                },
+            )
         elif kind == "422":
             self._send(422, {"detail": [{"loc": ["body"], "msg": "field required", "type": "value_error"}]})
         else:
@@ -226,16 +261,28 @@ class _Handler(BaseHTTPRequestHandler):
         endpoint = self._endpoint()
         if self._apply_fault(endpoint):
             return
-        lists = {"sd-models": MODELS, "samplers": SAMPLERS, "loras": LORAS, "upscalers": UPSCALERS,
-                 "schedulers": [{"name": s.lower(), "label": s} for s in SCHEDULERS]}
+        lists = {
+            "sd-models": MODELS,
+            "samplers": SAMPLERS,
+            "loras": LORAS,
+            "upscalers": UPSCALERS,
+            "schedulers": [{"name": s.lower(), "label": s} for s in SCHEDULERS],
+        }
         self.owner._record({"endpoint": endpoint, "ok": True, "method": "GET"})
         if endpoint in lists and self.path.startswith("/sdapi/v1/"):
             self._send(200, lists[endpoint])
         elif endpoint == "options":
             self._send(200, {"sd_model_checkpoint": self.owner.checkpoint, "CLIP_stop_at_last_layers": 1})
         elif endpoint == "progress":
-            self._send(200, {"progress": 0.0, "eta_relative": 0.0, "state": {"interrupted": False},
-                             "current_image": None})
+            self._send(
+                200,
+                {
+                    "progress": 0.0,
+                    "eta_relative": 0.0,
+                    "state": {"interrupted": False},
+                    "current_image": None,
+                },
+            )
         else:
             self._send(404, {"detail": "Not Found"})
 
@@ -278,17 +325,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"detail": "Sampler not found"})
             return
         scheduler = body.get("scheduler")
-        if scheduler is not None and scheduler not in SCHEDULERS and scheduler.lower() not in (
-                s.lower() for s in SCHEDULERS):
+        if (
+            scheduler is not None
+            and scheduler not in SCHEDULERS
+            and scheduler.lower() not in (s.lower() for s in SCHEDULERS)
+        ):
             self.owner._record({"endpoint": endpoint, "ok": False, "body": body})
             self._send(422, {"detail": "Invalid scheduler {}".format(scheduler)})
             return
         checkpoint = (body.get("override_settings") or {}).get("sd_model_checkpoint")
         if checkpoint is not None and not any(
-                checkpoint in (m["title"], m["model_name"], m["model_name"] + ".safetensors") for m in MODELS):
+            checkpoint in (m["title"], m["model_name"], m["model_name"] + ".safetensors") for m in MODELS
+        ):
             self.owner._record({"endpoint": endpoint, "ok": False, "body": body})
-            self._send(500, {"error": "RuntimeError",
-                             "detail": "model {!r} not found".format(checkpoint)})
+            self._send(500, {"error": "RuntimeError", "detail": "model {!r} not found".format(checkpoint)})
             return
         init = None
         if endpoint == "img2img":
@@ -315,20 +365,44 @@ class _Handler(BaseHTTPRequestHandler):
             seeds = [seed + i for i in range(batch * n_iter)]
             images = [render(body, s, init) for s in seeds]
         info = {
-            "prompt": body.get("prompt", ""), "negative_prompt": body.get("negative_prompt", ""),
-            "seed": seeds[0], "all_seeds": seeds, "subseed": -1, "sampler_name": sampler,
-            "scheduler": scheduler, "cfg_scale": body.get("cfg_scale", 7.0), "steps": body.get("steps", 20),
-            "width": width, "height": height, "sd_model_name": (checkpoint or self.owner.checkpoint).split(".")[0],
+            "prompt": body.get("prompt", ""),
+            "negative_prompt": body.get("negative_prompt", ""),
+            "seed": seeds[0],
+            "all_seeds": seeds,
+            "subseed": -1,
+            "sampler_name": sampler,
+            "scheduler": scheduler,
+            "cfg_scale": body.get("cfg_scale", 7.0),
+            "steps": body.get("steps", 20),
+            "width": width,
+            "height": height,
+            "sd_model_name": (checkpoint or self.owner.checkpoint).split(".")[0],
             "denoising_strength": body.get("denoising_strength"),
-            "infotexts": ["{}\nNegative prompt: {}\nSteps: {}, Sampler: {}, CFG scale: {}, Seed: {}, Size: {}x{}".format(
-                body.get("prompt", ""), body.get("negative_prompt", ""), body.get("steps", 20), sampler,
-                body.get("cfg_scale", 7.0), s, width, height) for s in seeds],
+            "infotexts": [
+                "{}\nNegative prompt: {}\nSteps: {}, Sampler: {}, CFG scale: {}, Seed: {}, Size: {}x{}".format(
+                    body.get("prompt", ""),
+                    body.get("negative_prompt", ""),
+                    body.get("steps", 20),
+                    sampler,
+                    body.get("cfg_scale", 7.0),
+                    s,
+                    width,
+                    height,
+                )
+                for s in seeds
+            ],
         }
-        self.owner._record({"endpoint": endpoint, "ok": True, "body": {k: v for k, v in body.items()
-                                                                     if k != "init_images"}})
-        self._send(200, {"images": [_png(im) for im in images],
-                         "parameters": {k: v for k, v in body.items() if k != "init_images"},
-                         "info": json.dumps(info)})
+        self.owner._record(
+            {"endpoint": endpoint, "ok": True, "body": {k: v for k, v in body.items() if k != "init_images"}}
+        )
+        self._send(
+            200,
+            {
+                "images": [_png(im) for im in images],
+                "parameters": {k: v for k, v in body.items() if k != "init_images"},
+                "info": json.dumps(info),
+            },
+        )
 
     def _upscale(self, body: dict) -> None:
         name = body.get("upscaler_1") or "None"
@@ -347,8 +421,13 @@ class _Handler(BaseHTTPRequestHandler):
         with self.owner._gpu:
             time.sleep(self.owner.latency)
             out = image.resize((round(image.width * factor), round(image.height * factor)), Image.LANCZOS)
-        self.owner._record({"endpoint": "extra-single-image", "ok": True,
-                            "body": {k: v for k, v in body.items() if k != "image"}})
+        self.owner._record(
+            {
+                "endpoint": "extra-single-image",
+                "ok": True,
+                "body": {k: v for k, v in body.items() if k != "image"},
+            }
+        )
         self._send(200, {"image": _png(out), "html_info": "<p>Upscaler: {}</p>".format(name)})
 
 

@@ -1,5 +1,6 @@
 """The provider replayed from vcrpy cassettes of the web UI API (recorded from the stand-in with
 ``SINKIN_RECORD=1``; replays need no server). Basic-auth headers are never recorded."""
+
 import os
 from pathlib import Path
 
@@ -11,8 +12,13 @@ from sinkin_pipeline import OutcomeUnknown, ServiceError
 
 CASSETTES = Path(__file__).parent / "cassettes"
 RECORD = os.environ.get("SINKIN_RECORD") == "1"
-replay = vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="all" if RECORD else "none",
-                 match_on=["method", "path"], filter_headers=["authorization"], decode_compressed_response=True)
+replay = vcr.VCR(
+    cassette_library_dir=str(CASSETTES),
+    record_mode="all" if RECORD else "none",
+    match_on=["method", "path"],
+    filter_headers=["authorization"],
+    decode_compressed_response=True,
+)
 
 
 @pytest.fixture
@@ -32,8 +38,17 @@ def provider(monkeypatch):
 def test_txt2img(provider):
     p, _ = provider
     with replay.use_cassette("txt2img.yaml"):
-        result = p.inference({"prompt": "a fox", "seed": 77, "num_images": 2, "width": 128, "height": 128,
-                              "steps": 10, "scheduler": "K_EULER_ANCESTRAL"})
+        result = p.inference(
+            {
+                "prompt": "a fox",
+                "seed": 77,
+                "num_images": 2,
+                "width": 128,
+                "height": 128,
+                "steps": 10,
+                "scheduler": "K_EULER_ANCESTRAL",
+            }
+        )
     assert [i.seed for i in result.images] == [77, 78]
     assert all(i.data.startswith(b"\x89PNG") for i in result.images)
 

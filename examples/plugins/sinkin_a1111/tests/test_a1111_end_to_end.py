@@ -1,6 +1,7 @@
 """The whole loop on provider a1111, as a user runs it: the installed plugin distribution is
 listed, a grid runs against the web UI stand-in, is scored, upscaled with one of the server's
 upscalers, and its settings are compared with a simulator run in insights."""
+
 import json
 import os
 import shutil
@@ -88,7 +89,9 @@ def test_grid_on_a1111_runs_is_scored_upscaled_and_compared(env, tmp_path):
         sinkin(environ, "score", str(image["id"]), str(8 if n % 2 == 0 else 3))
 
     upscalers = sinkin(environ, "upscalers", str(images[0]["id"]), ok=False)
-    up = sinkin(environ, "upscale", str(images[0]["id"]), "--type", "R-ESRGAN 4x+", "-o", "upscaling_resize=2")
+    up = sinkin(
+        environ, "upscale", str(images[0]["id"]), "--type", "R-ESRGAN 4x+", "-o", "upscaling_resize=2"
+    )
     assert webui.calls[-1]["endpoint"] == "extra-single-image"
     row = db.execute("select upscale_path from images where id = ?", [images[0]["id"]]).fetchone()
     assert row["upscale_path"] and (media / row["upscale_path"]).exists(), up.stdout + upscalers.stdout

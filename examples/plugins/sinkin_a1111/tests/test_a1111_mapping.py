@@ -1,4 +1,5 @@
 """The spec → web UI request mapping (a documented table; no silent drops)."""
+
 import base64
 
 import pytest
@@ -7,10 +8,22 @@ from sinkin_a1111.mapping import SAMPLER_FOR_SCHEDULER, MappingError, build_requ
 
 
 def test_txt2img_fields_map_to_the_web_ui_names():
-    path, body = build_request({"prompt": "a lighthouse", "negative_prompt": "blurry", "seed": 42, "steps": 25,
-                                "scale": 6.5, "width": 640, "height": 768, "num_images": 3,
-                                "scheduler": "K_EULER_ANCESTRAL", "model_id": "dreamshaper_8",
-                                "lora": "add_detail", "lora_scale": 0.6})
+    path, body = build_request(
+        {
+            "prompt": "a lighthouse",
+            "negative_prompt": "blurry",
+            "seed": 42,
+            "steps": 25,
+            "scale": 6.5,
+            "width": 640,
+            "height": 768,
+            "num_images": 3,
+            "scheduler": "K_EULER_ANCESTRAL",
+            "model_id": "dreamshaper_8",
+            "lora": "add_detail",
+            "lora_scale": 0.6,
+        }
+    )
     assert path == "/sdapi/v1/txt2img"
     assert body["prompt"] == "a lighthouse <lora:add_detail:0.6>"
     assert body["negative_prompt"] == "blurry"
@@ -32,9 +45,16 @@ def test_no_seed_means_random():
 
 
 def test_provider_options_override_and_extend():
-    _, body = build_request({"prompt": "x", "scheduler": "DDIM"},
-                            {"sampler_name": "DPM++ 2M Karras", "schedule_type": "Karras", "clip_skip": 2,
-                             "hr_scale": 1.5, "hr_upscaler": "R-ESRGAN 4x+"})
+    _, body = build_request(
+        {"prompt": "x", "scheduler": "DDIM"},
+        {
+            "sampler_name": "DPM++ 2M Karras",
+            "schedule_type": "Karras",
+            "clip_skip": 2,
+            "hr_scale": 1.5,
+            "hr_upscaler": "R-ESRGAN 4x+",
+        },
+    )
     assert body["sampler_name"] == "DPM++ 2M Karras"
     assert body["scheduler"] == "Karras"
     assert body["override_settings"]["CLIP_stop_at_last_layers"] == 2

@@ -1,11 +1,12 @@
 """The a1111 provider against the web UI stand-in: answers, seeds, lists, upscales and failures."""
+
 import io
 
 import pytest
 from PIL import Image
 
 from sinkin_a1111 import A1111Provider
-from sinkin_a1111.standin import A1111StandIn, MODELS
+from sinkin_a1111.standin import MODELS, A1111StandIn
 from sinkin_pipeline import InferenceResult, OutcomeUnknown, ServiceError, TransientError
 
 
@@ -33,8 +34,17 @@ def _image(data):
 
 
 def test_txt2img_returns_png_bytes_and_the_seeds_used(provider, webui):
-    result = provider.inference({"prompt": "a lighthouse", "num_images": 2, "width": 256, "height": 320,
-                                 "steps": 12, "scale": 6, "scheduler": "DDIM"})
+    result = provider.inference(
+        {
+            "prompt": "a lighthouse",
+            "num_images": 2,
+            "width": 256,
+            "height": 320,
+            "steps": 12,
+            "scale": 6,
+            "scheduler": "DDIM",
+        }
+    )
     assert isinstance(result, InferenceResult)
     assert [i.url for i in result.images] == [None, None]
     assert [_image(i.data) for i in result.images] == [(256, 320), (256, 320)]
@@ -54,8 +64,9 @@ def test_a_given_seed_is_kept(provider):
 def test_img2img_posts_the_init_image(provider, webui):
     init = io.BytesIO()
     Image.new("RGB", (64, 64), (200, 10, 10)).save(init, format="PNG")
-    result = provider.inference({"prompt": "x", "image_strength": 0.3, "width": 128, "height": 128},
-                                ("base.png", init.getvalue()))
+    result = provider.inference(
+        {"prompt": "x", "image_strength": 0.3, "width": 128, "height": 128}, ("base.png", init.getvalue())
+    )
     assert webui.calls[-1]["endpoint"] == "img2img"
     assert webui.calls[-1]["body"]["denoising_strength"] == 0.3
     with Image.open(io.BytesIO(result.images[0].data)) as im:  # resembles its red init image
