@@ -11,6 +11,7 @@ from .db import dicts, now, write_transaction
 from .estimate import estimator_for
 from .fields import FIELDS
 from .providers import DEFAULT_PROVIDER, get_provider, provider_options
+from .ranking import JOB_STATUSES as JOB_STATES  # noqa: F401  (every job state, in the order `runs` shows them)
 from .ranking import bulk_job_inserts
 from .spec import expand, resolve_seeds
 
