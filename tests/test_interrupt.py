@@ -12,7 +12,7 @@ import time
 import pytest
 from test_kill import cli_env, query, sinkin, wait_for
 
-JOBS = 12
+JOBS = 40  # enough that a signal at any of the random moments below leaves jobs unsent
 
 
 @pytest.fixture

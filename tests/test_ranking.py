@@ -105,14 +105,18 @@ def test_table_and_counters_follow_runs_scores_upscales_and_edits(db_path, make_
     db.execute("insert into models (id, title, kind) values ('4zdwGOB', 'DreamShaper', 'model')")
     db.execute("update jobs set fallback = 1 where id = 2")
     db.conn.commit()
+    # an image of the second run (ids interleave across runs at concurrency 2: ask, don't assume)
+    up = db.execute("select min(id) from images where run_id = ? and id != 10", [second]).fetchone()[0]
     db.conn.close()
-    upscale_image(db_path, 5, "esrgan", 2.0, None)
+    upscale_image(db_path, up, "esrgan", 2.0, None)
     db = open_db(db_path)
     got, want = table_vs_view(db)
     assert got == want
     assert got[1]["score"] == 7 and got[2]["score"] is None and got[1]["steps"] == 12
     assert (
-        got[5]["upscale_path"] and got[10]["run_name"] == "renamed" and got[3]["model_title"] == "DreamShaper"
+        got[up]["upscale_path"]
+        and got[10]["run_name"] == "renamed"
+        and got[3]["model_title"] == "DreamShaper"
     )
     stats = run_stats(db)
     assert stats == recount(db) and values_match_a_recount(db)
