@@ -53,13 +53,21 @@ def upload_limit():
 
 
 def _page_data(db, from_run, suggested=False, image_id=None):
-    from sinkin_pipeline.models import known_models
+    from sinkin_pipeline.models import catalogue_of, known_models, list_models
     from sinkin_pipeline.providers import get_providers
 
     last = db.execute("select provider from runs order by id desc limit 1").fetchone()
     models = known_models(db, last[0] if last else "simulator")  # an empty cache is filled on first use
+    providers = sorted(get_providers())
+    by_catalogue: dict = {}
+    for m in list_models(db):  # every provider's cached list: the menus follow the chosen provider
+        lists = by_catalogue.setdefault(m["catalogue"], {"models": [], "loras": []})
+        if m["kind"] in ("model", "lora"):
+            lists[m["kind"] + "s"].append(m)
     data = {
-        "providers": sorted(get_providers()),
+        "providers": providers,
+        "catalogues": {name: catalogue_of(name) for name in providers},
+        "models_by_catalogue": by_catalogue,
         "models": [m for m in models if m["kind"] == "model"],
         "loras": [m for m in models if m["kind"] == "lora"],
         "form": None,

@@ -381,3 +381,23 @@ async def test_cross_site_and_tokenless_requests_are_refused(lab, path):
     r = await lab.post(path, body, headers={"host": "evil.example:8001"})
     assert r.status_code == 403
     assert count(lab, "runs") == 0 and count(lab, "assets") == 0 and count(lab, "models") == 0
+
+
+@pytest.mark.asyncio
+async def test_the_model_menus_carry_every_providers_catalogue(lab):
+    """Each provider's cached list reaches the page by catalogue, so the menus follow the provider
+    chosen in the form (the simulator shares SinkIn's ids; another provider has its own list)."""
+    from sinkin_pipeline.db import open_db
+
+    await lab.post("/-/sinkin/models/refresh.json", {"provider": "simulator"})
+    db = open_db(lab.db_path)
+    with db.conn:
+        db.execute(
+            "insert into models (id, title, kind, catalogue) values ('local_ckpt', 'Local', 'model', 'webui')"
+        )
+    db.conn.close()
+    data = page_data((await lab.ds.client.get("/-/sinkin/new")).text)
+    assert data["catalogues"]["simulator"] == data["catalogues"]["sinkin"] == "sinkin"
+    assert [m["id"] for m in data["models_by_catalogue"]["webui"]["models"]] == ["local_ckpt"]
+    sinkin_ids = {m["id"] for m in data["models_by_catalogue"]["sinkin"]["models"]}
+    assert "4zdwGOB" in sinkin_ids and "local_ckpt" not in sinkin_ids

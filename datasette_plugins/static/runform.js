@@ -325,6 +325,16 @@
 
   /* -- models, YAML ------------------------------------------------------------------------------- */
 
+  // the model and LoRA menus show the cached list of the chosen provider's catalogue
+  field("provider").addEventListener("change", () => {
+    const catalogue = (data.catalogues || {})[field("provider").value];
+    const lists = (data.models_by_catalogue || {})[catalogue] || { models: [], loras: [] };
+    const chosen = [...Array.from($("#f-models").selectedOptions, (o) => o.value), ...splitIds($("#f-model_other").value)];
+    data.models = lists.models;
+    data.loras = lists.loras;
+    $("#f-model_other").value = renderModels(data.models, chosen).join(", ");
+    renderLoras(data.loras);
+  });
   $("#sk-refresh-models").addEventListener("click", async (event) => {
     const button = event.currentTarget;
     button.disabled = true;
@@ -336,6 +346,9 @@
     const chosen = [...Array.from($("#f-models").selectedOptions, (o) => o.value), ...splitIds($("#f-model_other").value)];
     data.models = body.models.filter((m) => m.kind === "model");
     data.loras = body.models.filter((m) => m.kind === "lora");
+    if (data.models_by_catalogue && data.catalogues) {
+      data.models_by_catalogue[data.catalogues[field("provider").value]] = { models: data.models, loras: data.loras };
+    }
     $("#f-model_other").value = renderModels(data.models, chosen).join(", ");
     renderLoras(data.loras);
     notify(body.message, "ok");
