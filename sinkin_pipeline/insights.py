@@ -11,6 +11,7 @@ mean score of its prompt (some prompts are simply easier).
 """
 
 import os
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -86,6 +87,32 @@ def sort_key(value):
     return (1, 0, str(value))
 
 
+_OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _column_sql(name, alias=""):
+    """The SQL for setting ``name``: a configs column, or a provider-declared option read from the
+    ``provider_options`` JSON (names are checked identifiers, see :func:`_option_names`)."""
+    prefix = alias + "." if alias else ""
+    if name in VARYING_COLUMNS:
+        return prefix + name
+    return "json_extract({}provider_options, '$.{}')".format(prefix, name)
+
+
+def _option_names(db, run_ids, columns):
+    """The provider options set in the runs' configs (e.g. a1111's ``clip_skip``), sorted."""
+    if "provider_options" not in columns:
+        return []
+    names = db.execute(
+        "select distinct o.key from configs, json_each(configs.provider_options) o "
+        "where configs.run_id in ({}) and json_valid(configs.provider_options)".format(_in(run_ids)),
+        run_ids,
+    ).fetchall()
+    return sorted(
+        n for (n,) in names if isinstance(n, str) and _OPTION_NAME.match(n) and n not in VARYING_COLUMNS
+    )
+
+
 def _settings(db, run_ids):
     """``(runs, axes, constants)``: the runs' names, the setting columns with more than one value
     among their configs (one aggregate query) and the values of the others. LookupError for a
@@ -101,10 +128,12 @@ def _settings(db, run_ids):
     if missing:
         raise LookupError("run {} not found".format(", ".join(map(str, missing))))
     columns = {row[1] for row in db.execute("PRAGMA table_info(configs)")}
-    settings = [name for name in VARYING_COLUMNS if name in columns]
+    settings = [name for name in VARYING_COLUMNS if name in columns] + _option_names(db, run_ids, columns)
     counts = db.execute(
         "select {} from configs where run_id in ({})".format(
-            ", ".join("count(distinct {0}) + (count(*) > count({0}))".format(c) for c in settings),
+            ", ".join(
+                "count(distinct {0}) + (count(*) > count({0}))".format(_column_sql(c)) for c in settings
+            ),
             _in(run_ids),
         ),
         run_ids,
@@ -112,7 +141,9 @@ def _settings(db, run_ids):
     axes = [c for c, n in zip(settings, counts) if n > 1]
     fixed = [c for c in settings if c not in axes]
     first = db.execute(
-        "select {} from configs where run_id in ({}) limit 1".format(", ".join(fixed) or "1", _in(run_ids)),
+        "select {} from configs where run_id in ({}) limit 1".format(
+            ", ".join(_column_sql(c) for c in fixed) or "1", _in(run_ids)
+        ),
         run_ids,
     ).fetchone() or [None] * len(fixed)
     constants = {c: _value(c, v) for c, v in zip(fixed, first)}
@@ -169,7 +200,7 @@ def load_groups(db, run_ids) -> Groups:
 def _load_groups(db, run_ids) -> Groups:
     runs, axes, constants = _settings(db, run_ids)
     ids = [r["id"] for r in runs]
-    cols = ["c.{}".format(a) for a in axes] + ["c.prompt", "i.image_index"]
+    cols = [_column_sql(a, "c") for a in axes] + ["c.prompt", "i.image_index"]
     sql = """select {cols}, count(*), count(i.score), total(i.score), total(i.score * i.score),
                     total({secs}), count({secs})
              from images i join configs c on c.id = i.config_id left join jobs j on j.id = i.job_id
@@ -195,7 +226,10 @@ def _load(db, run_ids) -> RunData:
     ids = [r["id"] for r in runs]
     configs = {}
     for row in db.execute(
-        "select id, {} from configs where run_id in ({})".format(", ".join(axes + ["prompt"]), _in(ids)), ids
+        "select id, {} from configs where run_id in ({})".format(
+            ", ".join(_column_sql(a) for a in axes + ["prompt"]), _in(ids)
+        ),
+        ids,
     ):
         configs[row[0]] = {a: _value(a, v) for a, v in zip(axes + ["prompt"], row[1:])}
     images = {}

@@ -105,5 +105,11 @@ def test_grid_on_a1111_runs_is_scored_upscaled_and_compared(env, tmp_path):
     axes = {a["axis"]: a for a in report["axes"]}
     assert report["rated"] == 10
     assert "model_id" in axes  # local checkpoints next to SinkIn's model, in one table
+    assert "clip_skip" in axes  # the provider's own option is an axis like SinkIn's fields
+    assert {v["value"] for v in axes["clip_skip"]["values"]} >= {1, 2}
+    # the suggested next run of the local grid is a spec `plan` accepts, options included
+    sinkin(environ, "suggest", "--run", "1", "-o", str(tmp_path / "next.yml"))
+    assert "clip_skip" in (tmp_path / "next.yml").read_text()
+    assert "on provider a1111" in sinkin(environ, "plan", str(tmp_path / "next.yml")).stdout
     values = {v["value"] for v in axes["model_id"]["values"]}
     assert {"dreamshaper_8", "4zdwGOB"} <= values
