@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from datasette import NotFound, Response
 
+from sinkin_pipeline.ranking import IMAGE_SETTINGS
 from sinkin_pipeline.remix import a1111_parameters
 from sinkin_pipeline.varying import config_label, varying_fields
 
@@ -34,30 +35,7 @@ FILTER_FIELDS = (
     "controlnet",
     "upscale_type",
 )
-SETTING_FIELDS = (
-    "run_name",
-    "model_id",
-    "model_title",
-    "prompt",
-    "negative_prompt",
-    "use_default_neg",
-    "width",
-    "height",
-    "steps",
-    "scale",
-    "seed",
-    "scheduler",
-    "lora",
-    "lora_scale",
-    "lcm",
-    "version",
-    "image_strength",
-    "controlnet",
-    "fallback",
-    "inf_id",
-    "upscale_type",
-    "created_at",
-)
+SETTING_FIELDS = ("run_name", *IMAGE_SETTINGS, "fallback", "inf_id", "upscale_type", "created_at")
 
 
 def routes():

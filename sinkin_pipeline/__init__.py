@@ -2,7 +2,7 @@
 
 The plugin API: everything a plugin needs is importable from here (see docs/plugins.md)."""
 
-from .fields import FIELDS, Field
+from .fields import A1111_SAMPLERS, FIELDS, Field
 from .hookspecs import hookimpl
 from .providers import (
     ConfigurationError,
@@ -27,6 +27,7 @@ __all__ = [
     "Upscaler",
     "Field",
     "FIELDS",
+    "A1111_SAMPLERS",
     "ProviderError",
     "ServiceError",
     "TransientError",

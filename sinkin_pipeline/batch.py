@@ -10,6 +10,7 @@ from pathlib import Path
 from .db import dicts, media_dir, open_db, resolve_media
 from .export import escape_cell
 from .providers import get_provider
+from .ranking import IMAGE_SETTINGS
 from .upscaling import UpscaleError, estimate_upscale, get_upscalers, upscale_image
 
 #: the most images one zip holds
@@ -113,23 +114,7 @@ CSV_COLUMNS = (
     "score",
     "run_id",
     "run_name",
-    "model_id",
-    "model_title",
-    "prompt",
-    "negative_prompt",
-    "use_default_neg",
-    "width",
-    "height",
-    "steps",
-    "scale",
-    "seed",
-    "scheduler",
-    "lora",
-    "lora_scale",
-    "lcm",
-    "version",
-    "image_strength",
-    "controlnet",
+    *IMAGE_SETTINGS,
     "inf_id",
     "upscale_type",
     "created_at",

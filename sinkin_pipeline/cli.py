@@ -436,7 +436,9 @@ def plugins_command():
 def _register_extra():
     from . import (
         cli_insights,  # noqa: F401  (insights, suggest)
-        cli_queue,  # noqa: F401  (work, next, queue, retry, cancel, upscale, models)
+        cli_models,  # noqa: F401  (models)
+        cli_queue,  # noqa: F401  (work, next, queue, retry, recover, cancel)
+        cli_upscale,  # noqa: F401  (upscale, upscalers)
         serve,  # noqa: F401  (serve)
     )
 

@@ -5,6 +5,16 @@ import difflib
 from dataclasses import dataclass, field
 
 SCHEDULERS = ("DPMSolverMultistep", "K_EULER_ANCESTRAL", "DDIM", "K_EULER", "PNDM", "KLMS")
+#: SinkIn's schedulers under the names AUTOMATIC1111 gives its samplers (the remix parameter
+#: line, and the a1111 provider plugin's mapping)
+A1111_SAMPLERS = {
+    "DPMSolverMultistep": "DPM++ 2M",
+    "K_EULER_ANCESTRAL": "Euler a",
+    "K_EULER": "Euler",
+    "DDIM": "DDIM",
+    "PNDM": "PLMS",
+    "KLMS": "LMS",
+}
 CONTROLNETS = ("canny", "depth", "openpose")
 MAX_SEED = 2**32 - 1
 

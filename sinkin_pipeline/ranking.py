@@ -17,6 +17,12 @@ from .fields import CONFIG_FIELDS
 
 THUMB_URL = "'/-/sinkin/images/' || images.id || '/thumb'"
 #: job statuses counted per run in run_stats (and shown by run_summary)
+#: an image's settings as the ranking table shows them: the model (with its cached title) and every
+#: other config field but num_images, in field order (the gallery's details and the zip's CSV)
+IMAGE_SETTINGS = ("model_id", "model_title") + tuple(
+    f for f in CONFIG_FIELDS if f not in ("model_id", "num_images")
+)
+
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "interrupted", "cancelled")
 PENDING = ("queued", "running")
 #: image columns copied as they are, after the settings

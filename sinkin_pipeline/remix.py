@@ -3,17 +3,7 @@ AUTOMATIC1111-style parameter line (what A1111, Forge, ComfyUI loaders and civit
 
 from collections.abc import Mapping
 
-from .fields import CONFIG_FIELDS, FIELDS
-
-#: SinkIn's schedulers under the names A1111 gives its samplers
-A1111_SAMPLERS = {
-    "DPMSolverMultistep": "DPM++ 2M",
-    "K_EULER_ANCESTRAL": "Euler a",
-    "K_EULER": "Euler",
-    "DDIM": "DDIM",
-    "PNDM": "PLMS",
-    "KLMS": "LMS",
-}
+from .fields import A1111_SAMPLERS, CONFIG_FIELDS, FIELDS
 
 
 def image_config(db, image_id: int) -> dict:

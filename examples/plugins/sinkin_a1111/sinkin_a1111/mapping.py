@@ -31,15 +31,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-#: SinkIn's scheduler names → the web UI's sampler names.
-SAMPLER_FOR_SCHEDULER: dict[str, str] = {
-    "DPMSolverMultistep": "DPM++ 2M",
-    "K_EULER_ANCESTRAL": "Euler a",
-    "K_EULER": "Euler",
-    "DDIM": "DDIM",
-    "PNDM": "PLMS",
-    "KLMS": "LMS",
-}
+from sinkin_pipeline import A1111_SAMPLERS
+
+#: SinkIn's scheduler names → the web UI's sampler names (the core's table, also used for the
+#: A1111 parameter line of the review app).
+SAMPLER_FOR_SCHEDULER: dict[str, str] = dict(A1111_SAMPLERS)
 
 #: Fields with no counterpart in the web UI: a non-default value is an error, not a silent drop.
 UNSUPPORTED: dict[str, Any] = {"lcm": False, "controlnet": None, "version": None}
