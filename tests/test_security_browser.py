@@ -49,7 +49,8 @@ def _recorder(asgi, log):
 
     async def app(scope, receive, send):
         async def recording_send(message):
-            if message["type"] == "http.response.start":
+            # the browser's own favicon requests are not the page's doing
+            if message["type"] == "http.response.start" and scope["path"] != "/favicon.ico":
                 log.append((scope["path"], message["status"]))
             await send(message)
 
