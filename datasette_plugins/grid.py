@@ -72,6 +72,8 @@ def _query(result, **changes):
 
 
 async def grid_page(datasette, request):
+    from urllib.parse import urlencode
+
     from sinkin_pipeline.varying import format_value
 
     result, failed = await _load(datasette, request, _grid)
@@ -94,6 +96,8 @@ async def grid_page(datasette, request):
         "y_labels": fmt(result["y"], result["y_values"]) or [""],
         "pages": pages,
         "png_href": datasette.urls.path(base + "/grid.png") + "?" + _query(result, zpage=result["z_page"]),
+        # the viewer opened from here comes back here (Esc): same axes, same Z page, same image
+        "viewer_query": urlencode({"grid": _query(result, zpage=result["z_page"])}),
         "boot": json_script(
             {
                 "run_id": run_id,

@@ -2,6 +2,7 @@
 and their JSON endpoints. Writes (score, upscale) go through :func:`security.write_problem`."""
 
 import asyncio
+import re
 import secrets
 from urllib.parse import urlencode
 
@@ -202,6 +203,23 @@ async def gallery_page(datasette, request):
     )
 
 
+def grid_return(args):
+    """The X/Y/Z grid the viewer was opened from (``?grid=x%3D…%26zpage%3D2``), as the grid's own
+    query (axes and Z page only, each checked), or None: Esc goes back there instead of the gallery."""
+    from urllib.parse import parse_qsl
+
+    raw = args.get("grid")
+    if raw is None:
+        return None
+    kept = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        if key in ("x", "y", "z") and re.fullmatch(r"[A-Za-z0-9_]{0,64}", value):
+            kept[key] = value
+        elif key == "zpage" and value.isdigit() and int(value) < 10**6:
+            kept[key] = value
+    return urlencode(kept)
+
+
 async def viewer_page(datasette, request):
     image_id = url_id(request, "image_id")
     found = await with_db(datasette, rows, "select * from image_table where image_id = ?", [image_id])
@@ -211,6 +229,7 @@ async def viewer_page(datasette, request):
     image.pop("thumbnail", None)
     varying = await with_db(datasette, run_varying, image["run_id"])
     state = parse_state(request.args)
+    grid = grid_return(request.args)
     upscalers = await with_db(datasette, run_upscalers, image["run_id"])
     return Response.html(
         await datasette.render_template(
@@ -223,11 +242,13 @@ async def viewer_page(datasette, request):
                 "upscalers": upscalers,
                 "state_query": state_params(state),
                 "blind": state["blind"],
+                "grid": grid,
                 "boot": json_script(
                     {
                         "image_id": image_id,
                         "run_id": image["run_id"],
                         "state": state_params(state),
+                        "grid": grid,
                         "page_size": PAGE_SIZE,
                         "width": image["width"],
                         "height": image["height"],

@@ -1,6 +1,6 @@
 /* The X/Y/Z grid: arrows move the focus across images (left/right along a row of cells, up/down to
    the nearest image of the next row), 1-9 and 0 (= 10) score the focused image through the viewer's
-   score route, Enter opens it in the viewer, PgUp/PgDn change the Z page, Esc goes to the insights. */
+   score route, Enter opens it in the viewer (whose Esc comes back here, to the same image), PgUp/PgDn change the Z page, Esc goes to the insights. */
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", () => {
@@ -21,6 +21,9 @@
       a.scrollIntoView({block: "nearest", inline: "nearest"});
     }
     if (images.length) images[0].tabIndex = 0;
+    /* back from the viewer (Esc): the image it showed has the focus again, if it is on this page */
+    const back = location.hash.match(/^#img-(\d+)$/);
+    if (back) focus(images.find((a) => a.dataset.id === back[1]));
     table.addEventListener("focusin", (e) => {
       const a = e.target.closest("a.sk-gimg");
       if (a && a !== current) { if (current) current.tabIndex = -1; current = a; a.tabIndex = 0; }

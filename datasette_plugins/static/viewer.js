@@ -20,7 +20,9 @@
     const stage = $("#sk-stage");
     const scoreBox = $("#sk-score");
     const auto = $("#sk-auto");
-    const state = boot.state ? "?" + boot.state : "";
+    const query = new URLSearchParams(boot.state);  // the gallery's state, and the grid to go back to
+    if (boot.grid !== null && boot.grid !== undefined) query.set("grid", boot.grid);
+    const state = query.toString() ? "?" + query : "";
     const cache = new Map();     // id -> Promise of the image's info
     const pictures = new Map();  // id -> preloaded Image
     const scores = new Map();    // id -> score (from the gallery order, then every change)
@@ -130,6 +132,9 @@
     }
 
     function backHref() {
+      if (boot.grid !== null && boot.grid !== undefined) {  // opened from the X/Y/Z grid: back there
+        return `/-/sinkin/runs/${boot.run_id}/grid` + (boot.grid ? "?" + boot.grid : "") + `#img-${ids[index]}`;
+      }
       const page = Math.floor((offset + index) / boot.page_size) + 1;
       const params = new URLSearchParams(boot.state);
       if (page > 1) params.set("page", page); else params.delete("page");
