@@ -16,6 +16,11 @@ Form values (JSON sent by the page; text lists may also be given as JSON lists):
 * ``seed_mode``: ``"random"`` (with ``random_seeds``: K) or ``"list"`` (with ``seed``)
 * ``use_default_neg``, ``lcm``: ``"true"``, ``"false"`` or ``"both"``
 * ``init_image``: a list of stored asset ids (uploads); ``fallback``: true/false
+* ``options``: ``{name: value}`` for the options the chosen provider declares (``Provider.options``,
+  e.g. a1111's ``clip_skip``), each read by its Field's kind: numbers separated by commas or spaces,
+  text values separated by commas or new lines (a sampler name may hold spaces), choices as a list,
+  booleans as ``"true"``, ``"false"`` or ``"both"``. They become top-level spec keys, checked by
+  ``check_spec`` against the provider's declaration exactly as in a spec file.
 """
 
 import re
@@ -104,12 +109,44 @@ def _bool_choice(value, key):
     raise FormError({key: ["{}: {!r} – expected true, false or both".format(key, value)]})
 
 
-def form_to_spec(form, asset_paths=None):
+def _option_values(fld, value, key):
+    """One provider option's form value as a spec value (a scalar or a list), or None when empty."""
+    kind = fld.kind if fld is not None else "str"
+    if kind == "bool":
+        if value in (None, "", []):
+            return None
+        return _bool_choice(value, key)
+    if kind in ("int", "float"):
+        items = split_tokens(value, numbers=True)
+    elif isinstance(value, list):
+        items = [v.strip() if isinstance(v, str) else v for v in value]
+        items = [v for v in items if v not in ("", None)]
+    else:  # text and choices: commas or new lines separate values (names may hold spaces)
+        items = [v.strip() for v in re.split(r"[,\n]+", _text(value)) if v.strip()]
+    return _one_or_many(items) if items else None
+
+
+def form_options(form):
+    """The provider options the form sends (``form["options"]``): ``{name: value}``; FormError
+    when it is not a mapping of names."""
+    given = form.get("options")
+    if given in (None, ""):
+        return {}
+    if not isinstance(given, dict) or not all(isinstance(k, str) and k for k in given):
+        raise FormError({GENERAL: ["options: expected {name: value} for the provider's own options"]})
+    return given
+
+
+def form_to_spec(form, asset_paths=None, options=None):
     """The spec dict a filled-in form stands for (nothing is checked beyond the form's shape).
 
     ``asset_paths`` maps uploaded asset ids to their stored files (the spec's ``init_image``);
-    an id missing from it is a problem for the ``init_image`` field."""
+    an id missing from it is a problem for the ``init_image`` field. ``options`` are the Fields
+    the chosen provider declares (``providers.provider_options``): how the form's
+    ``options`` values are read; a name it does not declare is passed on as text, for
+    ``check_spec`` to refuse as an unknown key."""
     asset_paths = asset_paths or {}
+    options = options or {}
     problems = {}
     spec = {}
     for key in ("name", "provider", "version"):
@@ -140,6 +177,23 @@ def form_to_spec(form, asset_paths=None):
                 spec[key] = _bool_choice(form.get(key), key)
             except FormError as e:
                 problems.update(e.problems)
+    try:
+        given_options = form_options(form)
+    except FormError as e:
+        problems.update(e.problems)
+        given_options = {}
+    extra = {}
+    for key, value in given_options.items():
+        if key in FIELDS or key in SPEC_ONLY_KEYS:
+            problems[key] = ["{}: not a provider option (a field of the form)".format(key)]
+            continue
+        try:
+            value = _option_values(options.get(key), value, key)
+        except FormError as e:
+            problems.update(e.problems)
+            continue
+        if value is not None:
+            extra[key] = value
     mode = _text(form.get("seed_mode") or "list").strip()
     if mode == "random":
         k = split_tokens(form.get("random_seeds"), numbers=True)
@@ -177,15 +231,39 @@ def form_to_spec(form, asset_paths=None):
             spec["fallback"] = False
     if problems:
         raise FormError(problems)
-    return {key: spec[key] for key in ORDER if key in spec}
+    ordered = {key: spec[key] for key in ORDER[: ORDER.index("init_image")] if key in spec}
+    ordered.update(extra)  # the provider's options after SinkIn's fields, before img2img
+    ordered.update({key: spec[key] for key in ORDER[ORDER.index("init_image") :] if key in spec})
+    return ordered
 
 
-def spec_to_form(spec, asset_ids=()):
+def _option_form_value(fld, value):
+    values = value if isinstance(value, list) else [value]
+    kind = fld.kind if fld is not None else ("bool" if all(isinstance(v, bool) for v in values) else "str")
+    if kind == "bool":
+        truth = {v is True or str(v).lower() in ("true", "1") for v in values}
+        return "both" if len(truth) > 1 else ("true" if truth.pop() else "false")
+    if kind == "choice":
+        return [str(v) for v in values]
+    return ", ".join(_plain(v) for v in values)
+
+
+def spec_to_form(spec, asset_ids=(), options=None):
     """Form values that stand for a stored spec (``runs.spec``): "clone with changes".
 
     Init images come back as the run's stored asset ids (``asset_ids``), since the spec's paths
-    may be relative to a folder the server does not know."""
+    may be relative to a folder the server does not know. Keys that are not SinkIn fields nor
+    spec keys are the provider's options (``options``: its declared Fields, for their kinds):
+    they come back under ``form["options"]``."""
+    options = options or {}
     form = {"seed_mode": "list", "seed": "", "random_seeds": 1}
+    extra = {
+        key: _option_form_value(options.get(key), value)
+        for key, value in spec.items()
+        if key not in FIELDS and key not in SPEC_ONLY_KEYS and value is not None
+    }
+    if extra:
+        form["options"] = extra
     for key in ("name", "provider", "version"):
         if spec.get(key) is not None:
             form[key] = str(spec[key])
@@ -224,9 +302,10 @@ def _plain(value):
     return str(value)
 
 
-def problems_by_field(problems):
-    """``{"steps": ["steps: 0 – ..."], ...}`` from SpecError.problems (lines start with ``key: ``)."""
-    known = set(FIELDS) | set(SPEC_ONLY_KEYS)
+def problems_by_field(problems, options=()):
+    """``{"steps": ["steps: 0 – ..."], ...}`` from SpecError.problems (lines start with ``key: ``);
+    ``options``: the provider option names the form shows (their problems go next to them)."""
+    known = set(FIELDS) | set(SPEC_ONLY_KEYS) | set(options)
     grouped = {}
     for line in problems:
         key = line.split(":", 1)[0].strip() if ":" in line else ""

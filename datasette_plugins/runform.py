@@ -24,7 +24,15 @@ import threading
 from datasette import Response
 
 from .appdb import error, json_script, media_file, ok, rows, url_id, with_db
-from .formspec import GENERAL, FormError, form_to_spec, problems_by_field, spec_to_form, spec_yaml
+from .formspec import (
+    GENERAL,
+    FormError,
+    form_options,
+    form_to_spec,
+    problems_by_field,
+    spec_to_form,
+    spec_yaml,
+)
 from .security import write_request
 
 _REQUEST_KEY = re.compile(r"^[A-Za-z0-9-]{8,100}$")
@@ -60,10 +68,9 @@ def _page_data(db, from_run, suggested=False, image_id=None):
     models = known_models(db, last[0] if last else "simulator")  # an empty cache is filled on first use
     providers = sorted(get_providers())
     by_catalogue: dict = {}
-    for m in list_models(db):  # every provider's cached list: the menus follow the chosen provider
+    for m in list_models(db):  # every provider's cached lists: the menus follow the chosen provider
         lists = by_catalogue.setdefault(m["catalogue"], {"models": [], "loras": []})
-        if m["kind"] in ("model", "lora"):
-            lists[m["kind"] + "s"].append(m)
+        lists.setdefault(m["kind"] + "s", []).append(m)  # models, loras, samplers...
     data = {
         "providers": providers,
         "catalogues": {name: catalogue_of(name) for name in providers},
@@ -96,7 +103,8 @@ def _page_data(db, from_run, suggested=False, image_id=None):
 
                 proposal = suggest(db, from_run)
                 spec, assets = proposal["spec"], proposal["init_asset_ids"]
-            form = spec_to_form(spec if isinstance(spec, dict) else {}, assets)
+            spec = spec if isinstance(spec, dict) else {}
+            form = spec_to_form(spec, assets, _options_of(spec.get("provider") or run["provider"]))
             form.setdefault("provider", run["provider"])
             form["name"] = (
                 spec["name"] if suggested else "{} (copy)".format(run["name"]) if run["name"] else ""
@@ -113,7 +121,8 @@ def _page_data(db, from_run, suggested=False, image_id=None):
             config = None
         if config is not None:
             assets = [config["init_asset_id"]] if config["init_asset_id"] else []
-            data["form"] = spec_to_form(image_spec(config), assets)
+            spec = image_spec(config)
+            data["form"] = spec_to_form(spec, assets, _options_of(spec.get("provider")))
             data["form"]["name"] = "remix of image {}".format(image_id)
             data["from_run"] = {"id": config["run_id"], "name": config["run_name"], "image": image_id}
             data["assets"] = _assets(db, assets)
@@ -134,9 +143,21 @@ def _assets(db, ids):
     )
 
 
+def _hints(fields):
+    """``{field: "1–50"}``: the allowed range shown beside each number field, from its Field."""
+    hints = {}
+    for name, fld in fields.items():
+        if fld.kind in ("int", "float") and fld.min is not None and fld.max is not None:
+            hints[name] = "{:g}–{:g}".format(fld.min, fld.max)
+            if fld.multiple_of:
+                hints[name] += ", multiples of {}".format(fld.multiple_of)
+    return hints
+
+
 async def form_page(datasette, request):
-    from sinkin_pipeline.fields import CONTROLNETS, FIELDS, SCHEDULERS
+    from sinkin_pipeline.fields import FIELDS
     from sinkin_pipeline.runs import CONFIRM_CREDITS, CONFIRM_JOBS
+    from sinkin_pipeline.spec import MAX_INIT_IMAGE_BYTES, MAX_RANDOM_SEEDS
 
     from_run = request.args.get("from")
     from_run = int(from_run) if from_run and from_run.isdigit() else None
@@ -152,14 +173,19 @@ async def form_page(datasette, request):
         data["error"] = "Image {} not found: starting from an empty form.".format(image)
     elif from_run is not None and data["from_run"] is None:
         data["error"] = "Run {} not found: starting from an empty form.".format(from_run)
-    data["schedulers"] = list(SCHEDULERS)
-    data["controlnets"] = list(CONTROLNETS)
+    data["schedulers"] = list(FIELDS["scheduler"].choices)
+    data["controlnets"] = list(FIELDS["controlnet"].choices)
+    # kinds, limits and defaults of every field, from sinkin_pipeline.fields: the page writes none
+    data["fields"] = {k: f.as_json() for k, f in FIELDS.items()}
     data["defaults"] = {k: f.default for k, f in FIELDS.items()}
+    data["limits"] = {"upload_bytes": MAX_INIT_IMAGE_BYTES, "random_seeds": MAX_RANDOM_SEEDS}
+    data["provider_options"] = all_provider_options(data["providers"])
     data["confirm"] = {"jobs": CONFIRM_JOBS, "credits": CONFIRM_CREDITS}
     context = {
         "page_json": json_script(data),
         "from_run": data["from_run"],
         "data": data,
+        "hints": _hints(FIELDS),
         "base": datasette.urls.path("/").rstrip("/"),
     }
     return Response.html(await datasette.render_template("new.html", context, request=request))
@@ -206,14 +232,16 @@ def evaluate(db, form):
     from sinkin_pipeline.runs import GridTooLarge, make_plan, provider_name
     from sinkin_pipeline.spec import SpecError, check_spec
 
+    options = _options_of(form.get("provider"))
     try:
-        spec_dict = form_to_spec(form, _asset_paths(db, form))
+        spec_dict = form_to_spec(form, _asset_paths(db, form), options)
     except FormError as e:
         return None, None, None, e.problems, [], []
     try:
         spec = check_spec(spec_dict)
     except SpecError as e:
-        return spec_dict, None, None, problems_by_field(e.problems), [], []
+        shown = set(options) | set(form_options(form))
+        return spec_dict, None, None, problems_by_field(e.problems, shown), [], []
     name = provider_name(spec)
     try:
         plan = make_plan(db, spec)
@@ -233,6 +261,31 @@ def evaluate(db, form):
     models = known_models(db, name, store=False)
     cautions.extend(unknown_ids(models, spec.values))
     return spec_dict, spec, plan, {}, cautions, models
+
+
+def _options_of(provider):
+    """The options the provider chosen in the form declares (``{}`` for an unknown provider: the
+    spec check then names the provider)."""
+    from sinkin_pipeline.providers import DEFAULT_PROVIDER, ProviderError, provider_options
+
+    try:
+        return provider_options(provider if isinstance(provider, str) and provider else DEFAULT_PROVIDER)
+    except ProviderError:
+        return {}
+
+
+def all_provider_options(names):
+    """``{provider: [Field as JSON, ...]}``: the inputs the form shows for each provider's own
+    options (a provider whose declaration is broken shows none; its runs are refused by name)."""
+    from sinkin_pipeline.providers import ProviderError, provider_options
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = [fld.as_json() for fld in provider_options(name).values()]
+        except ProviderError:
+            found[name] = []
+    return found
 
 
 def _check(db, form):

@@ -52,6 +52,9 @@ class Field:
             "help": self.help,
             "step": self.step,
             "label": self.label or self.name,
+            #: a cached list that offers values (``extra={"menu": "sampler"}``: the chosen
+            #: provider's cached samplers, see models.KINDS)
+            "menu": self.extra.get("menu"),
         }
 
     def allowed(self):

@@ -1,4 +1,4 @@
-"""The cached lists of models and LoRAs, one per catalogue (table ``models``, column
+"""The cached lists of models, LoRAs (and a web UI's samplers), one per catalogue (table ``models``, column
 ``catalogue``): refreshing one, filling it on first use, and warning about ids that are not in it
 (typos cost credits only when paid for). A provider's catalogue is its name unless it declares
 ``catalogue`` (the simulator mirrors SinkIn's ids, so it shares ``sinkin``'s list); one catalogue
@@ -7,7 +7,16 @@ never hides or replaces another: SinkIn's models and a local web UI's checkpoint
 from .db import dicts, now, write_transaction
 from .wording import plural
 
-KINDS = {"models": "model", "loras": "lora", "video_models": "video"}
+#: the lists of a provider's ``models()`` answer cached, and the ``kind`` of their rows; a web UI's
+#: samplers and schedulers are cached too (the run form offers them as the menu of an option
+#: declaring ``extra={"menu": "sampler"}`` or ``"schedule_type"``)
+KINDS = {
+    "models": "model",
+    "loras": "lora",
+    "video_models": "video",
+    "samplers": "sampler",
+    "schedule_types": "schedule_type",
+}
 
 
 def catalogue_of(provider_name):
@@ -99,6 +108,13 @@ def describe_counts(counts):
     text = "{} and {}".format(plural(counts.get("model", 0), "model"), plural(counts.get("lora", 0), "LoRA"))
     if counts.get("video"):
         text += " ({})".format(plural(counts["video"], "video model"))
+    menus = [
+        plural(counts[k], w)
+        for k, w in (("sampler", "sampler"), ("schedule_type", "scheduler"))
+        if counts.get(k)
+    ]
+    if menus:
+        text += " ({})".format(", ".join(menus))
     return text
 
 

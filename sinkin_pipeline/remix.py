@@ -1,6 +1,7 @@
 """Reusing one image's settings: as a spec (the run form's "Remix" starts from it) and as an
 AUTOMATIC1111-style parameter line (what A1111, Forge, ComfyUI loaders and civitai read)."""
 
+import json
 from collections.abc import Mapping
 
 from .fields import A1111_SAMPLERS, CONFIG_FIELDS, FIELDS
@@ -35,6 +36,12 @@ def image_spec(config: Mapping) -> dict:
         spec[name] = value
     if config.get("fallback_enabled") is not None:
         spec["fallback"] = bool(config["fallback_enabled"])
+    try:  # the provider's own options the config was made with (a1111's clip_skip...)
+        options = json.loads(config.get("provider_options") or "{}")
+    except (TypeError, ValueError):
+        options = {}
+    if isinstance(options, dict):
+        spec.update({k: v for k, v in options.items() if k not in spec and v is not None})
     return spec
 
 

@@ -148,6 +148,18 @@ def suggest(db, run_id: int, data=None, result=None) -> dict:
         values = [v for v in values if v is not None]
         if values:
             spec[name] = values[0] if len(values) == 1 else values
+    from .providers import ProviderError, provider_options
+
+    try:  # the provider's own options (a1111's clip_skip...): kept like the run had them
+        options = provider_options(run[1])
+    except ProviderError:
+        options = {}
+    for name, fld in options.items():
+        values = [v for v in chosen.get(name, [data.constants.get(name)]) if v is not None]
+        if fld.kind == "bool":  # SQLite's json_extract gives 0/1
+            values = list(dict.fromkeys(bool(v) for v in values))
+        if values:
+            spec[name] = values[0] if len(values) == 1 else values
     asset_ids = [
         a for a in chosen.get("init_asset_id", [data.constants.get("init_asset_id")]) if a is not None
     ]

@@ -4,13 +4,13 @@
    once per page load (a request key + a disabled button), with a confirmation for large grids. */
 (function () {
   "use strict";
-  const $ = (selector) => document.querySelector(selector);
-  const $$ = (selector) => Array.from(document.querySelectorAll(selector));
+  const { $, $$, plural, send: post } = window.SK;  // sinkin.js: the shared page helpers
   const form = $("#sk-run-form");
   if (!form) return;
   const data = JSON.parse($("#sinkin-form-data").textContent);
   const base = (document.querySelector(".sk-form-layout") || {}).dataset?.base || "";
-  const MAX_UPLOAD = 20 * 1024 * 1024;
+  const fields = data.fields || {};  // every SinkIn field's kind, limits and default (fields.py)
+  const limits = data.limits || {};
   const requestKey = (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
     : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
   let assets = (data.assets || []).slice();
@@ -23,26 +23,118 @@
   const touched = new Set();
   let showAll = Boolean(data.form);
 
-  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  const notify = (message, kind) => {
-    if (typeof window.toast === "function") window.toast(message, kind);
-    else console.log(`[${kind}] ${message}`);
-  };
+  const notify = (message, kind) => window.SK.toast(message, kind);
   const field = (name) => form.elements.namedItem(name);
   const splitIds = (text) => text.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
-
-  const send = (path, data) => window.sendJSON(base + path, data);  // sinkin.js: CSRF header, {status, body}
+  const send = (path, body) => post(base + path, body);  // CSRF header; resolves to {status, body}
+  const el = window.SK.el;
 
   /* -- filling the form ------------------------------------------------------------------------ */
 
+  /* the form's starting values: every field's default as fields.py declares it */
   function defaults() {
-    const d = data.defaults || {};
+    const text = (name) => (fields[name] && fields[name].default !== null && fields[name].default !== undefined)
+      ? String(fields[name].default) : "";
+    const truth = (name) => String(Boolean(fields[name] && fields[name].default));
     const provider = data.providers.includes(data.default_provider) ? data.default_provider : data.providers[0];
-    return { provider, use_default_neg: "true", lcm: "false", seed_mode: "random", random_seeds: 1,
-      steps: String(d.steps ?? 30), scale: String(d.scale ?? 7.5), width: String(d.width ?? 512),
-      height: String(d.height ?? 768), num_images: String(d.num_images ?? 1),
-      lora_scale: String(d.lora_scale ?? 0.75), image_strength: String(d.image_strength ?? 0.75),
-      scheduler: [d.scheduler || "DPMSolverMultistep"], fallback: true };
+    const values = { provider, use_default_neg: truth("use_default_neg"), lcm: truth("lcm"), seed_mode: "random",
+      random_seeds: 1, scheduler: fields.scheduler && fields.scheduler.default ? [fields.scheduler.default] : [],
+      fallback: true };
+    for (const [name, f] of Object.entries(fields)) {
+      if ((f.kind === "int" || f.kind === "float") && name !== "seed") values[name] = text(name);
+    }
+    return values;
+  }
+
+  /* -- the chosen provider's own options (Provider.options, passed by the server as Fields) ------ */
+
+  const optionValues = {};  // {provider: {option: value}}: what was typed, kept when switching away
+  let optionsShown = null;  // the provider whose options are on the page
+
+  function catalogueLists(provider) {
+    const catalogue = (data.catalogues || {})[provider];
+    return (data.models_by_catalogue || {})[catalogue] || {};
+  }
+
+  function optionInput(provider, f) {
+    const id = `f-opt-${f.name}`;
+    const hint = [];
+    if ((f.kind === "int" || f.kind === "float") && f.min !== null && f.max !== null) hint.push(`${f.min}–${f.max}`);
+    if (f.default !== null && f.default !== undefined && f.kind !== "bool") hint.push(`default ${f.default}`);
+    const box = el("div", { class: "sk-field sk-option", "data-field": f.name, "data-option": f.name });
+    if (f.kind === "choice") {
+      const labelId = `l-opt-${f.name}`;
+      box.append(el("span", { class: "sk-label", id: labelId }, f.label, " ", el("span", { class: "sk-hint" }, f.help || "")));
+      box.append(el("div", { class: "sk-checks", role: "group", "aria-labelledby": labelId },
+        ...f.choices.map((c) => el("label", {}, el("input", { type: "checkbox", name: `opt-${f.name}`, value: c }), ` ${c}`))));
+    } else if (f.kind === "bool") {
+      box.append(el("label", { for: id }, f.label, " ", el("span", { class: "sk-hint" }, f.help || "")));
+      const select = el("select", { id, name: `opt-${f.name}` },
+        el("option", { value: "" }, f.default === null || f.default === undefined ? "provider default" : `default (${f.default ? "on" : "off"})`),
+        el("option", { value: "true" }, "on"), el("option", { value: "false" }, "off"), el("option", { value: "both" }, "both (an axis)"));
+      box.append(select);
+    } else {
+      const numeric = f.kind === "int" || f.kind === "float";
+      hint.push("several: comma separated");
+      box.append(el("label", { for: id }, f.label, " ", el("span", { class: "sk-hint" }, hint.join(", "))));
+      const menu = f.menu ? (catalogueLists(provider)[`${f.menu}s`] || []) : [];
+      const input = el("input", { id, name: `opt-${f.name}`, type: "text", autocomplete: "off",
+        inputmode: numeric ? (f.kind === "int" ? "numeric" : "decimal") : null,
+        list: f.menu ? `sk-menu-${f.name}` : null, "aria-describedby": f.help ? `h-opt-${f.name}` : null });
+      box.append(input);
+      if (f.menu) box.append(el("datalist", { id: `sk-menu-${f.name}` }, ...menu.map((m) => new Option(m.title || m.id, m.id))));
+      if (f.help) box.append(el("p", { class: "sk-hint", id: `h-opt-${f.name}` }, f.help));
+    }
+    return box;
+  }
+
+  function optionFields(provider) {
+    return ((data.provider_options || {})[provider] || []);
+  }
+
+  function readOptions() {
+    const values = {};
+    for (const f of optionFields(optionsShown)) {
+      if (f.kind === "choice") {
+        const chosen = $$(`input[name="opt-${f.name}"]:checked`).map((box) => box.value);
+        if (chosen.length) values[f.name] = chosen;
+      } else {
+        const input = field(`opt-${f.name}`);
+        if (input && input.value.trim() !== "") values[f.name] = input.value;
+      }
+    }
+    return values;
+  }
+
+  function writeOptions(values) {
+    for (const f of optionFields(optionsShown)) {
+      const value = values[f.name];
+      if (f.kind === "choice") {
+        const chosen = Array.isArray(value) ? value.map(String) : String(value ?? "").split(",").map((v) => v.trim());
+        $$(`input[name="opt-${f.name}"]`).forEach((box) => { box.checked = chosen.includes(box.value); });
+      } else if (field(`opt-${f.name}`)) {
+        field(`opt-${f.name}`).value = value === undefined || value === null ? "" : (Array.isArray(value) ? value.join(", ") : String(value));
+      }
+    }
+  }
+
+  /* show the options of `provider` only (another provider's are hidden and never sent) */
+  function renderOptions(provider, values) {
+    if (optionsShown !== null) optionValues[optionsShown] = readOptions();
+    optionsShown = provider;
+    const declared = optionFields(provider);
+    $("#sk-options-provider").textContent = provider;
+    $("#sk-options-fields").replaceChildren(...declared.map((f) => optionInput(provider, f)));
+    $("#sk-provider-options").hidden = declared.length === 0;
+    writeOptions(values || optionValues[provider] || {});
+  }
+
+  /* the menus of the options (e.g. a1111's sampler_name: the web UI's samplers) follow the cache */
+  function refreshOptionMenus() {
+    for (const f of optionFields(optionsShown)) {
+      const list = f.menu && $(`#sk-menu-${f.name}`);
+      if (list) list.replaceChildren(...(catalogueLists(optionsShown)[`${f.menu}s`] || []).map((m) => new Option(m.title || m.id, m.id)));
+    }
   }
 
   function renderModels(models, chosen) {
@@ -78,6 +170,7 @@
     const ids = Array.isArray(values.model_id) ? values.model_id : splitIds(values.model_id || "");
     $("#f-model_other").value = renderModels(data.models || [], ids).join(", ");
     renderLoras(data.loras || []);
+    renderOptions(field("provider").value, values.options || {});
   }
 
   function collect() {
@@ -94,6 +187,7 @@
       width: value("width"), height: value("height"), num_images: value("num_images"),
       init_image: assets.map((a) => a.id), image_strength: value("image_strength"),
       controlnet: checked("controlnet"), fallback: $("#f-fallback").checked,
+      options: readOptions(),
     };
   }
 
@@ -152,7 +246,7 @@
     const count = Object.values(result.problems || {}).reduce((n, lines) => n + lines.length, 0);
     if (plan) {
       $("#sk-plan").replaceChildren(
-        Object.assign(document.createElement("strong"), { textContent: `${plural(plan.jobs, "job")}, ${plural(plan.images, "image")}, ${window.creditText(plan.credits, true)}` }),
+        Object.assign(document.createElement("strong"), { textContent: `${plural(plan.jobs, "job")}, ${plural(plan.images, "image")}, ${window.SK.creditText(plan.credits, true)}` }),
         ` on ${plan.provider}`);
       const axes = Object.entries(plan.axes || {}).map(([key, values]) => `${key} (${values.length})`);
       $("#sk-basis").textContent = (axes.length ? `Varies: ${axes.join(" × ")}. ` : "No axis varies. ") + (plan.basis ? `Estimate: ${plan.basis}.` : "");
@@ -300,8 +394,9 @@
     const input = event.currentTarget;
     const file = input.files[0];
     if (!file) return;
-    if (file.size > MAX_UPLOAD) {
-      uploadError = `init_image: ${file.name} is ${(file.size / 1e6).toFixed(1)} MB; the limit is 20 MB`;
+    const maxUpload = limits.upload_bytes || Infinity;
+    if (file.size > maxUpload) {
+      uploadError = `init_image: ${file.name} is ${(file.size / 1e6).toFixed(1)} MB; the limit is ${Math.round(maxUpload / 1048576)} MB`;
       showProblems(lastCheck?.problems);
       input.value = "";
       return;
@@ -330,10 +425,11 @@
     const catalogue = (data.catalogues || {})[field("provider").value];
     const lists = (data.models_by_catalogue || {})[catalogue] || { models: [], loras: [] };
     const chosen = [...Array.from($("#f-models").selectedOptions, (o) => o.value), ...splitIds($("#f-model_other").value)];
-    data.models = lists.models;
-    data.loras = lists.loras;
+    data.models = lists.models || [];
+    data.loras = lists.loras || [];
     $("#f-model_other").value = renderModels(data.models, chosen).join(", ");
     renderLoras(data.loras);
+    renderOptions(field("provider").value);
   });
   $("#sk-refresh-models").addEventListener("click", async (event) => {
     const button = event.currentTarget;
@@ -344,13 +440,16 @@
     button.textContent = "Refresh model list";
     if (!body.ok) return notify(body.error, "error");
     const chosen = [...Array.from($("#f-models").selectedOptions, (o) => o.value), ...splitIds($("#f-model_other").value)];
-    data.models = body.models.filter((m) => m.kind === "model");
-    data.loras = body.models.filter((m) => m.kind === "lora");
+    const lists = {};
+    for (const m of body.models) (lists[`${m.kind}s`] = lists[`${m.kind}s`] || []).push(m);
+    data.models = lists.models || [];
+    data.loras = lists.loras || [];
     if (data.models_by_catalogue && data.catalogues) {
-      data.models_by_catalogue[data.catalogues[field("provider").value]] = { models: data.models, loras: data.loras };
+      data.models_by_catalogue[data.catalogues[field("provider").value]] = lists;
     }
     $("#f-model_other").value = renderModels(data.models, chosen).join(", ");
     renderLoras(data.loras);
+    refreshOptionMenus();
     notify(body.message, "ok");
     scheduleCheck();
   });

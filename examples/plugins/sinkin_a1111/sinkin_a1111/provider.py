@@ -37,12 +37,14 @@ OPTIONS = [
         "str",
         default=None,
         help="a web UI sampler by name (e.g. 'DPM++ 2M Karras'); overrides scheduler",
+        extra={"menu": "sampler"},  # the run form offers the web UI's cached samplers
     ),
     Field(
         "schedule_type",
         "str",
         default=None,
         help="the web UI's scheduler (Karras, Exponential…) on versions that have one",
+        extra={"menu": "schedule_type"},  # the run form offers the web UI's cached schedulers
     ),
     Field("clip_skip", "int", default=None, min=1, max=12, help="CLIP_stop_at_last_layers"),
     Field("hr_scale", "float", default=None, min=1, max=4, help="hires fix: upscale by this factor"),
@@ -231,6 +233,10 @@ class A1111Provider(Provider):
         models = self._call("GET", "/sdapi/v1/sd-models", timeout=short)
         loras = self._call("GET", "/sdapi/v1/loras", timeout=short)
         samplers = self._call("GET", "/sdapi/v1/samplers", timeout=short)
+        try:  # only newer versions have a scheduler apart from the sampler
+            schedulers = self._call("GET", "/sdapi/v1/schedulers", timeout=short)
+        except ServiceError:
+            schedulers = []
         return {
             "models": [
                 {
@@ -254,6 +260,11 @@ class A1111Provider(Provider):
             ],
             "samplers": [
                 {"id": s.get("name"), "title": s.get("name")} for s in samplers if isinstance(s, dict)
+            ],
+            "schedule_types": [
+                {"id": s.get("label") or s.get("name"), "title": s.get("label") or s.get("name")}
+                for s in schedulers
+                if isinstance(s, dict)
             ],
             "video_models": [],
         }

@@ -4,6 +4,7 @@ upscalers, and its settings are compared with a simulator run in insights."""
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -61,6 +62,12 @@ def test_grid_on_a1111_runs_is_scored_upscaled_and_compared(env, tmp_path):
     environ, webui = env
     listed = sinkin(environ, "plugins")
     assert "a1111" in listed.stdout or "sinkin_a1111" in listed.stdout
+    # the web UI's models, LoRAs, samplers and schedulers are cached in a1111's own catalogue
+    sinkin(environ, "init")
+    refreshed = sinkin(environ, "models", "--refresh", "--provider", "a1111")
+    assert "(7 samplers, 4 schedulers) cached from a1111" in refreshed.stderr
+    assert re.search(r"DPM\+\+ 2M Karras\s+sampler\s+a1111", refreshed.stdout), refreshed.stdout
+    assert re.search(r"Karras\s+schedule_type\s+a1111", refreshed.stdout), refreshed.stdout
     (tmp_path / "local.yml").write_text(SPEC)
     (tmp_path / "sim.yml").write_text(SIM_SPEC)
 

@@ -79,6 +79,15 @@ def test_models_loras_and_samplers(provider):
     assert [m["id"] for m in answer["models"]] == [m["model_name"] for m in MODELS]
     assert "add_detail" in [lo["id"] for lo in answer["loras"]]
     assert "DPM++ 2M" in [s["id"] for s in answer["samplers"]]
+    assert [s["id"] for s in answer["schedule_types"]] == ["Automatic", "Uniform", "Karras", "Exponential"]
+
+
+def test_sampler_and_scheduler_options_offer_the_cached_lists():
+    from sinkin_a1111.provider import OPTIONS
+
+    menus = {f.name: f.as_json()["menu"] for f in OPTIONS}
+    assert menus["sampler_name"] == "sampler" and menus["schedule_type"] == "schedule_type"
+    assert menus["clip_skip"] is None
 
 
 def test_upscale_through_extra_single_image(provider, webui):
