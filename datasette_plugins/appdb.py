@@ -17,6 +17,8 @@ from datasette.utils import async_call_with_supported_arguments
 from datasette.utils.asgi import BadRequest, NotFound
 from datasette.views.base import DatasetteError
 
+from sinkin_pipeline.db import DatabaseProblem
+
 from .security import plugin_config
 
 
@@ -119,6 +121,16 @@ def map_exception(e):
         return DatasetteError(str(e), status=503)
     if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
         return DatasetteError("the database is busy (another process holds a lock): try again", status=503)
+    if isinstance(e, DatabaseProblem):
+        return DatasetteError(str(e), status=503)
+    if isinstance(e, sqlite3.DatabaseError) and any(
+        words in str(e) for words in ("malformed", "not a database", "disk I/O error")
+    ):
+        return DatasetteError(
+            "the database file is damaged or unreadable ({}): stop the server and save what can be "
+            "saved with `sqlite3 DB .recover | sqlite3 recovered.db`".format(e),
+            status=503,
+        )
     return None
 
 
