@@ -13,6 +13,7 @@ from sinkin_pipeline.remix import a1111_parameters
 from sinkin_pipeline.varying import config_label, varying_fields
 
 from .appdb import database_name, database_path, error, json_script, media_file, ok, rows, url_id, with_db
+from .blind import blind_image, blind_tile, hides
 from .gallery_order import SORTS, ordered_ids, per_run, window
 from .security import write_request
 
@@ -63,13 +64,15 @@ def parse_state(args):
     except ValueError:
         page = 1
     blind = args.get("blind") or ""
+    blind = int(blind) if blind.isdigit() and 0 < int(blind) < 2**31 else None
     return {
         "unrated": args.get("unrated") == "1",
         "sort": sort if sort in SORTS else "newest",
-        "filters": filters,
+        # a filter on a setting would tell the setting of every image shown: none in blind mode
+        "filters": {} if blind else filters,
         "page": page,
         # blind mode: the seed of this review pass (shuffled order, settings hidden until scored)
-        "blind": int(blind) if blind.isdigit() and 0 < int(blind) < 2**31 else None,
+        "blind": blind,
     }
 
 
@@ -176,6 +179,9 @@ async def gallery_page(datasette, request):
         data = await with_db(datasette, gallery_data, run_id, state)
     except LookupError as e:
         raise NotFound(str(e).strip("'\""))
+    if state["blind"]:  # no caption, prompt or filter menu tells an unscored image's settings
+        data["choices"] = {}
+        data["images"] = [blind_tile(i) if hides(state["blind"], i) else i for i in data["images"]]
     page = data["page"]
     links = {
         "prev": "?" + state_params(state, page - 1) if page > 1 else None,
@@ -185,7 +191,7 @@ async def gallery_page(datasette, request):
         "clear": "?" + state_params(state, filters={}),
         # each time blind mode is turned on, a new review pass with its own shuffle
         "blind": "?"
-        + state_params(state, blind=None if state["blind"] else secrets.randbelow(2**31 - 1) + 1),
+        + state_params(state, blind=None if state["blind"] else secrets.randbelow(2**31 - 1) + 1, filters={}),
     }
     return Response.html(
         await datasette.render_template(
@@ -230,6 +236,7 @@ async def viewer_page(datasette, request):
     varying = await with_db(datasette, run_varying, image["run_id"])
     state = parse_state(request.args)
     grid = grid_return(request.args)
+    hidden = hides(state["blind"], image)  # blind mode: no setting of an unscored image in the page
     upscalers = await with_db(datasette, run_upscalers, image["run_id"])
     return Response.html(
         await datasette.render_template(
@@ -238,10 +245,11 @@ async def viewer_page(datasette, request):
                 "image": image,
                 "settings": SETTING_FIELDS,
                 "varying": varying,
-                "label": config_label(image, varying),
+                "label": "" if hidden else config_label(image, varying),
                 "upscalers": upscalers,
                 "state_query": state_params(state),
                 "blind": state["blind"],
+                "hidden": hidden,
                 "grid": grid,
                 "boot": json_script(
                     {
@@ -354,7 +362,7 @@ async def image_view(datasette, request):
     image = await with_db(datasette, image_info, int(request.url_vars["image_id"]))
     if image is None:
         return error("image {} not found".format(request.url_vars["image_id"]), 404)
-    return ok({"image": image})
+    return ok({"image": blind_image(image) if hides(parse_state(request.args)["blind"], image) else image})
 
 
 async def image_file(datasette, request):
@@ -415,4 +423,4 @@ async def upscale_view(datasette, request):
     except ProviderError as e:
         return error(str(e), 502)
     image = await with_db(datasette, image_info, image_id)
-    return ok({"image": image})
+    return ok({"image": blind_image(image) if hides(parse_state(request.args)["blind"], image) else image})

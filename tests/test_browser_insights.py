@@ -120,32 +120,3 @@ def test_queue_this_opens_the_form_with_its_live_plan(page, served):
         assert conn.execute("select count(*) from runs").fetchone()[0] == 1  # nothing queued yet
     finally:
         conn.close()
-
-
-def test_blind_mode_hides_settings_until_scored(page, served):
-    url, db_path, run_id = served
-    page.goto("{}/-/sinkin/runs/{}".format(url, run_id))
-    page.locator("#sk-blind").click()
-    page.wait_for_url("**blind=*")
-    unscored = page.locator(".sk-tile:has(.sk-unscored) .sk-caption").first
-    scored = page.locator(".sk-tile:not(:has(.sk-unscored)) .sk-caption").first
-    assert unscored.evaluate("e => getComputedStyle(e).visibility") == "hidden"
-    assert scored.evaluate("e => getComputedStyle(e).visibility") == "visible"
-    conn = sqlite3.connect(db_path)
-    image_id = conn.execute("select id from images where score is null order by id limit 1").fetchone()[0]
-    conn.close()
-    page.goto("{}/-/sinkin/images/{}?blind=99".format(url, image_id))
-    page.wait_for_selector("body[data-ready='1']")
-    settings = page.locator("#sk-settings")
-    assert settings.evaluate("e => getComputedStyle(e).visibility") == "hidden"
-    if page.locator("#sk-auto").is_checked():
-        page.keyboard.press("a")  # stay on this image after scoring
-    page.keyboard.press("6")
-    page.wait_for_function(
-        "() => getComputedStyle(document.querySelector('#sk-settings')).visibility === 'visible'"
-    )
-    for _ in range(100):  # the viewer writes the score in the background
-        if score_of(db_path, image_id) == 6:
-            break
-        page.wait_for_timeout(50)
-    assert score_of(db_path, image_id) == 6

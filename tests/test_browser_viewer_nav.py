@@ -2,6 +2,7 @@
 grid it was opened from (same axes, Z page and focused image) or to the gallery (same filters and
 page); blind mode keeps the settings panel empty until the image is scored."""
 
+import re
 import sqlite3
 
 import pytest
@@ -71,3 +72,52 @@ def test_esc_in_the_viewer_opened_from_the_gallery_goes_back_to_the_gallery(page
     page.keyboard.press("Escape")
     page.wait_for_url("**/-/sinkin/runs/{}?sort=oldest&scheduler=DDIM#img-{}".format(run_id, shown))
     page.wait_for_selector(".sk-tile.sk-selected[data-id='{}']".format(shown))  # selected again
+
+
+def test_blind_mode_shows_no_settings_until_the_image_is_scored(page, served):
+    url, db_path, run_id = served
+    page.goto("{}/-/sinkin/runs/{}".format(url, run_id))
+    page.locator("#sk-blind").click()
+    page.wait_for_url("**blind=*")
+    assert page.locator(".sk-tile:has(.sk-unscored) .sk-caption").count() == 0  # not sent at all
+    assert page.locator(".sk-tile:not(:has(.sk-unscored)) .sk-caption").first.is_visible()
+    conn = sqlite3.connect(db_path)
+    image_id = conn.execute("select id from images where score is null order by id desc limit 1").fetchone()[
+        0
+    ]
+    conn.close()
+    seen = []
+    page.on("response", lambda r: seen.append(r) if "/-/sinkin/images/" in r.url else None)
+    page.goto("{}/-/sinkin/images/{}?blind=99".format(url, image_id))
+    page.wait_for_selector("body[data-ready='1']")
+    for _ in range(50):  # its data has come (and the neighbours' is fetched ahead)
+        if any("/images/{}.json".format(image_id) in r.url for r in seen):
+            break
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(300)
+    assert page.locator("#sk-settings > *").count() == 0
+    assert page.locator("#sk-varies").inner_text() == ""
+    conn = sqlite3.connect(db_path)
+    unscored = {r[0] for r in conn.execute("select id from images where score is null")}
+    conn.close()
+    checked = 0
+    for response in seen:  # nothing the viewer fetched tells a setting of an unscored image
+        found = re.search(r"/-/sinkin/images/(\d+)(\.json|/extras\.json)", response.url)
+        if found and int(found.group(1)) in unscored:
+            text = response.text()
+            assert not any(s in text for s in ("a fox", "DDIM", "K_EULER", "PNDM", "4zdwGOB")), response.url
+            checked += 1
+    assert checked >= 1  # this image (and any unscored neighbour fetched ahead)
+    if page.locator("#sk-auto").is_checked():
+        page.keyboard.press("a")  # stay on this image after scoring
+    page.keyboard.press("p")  # the A1111 line would tell the settings: not before a score
+    page.wait_for_selector(".sk-toast:has-text('score this image first')")
+    page.keyboard.press("r")  # Remix neither
+    page.wait_for_timeout(200)
+    assert "/-/sinkin/images/{}".format(image_id) in page.url
+    page.keyboard.press("6")
+    page.wait_for_function("() => document.querySelectorAll('#sk-settings > dd').length > 3")
+    assert "a fox" in page.locator("#sk-settings").inner_text()
+    assert page.locator("#sk-remix").get_attribute("href").endswith("/-/sinkin/new?image={}".format(image_id))
+    assert page.locator("#sk-copy").is_enabled()
+    assert score_of(db_path, image_id) == 6

@@ -49,3 +49,80 @@ async def test_a_forged_grid_return_keeps_only_axes_and_the_page(site):
     assert response.status_code == 200
     assert back_link(response.text) == "/-/sinkin/runs/{}/grid?x=scheduler#img-1".format(run_id)
     assert "evil.example" not in response.text and "<script>" not in response.text.split("sk-boot")[1][:400]
+
+
+#: what would tell an unscored image's settings in the planted run (values, keys, the A1111 line)
+SECRETS = ("a fox", "4zdwGOB", "DDIM", "K_EULER", "PNDM", "simulator://", "Steps:")
+SETTING_KEYS = (
+    "prompt",
+    "model_id",
+    "scheduler",
+    "steps",
+    "scale",
+    "seed",
+    "lora",
+    "config_id",
+    "inf_id",
+    "url",
+)
+
+
+def unscored_and_scored(db_path):
+    from sinkin_pipeline.db import open_db
+
+    db = open_db(db_path)
+    try:
+        unscored = [r[0] for r in db.execute("select id from images where score is null order by id")]
+        scored = db.execute("select id from images where score is not null limit 1").fetchone()[0]
+    finally:
+        db.conn.close()
+    return unscored, scored
+
+
+def assert_tells_nothing(text, where):
+    for secret in SECRETS:
+        assert secret not in text, (where, secret)
+
+
+@pytest.mark.asyncio
+async def test_blind_mode_sends_no_setting_of_an_unscored_image(site):
+    ds, db_path, run_id = site
+    unscored, scored = unscored_and_scored(db_path)
+    for image_id in unscored:
+        response = await ds.client.get("/-/sinkin/images/{}.json?blind=7".format(image_id))
+        image = response.json()["image"]
+        assert_tells_nothing(response.text, "image.json")
+        assert not set(SETTING_KEYS) & set(image), image
+        assert image["hidden"] is True and image["settings"] == [] and image["a1111"] is None
+        assert image["full_url"] == "/-/sinkin/images/{}/full".format(image_id)  # the picture itself
+        extras = await ds.client.get("/-/sinkin/images/{}/extras.json?blind=7".format(image_id))
+        assert extras.status_code == 200 and extras.json()["init_image"] is None
+        assert_tells_nothing(extras.text, "extras.json")
+        viewer = await ds.client.get("/-/sinkin/images/{}?blind=7".format(image_id))
+        assert_tells_nothing(viewer.text, "viewer page")
+        assert '<a id="sk-remix" class="sk-button" aria-disabled="true"' in viewer.text
+        assert re.search(r'<button type="button" id="sk-copy" disabled', viewer.text)
+    order = await ds.client.get("/-/sinkin/runs/{}/order.json?blind=7&around={}".format(run_id, unscored[0]))
+    assert_tells_nothing(order.text, "order.json")
+    assert set(order.json()) == {"ok", "run_id", "ids", "offset", "index", "total", "scores", "progress"}
+    # the gallery: no caption, prompt, tooltip or filter menu tells an unscored tile's settings,
+    # and a filter on a setting (it would tell every shown image's value) is not applied
+    gallery = (await ds.client.get("/-/sinkin/runs/{}?blind=7&scheduler=DDIM".format(run_id))).text
+    assert 'class="sk-filter"' not in gallery
+    tiles = dict(re.findall(r'<li id="img-(\d+)">(.*?)</li>', gallery, re.S))
+    assert len(tiles) == 18
+    for image_id in unscored:
+        assert_tells_nothing(tiles[str(image_id)], "gallery tile")
+    assert "DDIM" in tiles[str(scored)] or "K_EULER" in tiles[str(scored)] or "PNDM" in tiles[str(scored)]
+
+
+@pytest.mark.asyncio
+async def test_blind_mode_shows_a_scored_image_and_normal_mode_shows_all(site):
+    ds, db_path, _ = site
+    unscored, scored = unscored_and_scored(db_path)
+    image = (await ds.client.get("/-/sinkin/images/{}.json?blind=7".format(scored))).json()["image"]
+    assert image["prompt"] == "a fox" and image["a1111"].startswith("a fox") and "hidden" not in image
+    image = (await ds.client.get("/-/sinkin/images/{}.json".format(unscored[0]))).json()["image"]
+    assert image["prompt"] == "a fox" and image["scheduler"] in ("DDIM", "K_EULER", "PNDM")
+    viewer = (await ds.client.get("/-/sinkin/images/{}?blind=7".format(scored))).text
+    assert "a fox" in viewer and 'href="/-/sinkin/new?image={}"'.format(scored) in viewer

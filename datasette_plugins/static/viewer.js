@@ -23,6 +23,8 @@
     const query = new URLSearchParams(boot.state);  // the gallery's state, and the grid to go back to
     if (boot.grid !== null && boot.grid !== undefined) query.set("grid", boot.grid);
     const state = query.toString() ? "?" + query : "";
+    /* blind mode: the server leaves an unscored image's settings out of everything it sends */
+    const blind = query.get("blind") ? "?blind=" + encodeURIComponent(query.get("blind")) : "";
     const cache = new Map();     // id -> Promise of the image's info
     const pictures = new Map();  // id -> preloaded Image
     const scores = new Map();    // id -> score (from the gallery order, then every change)
@@ -43,7 +45,7 @@
     /* ------------------------------------------------------------ loading and showing */
     function info(id) {
       if (!cache.has(id)) {
-        cache.set(id, getJSON(`/-/sinkin/images/${id}.json`).then((b) => b.image)
+        cache.set(id, getJSON(`/-/sinkin/images/${id}.json${blind}`).then((b) => b.image)
           .catch((e) => { cache.delete(id); throw e; }));
       }
       return cache.get(id);
@@ -81,12 +83,15 @@
       $("#sk-image-id").textContent = image.image_id;
       document.title = `Image ${image.image_id} – ${image.run_name}`;
       $("#sk-compare-open").disabled = !image.upscale_url_local;
-      $("#sk-remix").href = `/-/sinkin/new?image=${image.image_id}`;
+      const remix = $("#sk-remix");
+      if (image.hidden) { remix.removeAttribute("href"); remix.setAttribute("aria-disabled", "true"); }
+      else { remix.href = `/-/sinkin/new?image=${image.image_id}`; remix.removeAttribute("aria-disabled"); }
+      $("#sk-copy").disabled = Boolean(image.hidden);
       showInit(image);
     }
 
     /* the viewer's extras (upscale quote, init image) from /extras.json, fetched when needed */
-    const extras = (id) => getJSON(`/-/sinkin/images/${id}/extras.json`);
+    const extras = (id) => getJSON(`/-/sinkin/images/${id}/extras.json${blind}`);
 
     /* an img2img image: the init image it started from, in the settings panel */
     function showInit(image) {
@@ -108,8 +113,10 @@
     /* the A1111 parameter line of the image shown, to the clipboard */
     async function copyParameters() {
       const id = ids[index];
-      let text;
-      try { text = (await info(id)).a1111; } catch (e) { toast(`Could not load image ${id}: ${e.message}`, "error"); return; }
+      const found = await info(id).catch((e) => { toast(`Could not load image ${id}: ${e.message}`, "error"); });
+      if (!found) return;
+      if (found.hidden) { toast(BLIND_HINT, "info"); return; }
+      const text = found.a1111;
       try {
         await navigator.clipboard.writeText(text);
       } catch (e) {  // no clipboard permission: select the text in a box the user can copy from
@@ -121,6 +128,13 @@
         box.remove();
       }
       toast(`Parameters of image ${id} copied`, "ok");
+    }
+
+    const BLIND_HINT = "Blind mode: score this image first — its settings stay hidden until then";
+    function remix() {
+      const link = $("#sk-remix");
+      if (link.hasAttribute("href")) location.href = link.href;
+      else toast(BLIND_HINT, "info");
     }
 
     function updatePosition() {
@@ -298,10 +312,20 @@
       $("#sk-undo").disabled = false;
       confirmScore(id, value);
       const saving = save(id, value, previous).then(() => {
+        reveal(id);
         if (progress && progress.total && progress.rated === progress.total && value !== null) finished();
       }, () => { undo.pop(); $("#sk-undo").disabled = !undo.length; });
       if (auto.checked && value !== null) advance();
       return saving;
+    }
+
+    /* blind mode: once a score is saved, the image's settings are fetched again (shown if scored) */
+    function reveal(id) {
+      if (!blind) return;
+      cache.delete(id);
+      info(id).then((image) => {
+        if (ids[index] === id) { current = image; renderSettings(image); }
+      }).catch(() => {});
     }
 
     function advance() {
@@ -316,6 +340,7 @@
       if (i !== -1 && i !== index) show(i);
       applyScore(last.id, last.previous);
       save(last.id, last.previous, last.value).then(() => {
+        reveal(last.id);
         toast(`Undone: image ${last.id} is ${last.previous === null ? "unrated" : "scored " + last.previous} again`, "info");
       }, () => {});
     }
@@ -444,7 +469,7 @@
       upscaling = true;
       busy.hidden = false;
       try {
-        const result = await postJSON(`/-/sinkin/images/${id}/upscale.json`, body);
+        const result = await postJSON(`/-/sinkin/images/${id}/upscale.json${blind}`, body);
         cache.set(id, Promise.resolve(result.image));
         if (ids[index] === id) { current = result.image; renderSettings(result.image); }
         toast(`Image ${id} upscaled`, "ok");
@@ -512,6 +537,9 @@
     $("#sk-help-open").addEventListener("click", help);
     $("#sk-undo").addEventListener("click", undoLast);
     $("#sk-copy").addEventListener("click", copyParameters);
+    $("#sk-remix").addEventListener("click", (event) => {
+      if (!event.currentTarget.hasAttribute("href")) { event.preventDefault(); toast(BLIND_HINT, "info"); }
+    });
     $("#sk-zoom").addEventListener("click", () => toggleActual());
     $("#sk-fullscreen").addEventListener("click", toggleFullscreen);
     panelButton.addEventListener("click", () => setPanel(panel.hidden));
@@ -536,7 +564,7 @@
         toast(`Auto-advance ${auto.checked ? "on" : "off"}`);
       }
       else if (key === "z") toggleActual();
-      else if (key === "r") location.href = $("#sk-remix").href;
+      else if (key === "r") remix();
       else if (key === "p") copyParameters();
       else if (key === "f") toggleFullscreen();
       else if (key === "i") setPanel(panel.hidden);
