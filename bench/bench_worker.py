@@ -16,6 +16,42 @@ import time
 from pathlib import Path
 
 
+class WriteCounter:
+    """Counts the write transactions the worker's connections open: each ``BEGIN`` (Python's
+    sqlite3 opens one implicitly before the first write; ``BEGIN IMMEDIATE`` explicitly) and each
+    ``SAVEPOINT`` outside a transaction (it opens one). The final empty claim of each thread counts
+    too (one per thread; :func:`drain` leaves those out)."""
+
+    def __init__(self):
+        import threading
+
+        from sinkin_pipeline import db
+
+        self.count = 0
+        self._lock = threading.Lock()
+        self._db = db
+        self._original = db.configure_connection
+
+    def _trace(self, conn, statement):
+        words = statement.lstrip().upper()
+        if words.startswith("BEGIN") or words.startswith("SAVEPOINT") and not conn.in_transaction:
+            with self._lock:
+                self.count += 1
+
+    def __enter__(self):
+        original = self._original
+
+        def configure(conn):
+            original(conn)
+            conn.set_trace_callback(lambda statement: self._trace(conn, statement))
+
+        self._db.configure_connection = configure
+        return self
+
+    def __exit__(self, *exc):
+        self._db.configure_connection = self._original
+
+
 def drain(standin, jobs, concurrency, latency):
     from sinkin_pipeline.db import open_db
     from sinkin_pipeline.runs import create_run
@@ -42,12 +78,16 @@ def drain(standin, jobs, concurrency, latency):
         )
         db.conn.close()
         start = time.perf_counter()
-        summary = work(db_path, concurrency=concurrency)
+        cpu = time.process_time()
+        with WriteCounter() as writes:
+            summary = work(db_path, concurrency=concurrency)
         wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu
         assert summary.succeeded == jobs and summary.images == jobs, summary
     ideal = jobs * latency / concurrency
     overhead_ms = (wall - ideal) / jobs * concurrency * 1000
-    return wall, ideal, wall / ideal, overhead_ms
+    # each thread's last claim finds the queue empty: not a job's transaction
+    return wall, ideal, wall / ideal, overhead_ms, (writes.count - concurrency) / jobs, cpu / jobs * 1000
 
 
 def plan_time(configs_side=(100, 100, 10)):
@@ -144,23 +184,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, action="append", help="levels (default 1 4 8 16 32)")
+    parser.add_argument("--drain-only", action="store_true", help="skip the 429 and `plan` measurements")
     args = parser.parse_args()
     server = start_standin(args.latency)
     try:
-        print("| concurrency | jobs | wall (s) | ideal (s) | wall / ideal | overhead per job (ms) |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| concurrency | jobs | wall (s) | ideal (s) | wall / ideal | overhead per job (ms) "
+            "| write transactions per job | worker CPU per job (ms) |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         for concurrency in args.concurrency or (1, 4, 8, 16, 32):
             jobs = min(256, max(32, 8 * concurrency))
-            wall, ideal, ratio, overhead = drain(None, jobs, concurrency, args.latency)
+            wall, ideal, ratio, overhead, writes, cpu = drain(None, jobs, concurrency, args.latency)
             print(
-                "| {} | {} | {:.2f} | {:.2f} | {:.3f}x | {:.1f} |".format(
-                    concurrency, jobs, wall, ideal, ratio, overhead
+                "| {} | {} | {:.2f} | {:.2f} | {:.3f}x | {:.1f} | {:.2f} | {:.1f} |".format(
+                    concurrency, jobs, wall, ideal, ratio, overhead, writes, cpu
                 ),
                 flush=True,
             )
     finally:
         server.terminate()
         server.wait()
+    if args.drain_only:
+        return
     limit, concurrency, jobs = 4, 16, 64
     server = start_standin(args.latency, max_concurrent=limit)
     try:

@@ -1,5 +1,6 @@
 """Thumbnails: a small JPEG (JFIF) blob per image, under 30 KB, so datasette-render-images shows it
-inline in the ranking table and the gallery loads fast."""
+inline in the ranking table and the gallery loads fast. Made before the image's row is written
+(the ``image_thumbnail`` hook) and stored in the same transaction."""
 
 from io import BytesIO
 
@@ -28,6 +29,5 @@ def make_thumbnail(path, max_side=MAX_SIDE, max_bytes=MAX_BYTES):
 
 
 @hookimpl
-def image_saved(db, image, path):
-    db.execute("update images set thumbnail = ? where id = ?", [make_thumbnail(path), image["id"]])
-    db.conn.commit()
+def image_thumbnail(path):
+    return make_thumbnail(path)

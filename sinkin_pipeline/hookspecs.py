@@ -48,6 +48,14 @@ def register_upscalers(register: Callable[[Upscaler], None]) -> None:
     """Register upscalers: call ``register(upscaler)`` with a :class:`sinkin_pipeline.Upscaler`."""
 
 
+@hookspec(firstresult=True)
+def image_thumbnail(path: str) -> bytes | None:
+    """Make the thumbnail stored with the image saved at ``path`` (JPEG bytes), or return None to
+    let the next plugin answer. Called before the image's row is written and outside any database
+    transaction, so this CPU work never holds the write lock. An exception is recorded in the
+    ``plugin_errors`` table against the image (the next plugin is asked); it never fails the job."""
+
+
 @hookspec
 def image_saved(db: sqlite_utils.Database, image: dict[str, Any], path: str) -> None:
     """Called after an image file is saved at ``path`` and its ``images`` row (a dict) written.

@@ -1,15 +1,18 @@
 """Running one claimed job: the state machine that keeps money and images safe.
 
-1. The payload is stored before it is sent (never with the access token: providers add it).
+1. The payload is stored before it is sent (never with the access token: providers add it), in
+   the claim's own transaction (:func:`claim_payload`).
 2. A job that already holds SinkIn's answer is never sent again: it only downloads.
 3. Transient failures (nothing processed) are retried with capped, jittered backoff; SinkIn's
    ``error_code`` answers are final (a plugin may offer a fallback payload); a request that was
    sent but got no answer leaves the job ``interrupted``, never re-sent automatically.
 4. The answer (inf_id, credit_cost, URLs; never image bytes) is committed before anything is
-   downloaded or written.
-5. Each image (downloaded from its URL, or the bytes the provider returned) goes to a temp file, is
-   checked with Pillow, renamed, and only then recorded; a paid image that cannot be fetched keeps
-   its URL and fails the job with a message saying so.
+   downloaded. Images that came inline (bytes) are written to their files first – their bytes
+   exist nowhere else – so no recorded answer ever refers to an inline image that was lost.
+5. Each image goes to a temp file (fsynced), is checked with Pillow and renamed, and its thumbnail
+   is made, all before the write lock is taken; then one transaction records every image row with
+   its thumbnail and the job's final status (:mod:`sinkin_pipeline.saving`). A paid image that
+   cannot be fetched keeps its URL and fails the job with a message saying so.
 6. Plugin hooks run after an image is saved are guarded: a failure is recorded in ``plugin_errors``
    against the image and never fails the job.
 """
@@ -18,17 +21,24 @@ import json
 import os
 import random
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 
-from .db import db_path_of, media_dir, now, relative_to_db, resolve_media, write_private
+from .db import db_path_of, media_dir, now, resolve_media, write_transaction
 from .fields import FIELDS
-from .plugins import call_guarded, load_plugins, pm
+from .plugins import load_plugins, pm
 from .providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
 from .queue import rows_as_dicts, update_job
 from .results import InferenceResult, UpscaleResult, as_inference_result, as_upscale_result
+from .saving import (
+    Saved,
+    existing_files,
+    image_name,
+    image_saved,
+    prepare,
+    record_images,
+    upscale_name,
+)
 
 MAX_ATTEMPTS = int(os.environ.get("SINKIN_RETRY_ATTEMPTS", "5"))
 BASE_DELAY = float(os.environ.get("SINKIN_RETRY_BASE_DELAY", "0.5"))
@@ -145,10 +155,11 @@ def _send(db, job, fn, *args):
         return Outcome("interrupted", error=error, charge_unknown=True)
 
 
-def _store_answer(db, job, result):
-    """Commit a provider's answer (without image bytes) before any image is written. If the database
-    cannot take it (deleted, full, read-only), keep it in the rescue file beside the database and
-    raise StorageError (the session stops spending)."""
+def _store_answer(db, job, result, then=None):
+    """Commit a provider's answer (without image bytes), with ``then()``'s writes in the same
+    transaction when given (returns what it returns). If the database cannot take it (deleted, full,
+    read-only), keep it in the rescue file beside the database and raise StorageError (the session
+    stops spending)."""
     from .storage import StorageError, rescue_answer
 
     record = result.record()
@@ -156,14 +167,16 @@ def _store_answer(db, job, result):
         guard = getattr(db, "sinkin_guard", None)
         if guard is not None:
             guard.check_db()
-        update_job(
-            db,
-            job["id"],
-            raw_response=json.dumps(record, default=str),
-            inf_id=getattr(result, "inf_id", None),
-            credit_cost=float(result.credit_cost or 0),
-            response_at=now(),
-        )
+        with write_transaction(db):
+            write_job_columns(
+                db,
+                job["id"],
+                raw_response=json.dumps(record, default=str),
+                inf_id=getattr(result, "inf_id", None),
+                credit_cost=float(result.credit_cost or 0),
+                response_at=now(),
+            )
+            return then() if then is not None else None
     except Exception as e:
         urls = _answer_urls(result)
         kept = rescue_answer(
@@ -181,6 +194,27 @@ def _store_answer(db, job, result):
         raise error from e
 
 
+def _in_one_transaction(db, job, answer, then):
+    """``then()`` in one write transaction, with the answer when it is not stored yet."""
+    if answer is not None:
+        return _store_answer(db, job, answer, then)
+    with write_transaction(db):
+        return then()
+
+
+def write_job_columns(db, job_id, **fields):
+    """Set columns of one job inside the caller's transaction (no commit of its own)."""
+    db.execute(
+        "update jobs set {} where id = ?".format(", ".join("{} = ?".format(k) for k in fields)),
+        list(fields.values()) + [job_id],
+    )
+
+
+def _set_status(db, job, status, error=None, **fields):
+    """Set a job's final status inside the caller's transaction."""
+    write_job_columns(db, job["id"], status=status, error=error, finished_at=now(), **fields)
+
+
 def _answer_urls(result):
     if hasattr(result, "images"):
         return [i.url for i in result.images if i.url]
@@ -195,6 +229,15 @@ def _fallback_payload(job, config, payload, error):
         return None, "a plugin's handle_inference_error failed ({}: {})".format(type(e).__name__, e)
 
 
+def claim_payload(job, conn):
+    """Columns a claim stores with ``job`` in its own transaction: the payload of an inference about
+    to be sent (on record before it is sent, without a write transaction of its own)."""
+    if job.get("raw_response") or job["kind"] != "inference":
+        return {}
+    found = rows_as_dicts(conn.execute("select * from configs where id = ?", [job["config_id"]]))
+    return {"raw_payload": json.dumps(build_payload(found[0]))} if found else {}
+
+
 def _run_inference(db, job, provider):
     from .assets import read_asset
 
@@ -203,9 +246,12 @@ def _run_inference(db, job, provider):
     if resumed:
         response = InferenceResult.from_record(json.loads(job["raw_response"]))
     else:
-        payload = build_payload(config)
+        if job.get("raw_payload"):  # stored when the job was claimed
+            payload = json.loads(job["raw_payload"])
+        else:
+            payload = build_payload(config)
+            update_job(db, job["id"], raw_payload=json.dumps(payload))
         init = read_asset(db, config["init_asset_id"]) if config.get("init_asset_id") else None
-        update_job(db, job["id"], raw_payload=json.dumps(payload))
         try:
             response = _send(db, job, provider.inference, payload, init)
         except ServiceError as e:
@@ -224,146 +270,77 @@ def _run_inference(db, job, provider):
         if isinstance(response, Outcome):
             return response
         response = as_inference_result(response)
-        _store_answer(db, job, response)
-    return _download_all(db, job, config, response, provider, paid=not resumed)
+    return _save_all(db, job, config, response, provider, answer=None if resumed else response)
 
 
-def save_image(db, data, relative_name):
-    """Check ``data`` is an image, write it via a temp file, return ``(rel_path, width, height)``."""
-    from PIL import Image
-
-    try:
-        with Image.open(BytesIO(data)) as im:
-            im.verify()
-        with Image.open(BytesIO(data)) as im:
-            width, height, fmt = im.width, im.height, im.format
-    except Exception as e:
-        raise DownloadError("downloaded file is not a valid image ({})".format(e))
-    ext = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}.get(fmt, "." + (fmt or "img").lower())
-    db_path = db_path_of(db)
-    path = media_dir(db_path) / (relative_name + ext)
-    write_private(path, data)  # owner-only (0600) in owner-only folders, whatever the umask
-    return relative_to_db(db_path, path), width, height
-
-
-def _image_row(db, job_id, index):
-    found = rows_as_dicts(
-        db.execute("select * from images where job_id = ? and image_index = ?", [job_id, index])
-    )
-    return found[0] if found else None
-
-
-def _upsert_image(db, job, config, response, index, image, **fields):
-    db.execute(
-        """insert into images (run_id, config_id, job_id, image_index, inf_id, url, provider_seed, path, width,
-                               height, download_error, created_at)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           on conflict (job_id, image_index) do update set url = excluded.url,
-               provider_seed = coalesce(excluded.provider_seed, images.provider_seed),
-               path = coalesce(excluded.path, images.path), width = coalesce(excluded.width, images.width),
-               height = coalesce(excluded.height, images.height), download_error = excluded.download_error""",
-        [
-            job["run_id"],
-            config["id"],
-            job["id"],
-            index,
-            response.inf_id,
-            image.url,
-            image.seed,
-            fields.get("path"),
-            fields.get("width"),
-            fields.get("height"),
-            fields.get("download_error"),
-            now(),
-        ],
-    )
-    db.conn.commit()
-    return _image_row(db, job["id"], index)
-
-
-def _image_bytes(provider, image):
-    if image.data is not None:
-        return image.data
-    if image.url:
-        return with_retries(provider.download, image.url)
-    raise DownloadError(
-        "the provider returned this image inline and the process stopped before it "
-        "was written; its data is not stored"
-    )
-
-
-def _image_saved(db, row, path):
-    """Run the ``image_saved`` hooks; a failing plugin is logged in ``plugin_errors``."""
-
-    @contextmanager
-    def savepoint():  # a failing plugin's writes are undone (unless it committed them itself)
-        db.conn.execute("savepoint sinkin_plugin")
+def _downloader(provider, url):
+    def fetch():
         try:
-            yield
-        except BaseException:
-            if db.conn.in_transaction:
-                db.conn.execute("rollback to sinkin_plugin")
-                db.conn.execute("release sinkin_plugin")
-            raise
-        if db.conn.in_transaction:
-            db.conn.execute("release sinkin_plugin")
+            return with_retries(provider.download, url)
+        except TransientError as e:
+            raise DownloadError(str(e)) from e
 
-    def log(plugin, error):
-        db["plugin_errors"].insert(
-            {
-                "image_id": row["id"],
-                "job_id": row["job_id"],
-                "plugin": plugin,
-                "hook": "image_saved",
-                "error": "{}: {}".format(type(error).__name__, error),
-                "created_at": now(),
-            }
+    return fetch
+
+
+def _fetcher(provider, url, data):
+    """The bytes of an image: its inline ``data``, its download, or None (look for its file)."""
+    if data is not None:
+        return lambda: data
+    return _downloader(provider, url) if url else (lambda: None)
+
+
+def _save_all(db, job, config, response, provider, answer=None):
+    """Write the images of ``response`` and record them with the job's final status in one
+    transaction. ``answer`` is a new answer not stored yet: inline images are written first (their
+    bytes exist nowhere else), then – before any download – the answer is committed on its own if
+    some images are URLs; otherwise it is committed with the images."""
+    db_path = db_path_of(db)
+    paid = answer is not None
+    done = {} if paid else existing_files(db, job["id"])
+    todo = [Saved(i, url=im.url, seed=im.seed) for i, im in enumerate(response.images) if i not in done]
+    inline = [s for s in todo if response.images[s.index].data is not None or not s.url]
+    for saved in inline:
+        prepare(
+            db_path,
+            saved,
+            _fetcher(provider, saved.url, response.images[saved.index].data),
+            image_name(job, saved.index),
         )
-        db.conn.commit()
-
-    call_guarded("image_saved", on_error=log, guard=savepoint, db=db, image=row, path=path)
-
-
-def _download_all(db, job, config, response, provider, paid=True):
-    images = response.images
-    db_path = db_path_of(db)
-    saved, missing, errors, storage = 0, [], [], None
-    for index, image in enumerate(images):
-        existing = _image_row(db, job["id"], index)
-        if existing and existing["path"] and resolve_media(db_path, existing["path"]).exists():
-            saved += 1
-            continue
-        try:
-            data = _image_bytes(provider, image)
-            rel, width, height = save_image(
-                db, data, "run_{}/job_{}_{}".format(job["run_id"], job["id"], index)
-            )
-        except (TransientError, DownloadError) as e:
-            _upsert_image(db, job, config, response, index, image, download_error=str(e))
-            missing.append(index)
-            errors.append(str(e))
-            continue
-        except OSError as e:  # the media folder is full or read-only: keep the URL, stop spending
-            if isinstance(e, (ConnectionError, TimeoutError)):
-                raise
-            storage = "could not save the image file ({})".format(e.strerror or e)
-            _upsert_image(db, job, config, response, index, image, download_error=storage)
-            missing.append(index)
-            errors.append(storage)
-            continue
-        row = _upsert_image(db, job, config, response, index, image, path=rel, width=width, height=height)
-        _image_saved(db, row, str(resolve_media(db_path, rel)))
-        saved += 1
+    if answer is not None and len(inline) < len(todo):
+        _store_answer(db, job, answer)  # the answer is committed before any download
+        answer = None
+    for saved in todo:
+        if saved not in inline:
+            prepare(db_path, saved, _downloader(provider, saved.url), image_name(job, saved.index))
+    missing = [s for s in todo if s.path is None]
+    storage = next((s.error for s in missing if s.storage), None)
+    count = len(response.images) - len(missing)
     cost = float(response.credit_cost or 0) if paid else 0.0  # a resume costs nothing new
+    error = None
     if missing:
         error = (
             "paid, but {} of {} images could not be {} ({}); their URLs are kept and "
             "`sinkin retry` fetches them again with no new charge"
-        ).format(len(missing), len(images), "saved" if storage else "downloaded", errors[-1])
-        _finish(db, job, "failed", error)
+        ).format(len(missing), len(response.images), "saved" if storage else "downloaded", missing[-1].error)
+
+    def record():
+        rows = record_images(db, job, config["id"], response.inf_id, todo)
+        if missing:
+            _set_status(db, job, "failed", error)
+        else:  # a fallback job keeps the original img2img error beside fallback = 1
+            fallback, old = db.execute(
+                "select fallback, error from jobs where id = ?", [job["id"]]
+            ).fetchone()
+            _set_status(db, job, "succeeded", old if fallback else None)
+        return rows
+
+    for row in _in_one_transaction(db, job, answer, record):
+        image_saved(db, row, str(resolve_media(db_path, row["path"])))
+    if missing:
         return Outcome(
             "failed",
-            images=saved,
+            images=count,
             credit_cost=cost,
             error=error,
             paid=paid,
@@ -371,10 +348,7 @@ def _download_all(db, job, config, response, provider, paid=True):
             unsaved=len(missing),
             storage_error=storage,
         )
-    # a fallback job keeps the original img2img error beside fallback = 1
-    fallback, error = db.execute("select fallback, error from jobs where id = ?", [job["id"]]).fetchone()
-    _finish(db, job, "succeeded", error if fallback else None)
-    return Outcome("succeeded", images=saved, credit_cost=cost, paid=paid)
+    return Outcome("succeeded", images=count, credit_cost=cost, paid=paid)
 
 
 #: an image shows its newest finished upscale: an older upscale job that completes later (a retried
@@ -385,8 +359,8 @@ _NOT_SUPERSEDED = " and (upscale_job_id is null or upscale_job_id <= ? or upscal
 def _run_upscale(db, job, provider):
     options = json.loads(job.get("options") or "{}")
     image = rows_as_dicts(db.execute("select * from images where id = ?", [job["image_id"]]))[0]
-    paid = not job.get("raw_response")
-    if not paid:
+    answer = None
+    if job.get("raw_response"):
         response = UpscaleResult.from_record(json.loads(job["raw_response"]))
     else:
         from .upscalers import get_upscalers
@@ -405,31 +379,40 @@ def _run_upscale(db, job, provider):
             return Outcome("failed", error=e.message, service_error=True)
         if isinstance(response, Outcome):
             return response
-        response = as_upscale_result(response)
-        _store_answer(db, job, response)
+        answer = response = as_upscale_result(response)
+
+    def show_url():
         db.execute(
             "update images set upscale_url = ?, upscale_type = ?, upscale_job_id = ? where id = ?"
             + _NOT_SUPERSEDED,
             [response.url, options.get("type"), job["id"], image["id"], job["id"]],
         )
-        db.conn.commit()
+
+    if answer is not None and response.data is None and response.url:
+        _store_answer(db, job, answer, show_url)  # the answer is committed before the download
+        answer = None
+    paid = not job.get("raw_response")
     cost = float(response.credit_cost or 0) if paid else 0.0  # a resume costs nothing new
-    try:
-        data = _image_bytes(provider, response)
-        rel, _, _ = save_image(
-            db, data, "run_{}/upscale_{}_{}".format(image["run_id"], image["id"], job["id"])
-        )
-    except (TransientError, DownloadError, OSError) as e:
-        if isinstance(e, (ConnectionError, TimeoutError)):
-            raise
-        storage = (
-            "could not save the image file ({})".format(e.strerror or e) if isinstance(e, OSError) else None
-        )
+    saved = prepare(
+        db_path_of(db),
+        Saved(0, url=response.url),
+        _fetcher(provider, response.url, response.data),
+        upscale_name(image, job),
+        thumbnail=False,
+    )
+    if saved.path is None:
+        storage = saved.error if saved.storage else None
         error = (
             "paid, but the upscaled image could not be {} ({}); its URL is kept and "
             "`sinkin retry` fetches it again with no new charge"
-        ).format("saved" if storage else "downloaded", storage or e)
-        _finish(db, job, "failed", error)
+        ).format("saved" if storage else "downloaded", saved.error)
+
+        def failed():
+            if answer is not None:
+                show_url()
+            _set_status(db, job, "failed", error)
+
+        _in_one_transaction(db, job, answer, failed)
         return Outcome(
             "failed",
             credit_cost=cost,
@@ -439,13 +422,16 @@ def _run_upscale(db, job, provider):
             storage_error=storage,
             messages=["job {}: {}".format(job["id"], error)],
         )
-    db.execute(
-        "update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
-        "where id = ?" + _NOT_SUPERSEDED,
-        [response.url, rel, options.get("type"), job["id"], image["id"], job["id"]],
-    )
-    db.conn.commit()
-    _finish(db, job, "succeeded", output_path=rel)  # the paid file stays referenced either way
+
+    def succeeded():
+        db.execute(
+            "update images set upscale_url = ?, upscale_path = ?, upscale_type = ?, upscale_job_id = ? "
+            "where id = ?" + _NOT_SUPERSEDED,
+            [response.url, saved.path, options.get("type"), job["id"], image["id"], job["id"]],
+        )
+        _set_status(db, job, "succeeded", output_path=saved.path)  # the paid file stays referenced
+
+    _in_one_transaction(db, job, answer, succeeded)
     return Outcome("succeeded", images=1, credit_cost=cost, paid=paid)
 
 

@@ -100,10 +100,11 @@ def recover_stale(db, force=False):
     return mark_interrupted(db, stale_ids(db), "its worker stopped (no heartbeat: the lease ran out)")
 
 
-def claim_job(db, run_id=None, budget_check=None, lease_owner=None):
+def claim_job(db, run_id=None, budget_check=None, lease_owner=None, prepare=None):
     """Atomically take the first queued job (of ``run_id`` if given) and mark it running for this
     process, under ``lease_owner``'s lease (see :mod:`sinkin_pipeline.leases`).
-    ``budget_check(job, conn)`` may raise to leave it queued. Returns the job dict or None."""
+    ``budget_check(job, conn)`` may raise to leave it queued; ``prepare(job, conn)`` returns more
+    columns to store with the claim (in its transaction). Returns the job dict or None."""
     from .leases import expiry, new_owner
 
     lease_owner = lease_owner or new_owner()
@@ -125,11 +126,13 @@ def claim_job(db, run_id=None, budget_check=None, lease_owner=None):
         if budget_check is not None:
             budget_check(job, conn)
         started = now()
+        extra = prepare(job, conn) if prepare is not None else {}
         conn.execute(
             "update jobs set status = 'running', attempts = attempts + 1, worker_pid = ?, "
-            "worker_host = ?, started_at = ?, finished_at = null, lease_owner = ?, lease_expires = ? "
-            "where id = ? and status = 'queued'",
-            [os.getpid(), this_host(), started, lease_owner, expiry(), job["id"]],
+            "worker_host = ?, started_at = ?, finished_at = null, lease_owner = ?, lease_expires = ?"
+            + "".join(", {} = ?".format(k) for k in extra)
+            + " where id = ? and status = 'queued'",
+            [os.getpid(), this_host(), started, lease_owner, expiry(), *extra.values(), job["id"]],
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -137,6 +140,7 @@ def claim_job(db, run_id=None, budget_check=None, lease_owner=None):
             conn.execute("ROLLBACK")
         raise
     job.update(
+        extra,
         status="running",
         attempts=(job["attempts"] or 0) + 1,
         worker_pid=os.getpid(),

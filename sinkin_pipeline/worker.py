@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .db import open_db
 from .estimate import ROUNDING, estimator_for
-from .jobs import Outcome, remove_partial_files, run_job
+from .jobs import Outcome, claim_payload, remove_partial_files, run_job
 from .leases import Lease
 from .plugins import load_plugins
 from .providers import get_provider
@@ -301,7 +301,13 @@ def _worker_loop(db_path, session, run_id, progress, lease):
         db = _open(db_path, session)
         while session.take_slot():
             try:
-                job = claim_job(db, run_id=run_id, budget_check=session.admit, lease_owner=lease.owner)
+                job = claim_job(
+                    db,
+                    run_id=run_id,
+                    budget_check=session.admit,
+                    lease_owner=lease.owner,
+                    prepare=claim_payload,
+                )
             except _Wait as wait:
                 session.give_back_slot()
                 session.wait_for_change(wait.generation)
@@ -447,7 +453,9 @@ def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopp
     def one():
         db = _open(db_path, session)
         try:
-            job = claim_job(db, run_id=run_id, budget_check=session.admit, lease_owner=lease.owner)
+            job = claim_job(
+                db, run_id=run_id, budget_check=session.admit, lease_owner=lease.owner, prepare=claim_payload
+            )
             if job is None:
                 return
             result["id"] = job["id"]

@@ -25,7 +25,7 @@ BUILT_INS = {
     "expand": ["expand_spec"],
     "fallback": ["handle_inference_error"],
     "upscalers": ["register_upscalers"],
-    "thumbnails": ["image_saved"],
+    "thumbnails": ["image_thumbnail"],
 }
 
 

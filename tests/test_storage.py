@@ -14,7 +14,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from sinkin_pipeline import jobs
+from sinkin_pipeline import jobs, saving
 from sinkin_pipeline.cli import cli
 from sinkin_pipeline.db import open_db
 from sinkin_pipeline.queue import retry_jobs
@@ -51,12 +51,12 @@ def test_a_full_disk_stops_spending_and_retry_fetches_the_paid_images_free(
 ):
     make_run(db_path, SPEC)
     fake_provider.latency = 0.05
-    real_save = jobs.save_image
+    real_save = saving.write_private
 
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(jobs, "save_image", full_disk)
+    monkeypatch.setattr(saving, "write_private", full_disk)
     result = CliRunner().invoke(cli, ["work", "--db", str(db_path), "--concurrency", "4"])
     assert result.exit_code == 1 and "Done" not in result.output and "Traceback" not in result.output
     paid = len(fake_provider.calls["inference"])
@@ -71,7 +71,7 @@ def test_a_full_disk_stops_spending_and_retry_fetches_the_paid_images_free(
     assert statuses(db_path) == {"failed": paid, "queued": 12 - paid}
     assert one(db_path, "select count(*) from images where path is null and url is not null") == paid
     # space is freed: the default retry fetches them, nothing is paid twice
-    monkeypatch.setattr(jobs, "save_image", real_save)
+    monkeypatch.setattr(saving, "write_private", real_save)
     retry_jobs(open_db(db_path), resend=False)
     assert work(db_path, concurrency=4).succeeded == 12
     assert len(fake_provider.calls["inference"]) == 12
@@ -135,7 +135,7 @@ def test_a_database_that_cannot_be_written_stops_the_workers_without_tracebacks(
     db_path, make_run, fake_provider, monkeypatch
 ):
     make_run(db_path, SPEC)
-    real = jobs.update_job
+    real = jobs.write_job_columns
     calls = {"n": 0}
 
     def failing_update(db, job_id, **fields):
@@ -144,7 +144,7 @@ def test_a_database_that_cannot_be_written_stops_the_workers_without_tracebacks(
             raise sqlite3.OperationalError("database or disk is full")
         return real(db, job_id, **fields)
 
-    monkeypatch.setattr(jobs, "update_job", failing_update)
+    monkeypatch.setattr(jobs, "write_job_columns", failing_update)
     summary = work(db_path, concurrency=3)
     assert summary.storage_error and "database or disk is full" in summary.storage_error
     assert len(fake_provider.calls["inference"]) == calls["n"] <= 3

@@ -54,6 +54,32 @@ def test_simulator_run_lands_images_thumbnails_and_settings(db_path, make_run):
     assert (summary_row["total"], summary_row["unrated"], summary_row["queued"]) == (16, 16, 0)
 
 
+def test_a_job_takes_three_short_write_transactions(db_path, make_run, monkeypatch, fake_provider):
+    """Claim (with the payload), answer, then the images with their thumbnails and the final status:
+    the write lock is never taken for the thumbnail or the file writes on their own."""
+    from sinkin_pipeline import db as dbmod
+
+    begun = []
+    configure = dbmod.configure_connection
+
+    def counting(conn):
+        configure(conn)
+
+        def trace(statement):
+            words = statement.lstrip().upper()
+            if words.startswith("BEGIN") or words.startswith("SAVEPOINT") and not conn.in_transaction:
+                begun.append(words.split()[0])
+
+        conn.set_trace_callback(trace)
+
+    monkeypatch.setattr(dbmod, "configure_connection", counting)
+    make_run(db_path, {**FAKE, "seed": [1, 2, 3, 4], "num_images": 2})
+    begun.clear()
+    assert work(db_path, concurrency=2).images == 8
+    assert len(begun) - 2 == 3 * 4  # each thread's last claim finds the queue empty
+    assert rows(db_path, "select count(*) as n from images where thumbnail is not null") == [{"n": 8}]
+
+
 def test_transient_failures_are_retried_and_charged_once(db_path, make_run, fake_provider):
     make_run(db_path, FAKE)
     fake_provider.script["inference"] = [
