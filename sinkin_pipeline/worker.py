@@ -439,7 +439,8 @@ def _storage_summary(summary, error):
 def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopping=None):
     """Run exactly one queued job ("Run next"). Returns the finished job as a dict with an
     ``images`` count, or None when nothing is queued (or ``stop_event`` was set before a job
-    started). ``abandon_event`` marks the job interrupted at once, as in :func:`work`."""
+    started). ``abandon_event`` marks the job interrupted at once, as in :func:`work`. A 429 makes
+    the call wait and go again, as in :func:`work`: the job never fails for being rate-limited."""
     load_plugins()
     session = Session(limit=1, stop_event=stop_event, guard=StorageGuard(db_path))
     db = open_db(db_path)
@@ -460,15 +461,13 @@ def run_next(db_path, run_id=None, stop_event=None, abandon_event=None, on_stopp
                 return
             result["id"] = job["id"]
             try:
-                provider = get_provider(job["provider"])
-                provider.check_ready()
+                session.provider(job["provider"])  # throttled on 429 like `work` (ratelimit.py)
             except Exception as e:
                 requeue_claimed(db, job["id"])
                 with session.lock:
                     session.in_flight.pop(job["id"], None)
                 result["error"] = e
                 return
-            session.providers[provider.name] = provider
             outcome, _ = _run_claimed(db, session, job)
             result["images"] = outcome.images
             result["credits"] = outcome.credit_cost

@@ -117,3 +117,27 @@ def test_work_at_concurrency_above_the_services_limit_fails_no_job_and_pays_once
     assert (summary.succeeded, summary.failed, summary.images) == (12, 0, 12)
     refused = [c for c in api_env.calls if c["endpoint"] == "inference" and c["outcome"] == "429"]
     assert refused and api_env.charged("inference") == 12
+
+
+def test_run_next_waits_out_429s_and_pays_once(api_env, db_path, make_run, monkeypatch):
+    from sinkin_pipeline import jobs
+    from sinkin_pipeline.worker import run_next
+
+    monkeypatch.setattr(ratelimit, "RETRY_PAUSE", (0.005, 0.01))
+    monkeypatch.setattr(jobs, "MAX_ATTEMPTS", 1)  # any 429 reaching the job's own retries would fail it
+    make_run(
+        db_path,
+        {
+            "provider": "sinkin",
+            "model_id": "4zdwGOB",
+            "prompt": "a fox",
+            "width": 128,
+            "height": 128,
+            "steps": 5,
+        },
+    )
+    api_env.inject("inference", "429", times=8)  # more than the job's own retries would take
+    job = run_next(db_path)
+    assert (job["status"], job["images"], job["error"]) == ("succeeded", 1, None)
+    refused = [c for c in api_env.calls if c["endpoint"] == "inference" and c["outcome"] == "429"]
+    assert len(refused) == 8 and api_env.charged("inference") == 1
