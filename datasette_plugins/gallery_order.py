@@ -122,10 +122,11 @@ _per_run = OrderedDict()
 
 
 def per_run(db, run_id, kind, compute, column="version"):
-    """``compute()`` for the run, cached until the ``run_stats`` counter ``column`` changes
-    (``version``: the run's images, not their scores; ``config_version``: its configs)."""
+    """``compute()`` for the run, cached until the ``run_stats`` counters ``column`` change
+    (``version``: the run's images, not their scores; ``score_version``: its scores;
+    ``config_version``: its configs; several separated by commas)."""
     row = db.execute("select {} from run_stats where run_id = ?".format(column), [run_id]).fetchone()
-    key = (_file_key(db), run_id, kind, row[0] if row else None)
+    key = (_file_key(db), run_id, kind, tuple(row) if row else None)
     with _lock:
         if key in _per_run:
             _per_run.move_to_end(key)

@@ -152,21 +152,53 @@ def filter_choices(db, run_id, state):
 
 def filtered_counts(db, run_id, state, keys, every):
     """``{key: {value: n}}``: for each of ``keys``, its values' image counts under every other
-    filter and "unrated only"; each value of the run (``every``) is kept, 0 when hidden."""
-    from .gallery_order import where_sql
+    filter and "unrated only"; each value of the run (``every``) is kept, 0 when hidden. Cached until
+    the run's images or scores change; computed in one pass over the run's images."""
+    from .gallery_order import per_run
 
+    kind = ("counts", state["unrated"], tuple(sorted(state["filters"].items())), tuple(keys))
+    found = per_run(
+        db, run_id, kind, lambda: _filtered_counts(db, run_id, state, keys), column="version, score_version"
+    )
     result = {}
     for key in keys:
-        others = dict(state, filters={k: v for k, v in state["filters"].items() if k != key})
-        where, params = where_sql(run_id, others)
-        found = dict(
-            db.execute(
-                "select {0}, count(*) from image_table{1} group by {0}".format(key, where), params
-            ).fetchall()
-        )
-        result[key] = {value: found.pop(value, 0) for value in every.get(key, {})}
-        result[key].update(found)
+        counted = dict(found.get(key, {}))
+        result[key] = {value: counted.pop(value, 0) for value in every.get(key, {})}
+        result[key].update(counted)
     return result
+
+
+def _filtered_counts(db, run_id, state, keys):
+    """One GROUP BY over the run's (unrated) images by every key, with a column per filter saying
+    whether the row matches it (SQLite's own comparison); each key's counts then sum the groups that
+    match every other filter."""
+    from collections import Counter
+
+    from .gallery_order import where_sql
+
+    filters = list(state["filters"].items())
+    matches = []
+    params = []
+    for key, value in filters:
+        if value == "(none)":
+            matches.append("{} is null".format(key))
+        else:
+            matches.append("{} = ?".format(key))
+            params.append(value)
+    where, where_params = where_sql(run_id, dict(state, filters={}))
+    aliases = ["sk_match_{}".format(i) for i in range(len(matches))]
+    sql = "select {}, count(*) from image_table{} group by {}".format(
+        ", ".join(list(keys) + ["({}) as {}".format(m, a) for m, a in zip(matches, aliases)]),
+        where,
+        ", ".join(list(keys) + aliases),
+    )
+    counts = {key: Counter() for key in keys}
+    for row in db.execute(sql, params + where_params).fetchall():
+        values, hits, n = row[: len(keys)], row[len(keys) : -1], row[-1]
+        for i, key in enumerate(keys):
+            if all(hit for (name, _), hit in zip(filters, hits) if name != key):
+                counts[key][values[i]] += n
+    return {key: dict(counter) for key, counter in counts.items()}
 
 
 # --- pages ------------------------------------------------------------------------------------

@@ -50,3 +50,20 @@ async def test_filter_counts_follow_the_other_filters(db_path, make_run):
     assert page.count('class="sk-tile"') == 2
     page = (await ds.client.get("/-/sinkin/runs/1?prompt=a+cat&seed=1")).text
     assert counts(page, "scheduler") == {"DDIM": 1, "KLMS": 1} and counts(page, "seed") == {"1": 2, "2": 2}
+    # the counts are cached per run: a score (here straight into the database, as another process
+    # would) shows at once, and so does a new image
+    page = (await ds.client.get("/-/sinkin/runs/1?scheduler=KLMS&unrated=1")).text
+    assert counts(page, "prompt") == {"a fox": 2, "a cat": 2}
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute(
+            "update images set score = 3 where id = (select min(images.id) from images join configs on "
+            "configs.id = images.config_id where prompt = 'a cat' and scheduler = 'KLMS')"
+        )
+    conn.close()
+    page = (await ds.client.get("/-/sinkin/runs/1?scheduler=KLMS&unrated=1")).text
+    assert counts(page, "prompt") == {"a fox": 2, "a cat": 1}
+    assert counts(page, "scheduler") == {"DDIM": 2, "KLMS": 3}
+    assert page.count('class="sk-tile"') == 3
+    page = (await ds.client.get("/-/sinkin/runs/1?seed=(none)")).text
+    assert counts(page, "prompt") == {"a fox": 0, "a cat": 0}
