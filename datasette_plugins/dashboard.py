@@ -10,9 +10,11 @@ second; it reads the database, so jobs run by a ``sinkin work`` process show up 
 """
 
 import asyncio
+import json
 
 from datasette import Response
 
+from sinkin_pipeline.queue import RETRYABLE, JobStatus, sql_in
 from sinkin_pipeline.wording import plural
 
 from . import runner
@@ -67,16 +69,14 @@ def read_status(db, db_path):
         for r in rows(
             db,
             """
-        select run_id, jobs, inference_finished as finished, inference_succeeded as succeeded,
-               inference_cancelled as cancelled from run_stats""",
+        select run_id, jobs as inference_jobs, inference_finished, inference_succeeded,
+               inference_cancelled from run_stats""",
         )
     }
     for run in runs:
         p = progress.get(run["run_id"], {})
-        run["inference_jobs"] = p.get("jobs") or 0
-        run["inference_finished"] = p.get("finished") or 0
-        run["inference_succeeded"] = p.get("succeeded") or 0
-        run["inference_cancelled"] = p.get("cancelled") or 0
+        for name in ("inference_jobs", "inference_finished", "inference_succeeded", "inference_cancelled"):
+            run[name] = p.get(name) or 0
     queue = list_queue(db, run_id=None, limit=QUEUE_SHOWN)
     label_varying(db, queue)
     queued, estimate = db.execute(
@@ -88,21 +88,23 @@ def read_status(db, db_path):
         select jobs.id, jobs.run_id, runs.name as run_name, jobs.kind, jobs.status, jobs.error,
                jobs.attempts, jobs.finished_at, jobs.image_id
         from jobs join runs on runs.id = jobs.run_id
-        where jobs.status in ('failed', 'interrupted') order by jobs.id desc limit 100""",
+        where jobs.status in {} order by jobs.id desc limit 100""".format(sql_in(RETRYABLE)),
     )
     running = rows(
         db,
         """
         select id, run_id, kind, worker_pid, worker_host, started_at from jobs
-        where status = 'running' order by id""",
+        where status = ? order by id""",
+        [JobStatus.RUNNING],
     )
     recent = rows(
         db,
         """
         select jobs.id, jobs.run_id, jobs.kind, jobs.status, jobs.error, jobs.credit_cost,
                jobs.finished_at, (select count(*) from images where images.job_id = jobs.id) as images
-        from jobs where jobs.finished_at is not null and jobs.status != 'cancelled'
+        from jobs where jobs.finished_at is not null and jobs.status != ?
         order by jobs.finished_at desc, jobs.id desc limit 20""",
+        [JobStatus.CANCELLED],
     )
     spent = db.execute("select coalesce(sum(credits), 0) from run_stats").fetchone()[0]
     current = runner.current(db_path)
@@ -113,7 +115,7 @@ def read_status(db, db_path):
         "queue_estimate": round(estimate, 4),
         "credits_spent": round(spent or 0, 4),
         "problems": problems,
-        "running": running,
+        JobStatus.RUNNING: running,  # the jobs running now
         "recent": recent,
         "runner": current.to_dict() if current else None,
     }
@@ -158,6 +160,7 @@ async def dashboard_page(datasette, request):
         "table_url": datasette.urls.table(database_name(datasette), "image_table"),
         "created": request.args.get("created"),
         "max_concurrency": MAX_CONCURRENCY,
+        "job_states": json.dumps({s.name: s.value for s in JobStatus}),
     }
     return Response.html(await datasette.render_template("dashboard.html", context, request=request))
 
@@ -359,7 +362,7 @@ async def retry_view(datasette, request):
 
 async def cancel_view(datasette, request):
     """Cancel queued, failed or interrupted jobs (all, one run's, or the listed ids)."""
-    return await _queue_change(datasette, request, _cancel, "cancelled")
+    return await _queue_change(datasette, request, _cancel, JobStatus.CANCELLED)
 
 
 async def front_view(datasette, request):

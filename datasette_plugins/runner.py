@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+from sinkin_pipeline.queue import OUTCOMES
+
 _lock = threading.Lock()
 _runners = {}  # resolved db path -> Runner (the latest one, running or finished)
 _atexit_registered = False
@@ -66,7 +68,7 @@ class Runner:
 
     def progress(self, summary):
         """The ``progress`` callback given to ``worker.work`` (called from worker threads)."""
-        for name in ("jobs", "succeeded", "failed", "interrupted", "images"):
+        for name in ("jobs", *OUTCOMES, "images"):
             setattr(self, name, getattr(summary, name, getattr(self, name)) or 0)
         self.credits = getattr(summary, "spent", self.credits) or 0.0
         self.settled.set()
@@ -116,9 +118,7 @@ class Runner:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "jobs": self.jobs,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "interrupted": self.interrupted,
+            **{str(s): getattr(self, s) for s in OUTCOMES},  # jobs succeeded, failed, interrupted
             "images": self.images,
             "credits": round(self.credits, 4),
             "error": self.error,

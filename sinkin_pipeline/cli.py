@@ -345,6 +345,7 @@ def runs(as_json, db_path):
     Example:
         sinkin runs --json
     """
+    from .queue import JobStatus
     from .runs import JOB_STATES, run_counts
     from .wording import money
 
@@ -355,7 +356,9 @@ def runs(as_json, db_path):
     if not rows:
         click.echo("No runs yet. Start with: sinkin run SPEC")
         return
-    states = [s for s in JOB_STATES if any(r.get(s) for r in rows) or s in ("queued", "failed")]
+    states = [
+        s for s in JOB_STATES if any(r.get(s) for r in rows) or s in (JobStatus.QUEUED, JobStatus.FAILED)
+    ]
     header = "{:>4}  {:<28} {:>6} {:>8} {:>8}".format("id", "name", "total", "unrated", "upscaled")
     click.echo(
         header + "".join(" {:>{w}}".format(s, w=max(6, len(s))) for s in states) + " {:>9}".format("credits")

@@ -106,6 +106,7 @@ def next_command(run_id, db_path):
     """
     from .interrupts import GracefulStop
     from .providers import ConfigurationError
+    from .queue import JobStatus
     from .wording import credit_text, plural
     from .worker import run_next
 
@@ -150,7 +151,7 @@ def next_command(run_id, db_path):
         click.echo("  image {}: {}".format(image_id, path or "(not downloaded: `sinkin retry` fetches it)"))
     if stopper.signalled:
         raise SystemExit(stopper.exit_code)
-    if job["status"] not in ("succeeded",):
+    if job["status"] != JobStatus.SUCCEEDED:
         raise SystemExit(1)
 
 

@@ -3,6 +3,7 @@ image's own provider (and a warning when the image is upscaled already), and the
 img2img image started from."""
 
 from .db import dicts
+from .queue import JobStatus
 from .wording import credit_text
 
 
@@ -55,8 +56,8 @@ def upscale_quote(db, image_id: int) -> dict | None:
         quote["note"] = "Costs {} on provider {}.".format(each, name)
     done = db.execute(
         "select count(*), coalesce(sum(credit_cost), 0) from jobs where kind = 'upscale' "
-        "and image_id = ? and status = 'succeeded'",
-        [image_id],
+        "and image_id = ? and status = ?",
+        [image_id, JobStatus.SUCCEEDED],
     ).fetchone()
     if image["upscale_path"] or done[0]:
         quote["upscaled"] = {"type": image["upscale_type"], "times": done[0], "credits": done[1]}

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .fields import FIELDS
+from .queue import JobStatus
 from .stats import mean_ci, mean_ci_of
 from .varying import VARYING_COLUMNS
 
@@ -150,8 +151,10 @@ def _settings(db, run_ids):
     return [{"id": r, "name": found[r]} for r in run_ids], axes, constants
 
 
-SECONDS_SQL = """case when j.status = 'succeeded' and j.started_at is not null and j.response_at is not null
-  then max(0, julianday(j.response_at) - julianday(j.started_at)) * 86400.0 / max(c.num_images, 1) end"""
+SECONDS_SQL = """case when j.status = '{}' and j.started_at is not null and j.response_at is not null
+  then max(0, julianday(j.response_at) - julianday(j.started_at)) * 86400.0 / max(c.num_images, 1) end""".format(
+    JobStatus.SUCCEEDED
+)
 
 
 def _cache_key(db, kind, run_ids):

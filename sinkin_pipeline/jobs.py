@@ -28,7 +28,7 @@ from .db import db_path_of, media_dir, now, resolve_media, write_transaction
 from .fields import FIELDS
 from .plugins import load_plugins, pm
 from .providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
-from .queue import rows_as_dicts, update_job
+from .queue import JobStatus, finish_job, rows_as_dicts, set_final_status, update_job
 from .results import InferenceResult, UpscaleResult, as_inference_result, as_upscale_result
 from .saving import (
     Saved,
@@ -50,7 +50,7 @@ IMG2IMG_ONLY = tuple(name for name, fld in FIELDS.items() if fld.img2img_only)
 
 @dataclass
 class Outcome:
-    status: str
+    status: "JobStatus"
     images: int = 0
     credit_cost: float = 0.0
     error: str | None = None
@@ -105,8 +105,7 @@ def build_payload(config):
 
 
 def _finish(db, job, status, error=None, **fields):
-    update_job(db, job["id"], status=status, error=error, finished_at=now(), **fields)
-    return status
+    return finish_job(db, job["id"], status, error, **fields)
 
 
 def run_job(db, job, provider):
@@ -123,11 +122,11 @@ def run_job(db, job, provider):
         detail = str(e) if isinstance(e, StorageError) else "{}: {}".format(type(e).__name__, e)
         message = ("storage error: " if storage else "internal error: ") + detail
         try:
-            _finish(db, job, "failed", message)
+            _finish(db, job, JobStatus.FAILED, message)
         except Exception:
             pass  # the database itself failed: the job's lease runs out and it is recovered
         return Outcome(
-            "failed",
+            JobStatus.FAILED,
             error=message,
             storage_error=message if storage else None,
             credit_cost=getattr(e, "credit_cost", 0.0),
@@ -144,15 +143,15 @@ def _send(db, job, fn, *args):
         raise
     except TransientError as e:
         error = "not sent successfully, nothing charged: {}".format(e)
-        _finish(db, job, "failed", error)
-        return Outcome("failed", error=error)
+        _finish(db, job, JobStatus.FAILED, error)
+        return Outcome(JobStatus.FAILED, error=error)
     except OutcomeUnknown as e:
         error = (
             "no answer after the request was sent ({}): it may have been charged, so it is not "
             "sent again automatically; `sinkin retry --resend` re-sends it"
         ).format(e)
-        _finish(db, job, "interrupted", error)
-        return Outcome("interrupted", error=error, charge_unknown=True)
+        _finish(db, job, JobStatus.INTERRUPTED, error)
+        return Outcome(JobStatus.INTERRUPTED, error=error, charge_unknown=True)
 
 
 def _store_answer(db, job, result, then=None):
@@ -203,7 +202,10 @@ def _in_one_transaction(db, job, answer, then):
 
 
 def write_job_columns(db, job_id, **fields):
-    """Set columns of one job inside the caller's transaction (no commit of its own)."""
+    """Set columns of one job (not its status: see :func:`_set_status`) inside the caller's
+    transaction (no commit of its own)."""
+    if "status" in fields:
+        raise ValueError("a job's status changes through the queue module")
     db.execute(
         "update jobs set {} where id = ?".format(", ".join("{} = ?".format(k) for k in fields)),
         list(fields.values()) + [job_id],
@@ -212,7 +214,7 @@ def write_job_columns(db, job_id, **fields):
 
 def _set_status(db, job, status, error=None, **fields):
     """Set a job's final status inside the caller's transaction."""
-    write_job_columns(db, job["id"], status=status, error=error, finished_at=now(), **fields)
+    set_final_status(db, job["id"], status, error, **fields)
 
 
 def _answer_urls(result):
@@ -258,15 +260,15 @@ def _run_inference(db, job, provider):
             replacement, plugin_error = _fallback_payload(job, config, payload, e)
             if replacement is None:
                 error = e.message if plugin_error is None else "{} ({})".format(e.message, plugin_error)
-                _finish(db, job, "failed", error)
-                return Outcome("failed", error=error, service_error=True)
+                _finish(db, job, JobStatus.FAILED, error)
+                return Outcome(JobStatus.FAILED, error=error, service_error=True)
             update_job(db, job["id"], fallback=1, error=e.message, raw_payload=json.dumps(replacement))
             try:
                 response = _send(db, job, provider.inference, replacement, None)
             except ServiceError as e2:
                 error = "{} (the txt2img fallback failed too: {})".format(e.message, e2.message)
-                _finish(db, job, "failed", error)
-                return Outcome("failed", error=error, service_error=True)
+                _finish(db, job, JobStatus.FAILED, error)
+                return Outcome(JobStatus.FAILED, error=error, service_error=True)
         if isinstance(response, Outcome):
             return response
         response = as_inference_result(response)
@@ -327,19 +329,19 @@ def _save_all(db, job, config, response, provider, answer=None):
     def record():
         rows = record_images(db, job, config["id"], response.inf_id, todo)
         if missing:
-            _set_status(db, job, "failed", error)
+            _set_status(db, job, JobStatus.FAILED, error)
         else:  # a fallback job keeps the original img2img error beside fallback = 1
             fallback, old = db.execute(
                 "select fallback, error from jobs where id = ?", [job["id"]]
             ).fetchone()
-            _set_status(db, job, "succeeded", old if fallback else None)
+            _set_status(db, job, JobStatus.SUCCEEDED, old if fallback else None)
         return rows
 
     for row in _in_one_transaction(db, job, answer, record):
         image_saved(db, row, str(resolve_media(db_path, row["path"])))
     if missing:
         return Outcome(
-            "failed",
+            JobStatus.FAILED,
             images=count,
             credit_cost=cost,
             error=error,
@@ -348,7 +350,7 @@ def _save_all(db, job, config, response, provider, answer=None):
             unsaved=len(missing),
             storage_error=storage,
         )
-    return Outcome("succeeded", images=count, credit_cost=cost, paid=paid)
+    return Outcome(JobStatus.SUCCEEDED, images=count, credit_cost=cost, paid=paid)
 
 
 #: an image shows its newest finished upscale: an older upscale job that completes later (a retried
@@ -375,8 +377,8 @@ def _run_upscale(db, job, provider):
         try:
             response = _send(db, job, provider.upscale, *args)
         except ServiceError as e:
-            _finish(db, job, "failed", e.message)
-            return Outcome("failed", error=e.message, service_error=True)
+            _finish(db, job, JobStatus.FAILED, e.message)
+            return Outcome(JobStatus.FAILED, error=e.message, service_error=True)
         if isinstance(response, Outcome):
             return response
         answer = response = as_upscale_result(response)
@@ -410,11 +412,11 @@ def _run_upscale(db, job, provider):
         def failed():
             if answer is not None:
                 show_url()
-            _set_status(db, job, "failed", error)
+            _set_status(db, job, JobStatus.FAILED, error)
 
         _in_one_transaction(db, job, answer, failed)
         return Outcome(
-            "failed",
+            JobStatus.FAILED,
             credit_cost=cost,
             error=error,
             paid=paid,
@@ -429,10 +431,10 @@ def _run_upscale(db, job, provider):
             "where id = ?" + _NOT_SUPERSEDED,
             [response.url, saved.path, options.get("type"), job["id"], image["id"], job["id"]],
         )
-        _set_status(db, job, "succeeded", output_path=saved.path)  # the paid file stays referenced
+        _set_status(db, job, JobStatus.SUCCEEDED, output_path=saved.path)  # the paid file stays referenced
 
     _in_one_transaction(db, job, answer, succeeded)
-    return Outcome("succeeded", images=1, credit_cost=cost, paid=paid)
+    return Outcome(JobStatus.SUCCEEDED, images=1, credit_cost=cost, paid=paid)
 
 
 def remove_partial_files(db_path):

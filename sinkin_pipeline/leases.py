@@ -17,6 +17,7 @@ import time
 import uuid
 
 from .db import BUSY_TIMEOUT_MS
+from .queue import RUNNING_SQL
 
 
 def lease_seconds():
@@ -66,7 +67,7 @@ class Lease:
 
     def renew(self, conn):
         conn.execute(
-            "update jobs set lease_expires = ? where lease_owner = ? and status = 'running'",
+            "update jobs set lease_expires = ? where lease_owner = ? and " + RUNNING_SQL,
             [expiry(), self.owner],
         )
         conn.commit()
@@ -94,7 +95,7 @@ def stale_ids(db, own_pid=None):
     host = this_host()
     ids = []
     for job_id, expires, pid, worker_host in db.execute(
-        "select id, lease_expires, worker_pid, worker_host from jobs where status = 'running'"
+        "select id, lease_expires, worker_pid, worker_host from jobs where " + RUNNING_SQL
     ).fetchall():
         if expires is not None:
             # lease ran out; or, at once, a worker on this host whose process is gone
@@ -108,7 +109,7 @@ def stale_ids(db, own_pid=None):
 def live_leases(db):
     """``(count, seconds until the last one runs out)`` of running jobs whose lease is still live."""
     row = db.execute(
-        "select count(*), max(lease_expires) from jobs where status = 'running' and lease_expires >= ?",
+        "select count(*), max(lease_expires) from jobs where " + RUNNING_SQL + " and lease_expires >= ?",
         [time.time()],
     ).fetchone()
     return row[0], (max(0.0, row[1] - time.time()) if row[1] is not None else 0.0)

@@ -14,17 +14,20 @@ adds a setting column calls :func:`build` again to rebuild the table and its tri
 import contextlib
 
 from .fields import CONFIG_FIELDS
+from .queue import PENDING, JobStatus, sql_in
 
 THUMB_URL = "'/-/sinkin/images/' || images.id || '/thumb'"
-#: job statuses counted per run in run_stats (and shown by run_summary)
 #: an image's settings as the ranking table shows them: the model (with its cached title) and every
 #: other config field but num_images, in field order (the gallery's details and the zip's CSV)
 IMAGE_SETTINGS = ("model_id", "model_title") + tuple(
     f for f in CONFIG_FIELDS if f not in ("model_id", "num_images")
 )
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "interrupted", "cancelled")
-PENDING = ("queued", "running")
+#: every job state, in the order run_stats, run_summary and `sinkin runs` show them
+JOB_STATUSES = tuple(JobStatus)
+#: SQL fragments on a jobs row (format ``row`` with the table or trigger row name)
+_PENDING = "{{row}}status in {}".format(sql_in(PENDING))
+_IS = "{row}status = '{status}'"
 #: image columns copied as they are, after the settings
 IMAGE_TAIL = ("inf_id", "path", "url", "upscale_type", "upscale_path", "scored_at", "created_at")
 #: indexes the review pages (gallery order, unrated counts) and Datasette's facets and sorts use
@@ -103,20 +106,24 @@ def _insert(cols, where):
 
 def _job_deltas(row, sign):
     """SET terms adding (sign '+') or removing (sign '-') one jobs row's share of the counters."""
+    pending = _PENDING.format(row=row + ".")
     terms = ["jobs = jobs {} ({}.kind = 'inference')".format(sign, row)]
     terms += ["{0} = {0} {1} ({2}.status = '{0}')".format(s, sign, row) for s in JOB_STATUSES]
     terms += [
-        "inference_finished = inference_finished {0} ({1}.kind = 'inference' and {1}.status not in "
-        "('queued', 'running'))".format(sign, row),
-        "inference_succeeded = inference_succeeded {0} ({1}.kind = 'inference' and {1}.status = "
-        "'succeeded')".format(sign, row),
-        "inference_cancelled = inference_cancelled {0} ({1}.kind = 'inference' and {1}.status = "
-        "'cancelled')".format(sign, row),
+        "inference_finished = inference_finished {0} ({1}.kind = 'inference' and not {2})".format(
+            sign, row, pending
+        ),
+        "inference_succeeded = inference_succeeded {0} ({1}.kind = 'inference' and {2})".format(
+            sign, row, _is(JobStatus.SUCCEEDED, row)
+        ),
+        "inference_cancelled = inference_cancelled {0} ({1}.kind = 'inference' and {2})".format(
+            sign, row, _is(JobStatus.CANCELLED, row)
+        ),
         "credits = credits {} coalesce({}.credit_cost, 0)".format(sign, row),
-        "credits_pending = credits_pending {0} (case when {1}.status in ('queued', 'running') then "
-        "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row),
-        "credits_queued = credits_queued {0} (case when {1}.status = 'queued' then "
-        "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row),
+        "credits_pending = credits_pending {0} (case when {2} then "
+        "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row, pending),
+        "credits_queued = credits_queued {0} (case when {2} then "
+        "coalesce({1}.credit_estimate, 0) else 0 end)".format(sign, row, _is(JobStatus.QUEUED, row)),
     ]
     return terms
 
@@ -227,6 +234,30 @@ def _triggers(db, cols):
         db.execute("create trigger sinkin_rank_{} {}".format(name, body))
 
 
+def _is(status, row=None):
+    return _IS.format(status=JobStatus(status), row=row + "." if row else "")
+
+
+def _job_sums(rounded):
+    """The counters after the per-status ones (recount_jobs, recount), as SQL sums over ``jobs``
+    (credits rounded to 6 places if ``rounded``)."""
+    pending = _PENDING.format(row="")
+
+    def r(expr):
+        return "round({}, 6)".format(expr) if rounded else expr
+
+    return ", ".join(
+        [
+            "coalesce(sum(kind = 'inference' and not {}), 0)".format(pending),
+            "coalesce(sum(kind = 'inference' and {}), 0)".format(_is(JobStatus.SUCCEEDED)),
+            "coalesce(sum(kind = 'inference' and {}), 0)".format(_is(JobStatus.CANCELLED)),
+            r("coalesce(sum(credit_cost), 0)"),
+            r("coalesce(sum(case when {} then credit_estimate else 0 end), 0)".format(pending)),
+            r("coalesce(sum(case when {} then credit_estimate else 0 end), 0)".format(_is(JobStatus.QUEUED))),
+        ]
+    )
+
+
 def recount_jobs(db, run_id=None):
     """Recompute the job counters of run_stats from ``jobs`` (every run, or one)."""
     statuses = ", ".join("coalesce(sum(status = '{0}'), 0)".format(s) for s in JOB_STATUSES)
@@ -235,16 +266,12 @@ def recount_jobs(db, run_id=None):
         update run_stats set (jobs, {names}, inference_finished, inference_succeeded, inference_cancelled,
                               credits, credits_pending, credits_queued) = (
           select coalesce(sum(kind = 'inference'), 0), {statuses},
-            coalesce(sum(kind = 'inference' and status not in ('queued', 'running')), 0),
-            coalesce(sum(kind = 'inference' and status = 'succeeded'), 0),
-            coalesce(sum(kind = 'inference' and status = 'cancelled'), 0),
-            coalesce(sum(credit_cost), 0),
-            coalesce(sum(case when status in ('queued', 'running') then credit_estimate else 0 end), 0),
-            coalesce(sum(case when status = 'queued' then credit_estimate else 0 end), 0)
+            {job_sums}
           from jobs where jobs.run_id = run_stats.run_id)
         where exists (select 1 from jobs where jobs.run_id = run_stats.run_id){one}""".format(
             names=", ".join(JOB_STATUSES),
             statuses=statuses,
+            job_sums=_job_sums(rounded=False),
             one=" and run_id = ?" if run_id is not None else "",
         ),
         [run_id] if run_id is not None else [],
@@ -331,16 +358,11 @@ select
   run_stats.unrated as unrated,
   run_stats.upscaled as upscaled,
   run_stats.jobs as jobs,
-  run_stats.queued as queued,
-  run_stats.running as running,
-  run_stats.succeeded as succeeded,
-  run_stats.failed as failed,
-  run_stats.interrupted as interrupted,
-  run_stats.cancelled as cancelled,
+{statuses}
   round(run_stats.credits, 6) as credits,
   round(run_stats.credits_pending, 6) as credits_pending
 from runs join run_stats on run_stats.run_id = runs.id
-"""
+""".format(statuses="\n".join("  run_stats.{0} as {0},".format(s) for s in JOB_STATUSES))
 
 
 def recount(db):
@@ -353,14 +375,9 @@ def recount(db):
             [run_id],
         ).fetchone()
         jobs = db.execute(
-            "select coalesce(sum(kind = 'inference'), 0), {}, "
-            "coalesce(sum(kind = 'inference' and status not in ('queued', 'running')), 0), "
-            "coalesce(sum(kind = 'inference' and status = 'succeeded'), 0), "
-            "coalesce(sum(kind = 'inference' and status = 'cancelled'), 0), "
-            "round(coalesce(sum(credit_cost), 0), 6), round(coalesce(sum(case when status in ('queued', "
-            "'running') then credit_estimate else 0 end), 0), 6), round(coalesce(sum(case when status = 'queued' "
-            "then credit_estimate else 0 end), 0), 6) from jobs where run_id = ?".format(
-                ", ".join("coalesce(sum(status = '{}'), 0)".format(s) for s in JOB_STATUSES)
+            "select coalesce(sum(kind = 'inference'), 0), {}, {} from jobs where run_id = ?".format(
+                ", ".join("coalesce(sum(status = '{}'), 0)".format(s) for s in JOB_STATUSES),
+                _job_sums(rounded=True),
             ),
             [run_id],
         ).fetchone()

@@ -11,9 +11,12 @@ from .db import dicts, now, write_transaction
 from .estimate import estimator_for
 from .fields import FIELDS
 from .providers import DEFAULT_PROVIDER, get_provider, provider_options
-from .ranking import JOB_STATUSES as JOB_STATES  # noqa: F401  (every job state, in the order `runs` shows them)
+from .queue import JobStatus, insert_queued_jobs
 from .ranking import bulk_job_inserts
 from .spec import expand, resolve_seeds
+
+#: every job state, in the order `runs` shows them
+JOB_STATES = tuple(JobStatus)
 
 __all__ = [
     "DEFAULT_PROVIDER",
@@ -318,10 +321,6 @@ def _insert_configs_and_jobs(
     config_sql = "insert into configs ({}) values ({})".format(
         ", ".join(columns), ", ".join("?" * len(columns))
     )
-    job_sql = (
-        "insert into jobs (id, run_id, config_id, kind, status, provider, credit_estimate, "
-        "attempts, fallback, created_at) values (?, ?, ?, 'inference', 'queued', ?, ?, 0, 0, ?)"
-    )
     next_config = conn.execute("select coalesce(max(id), 0) + 1 from configs").fetchone()[0]
     next_job = conn.execute("select coalesce(max(id), 0) + 1 from jobs").fetchone()[0]
     position = 0
@@ -337,7 +336,7 @@ def _insert_configs_and_jobs(
             next_job += 1
             position += 1
         conn.executemany(config_sql, config_rows)
-        conn.executemany(job_sql, job_rows)
+        insert_queued_jobs(conn, job_rows)
 
 
 def run_counts(db, run_id=None):

@@ -4,13 +4,12 @@ recorded). The upscale types come from the registry (:mod:`sinkin_pipeline.upsca
 built-in ones are defined in ``plugins/upscalers.py``."""
 
 import json
-import os
 
-from .db import now, open_db
+from .db import open_db
 from .jobs import run_job
-from .leases import Lease, expiry
+from .leases import Lease
 from .providers import ConfigurationError, ProviderError, ServiceError, get_provider
-from .queue import get_job, rows_as_dicts, this_host
+from .queue import JobStatus, get_job, rows_as_dicts, start_upscale_job
 from .upscalers import UpscaleError, Upscaler, get_upscalers, upscalers_for
 
 #: credits assumed for an upscale when none is recorded yet (SinkIn's documented example)
@@ -95,34 +94,21 @@ def upscale_image(db_path, image_id, upscale_type=None, scale=None, strength=Non
         provider = get_provider(provider_name)
         provider.check_ready()
         lease = Lease(db_path)
-        job_id = (
-            db["jobs"]
-            .insert(
-                {
-                    "run_id": image["run_id"],
-                    "config_id": image["config_id"],
-                    "image_id": image["id"],
-                    "kind": "upscale",
-                    "status": "running",
-                    "provider": provider.name,
-                    "credit_estimate": estimate_upscale(db, provider, params["type"]),
-                    "options": json.dumps(params),
-                    "attempts": 1,
-                    "fallback": 0,
-                    "worker_pid": os.getpid(),
-                    "worker_host": this_host(),
-                    "created_at": now(),
-                    "started_at": now(),
-                    "lease_owner": lease.owner,
-                    "lease_expires": expiry(),
-                }
-            )
-            .last_pk
+        job_id = start_upscale_job(
+            db,
+            {
+                "run_id": image["run_id"],
+                "config_id": image["config_id"],
+                "image_id": image["id"],
+                "provider": provider.name,
+                "credit_estimate": estimate_upscale(db, provider, params["type"]),
+                "options": json.dumps(params),
+            },
+            lease.owner,
         )
-        db.conn.commit()
         with lease:  # renewed while the call runs, so no other process takes it for stale
             outcome = run_job(db, get_job(db, job_id), provider)
-        if outcome.status != "succeeded":
+        if outcome.status != JobStatus.SUCCEEDED:
             if outcome.service_error:
                 raise ServiceError(outcome.error)
             raise ProviderError(outcome.error)

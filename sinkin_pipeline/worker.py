@@ -20,7 +20,17 @@ from .jobs import Outcome, claim_payload, remove_partial_files, run_job
 from .leases import Lease
 from .plugins import load_plugins
 from .providers import get_provider
-from .queue import BudgetStop, claim_job, get_job, mark_interrupted, recover_stale, requeue_claimed
+from .queue import (
+    QUEUED_SQL,
+    BudgetStop,
+    JobStatus,
+    claim_job,
+    fail_unstarted,
+    get_job,
+    mark_interrupted,
+    recover_stale,
+    requeue_claimed,
+)
 from .ratelimit import AdaptiveLimit, Throttled
 from .storage import StorageError, StorageGuard, is_storage_failure
 from .wording import credit_text, money
@@ -218,13 +228,13 @@ class Session:
                 estimator = self.estimators.get(reservation.provider)
                 if estimator is not None:
                     estimator.add(reservation.config, outcome.credit_cost)
-            if outcome.status == "succeeded":
+            if outcome.status == JobStatus.SUCCEEDED:
                 s.succeeded += 1
-            elif outcome.status == "interrupted":
+            elif outcome.status == JobStatus.INTERRUPTED:
                 s.interrupted += 1
             else:
                 s.failed += 1
-            if outcome.error and outcome.status != "succeeded":
+            if outcome.error and outcome.status != JobStatus.SUCCEEDED:
                 s.messages.append("job {}: {}".format(job["id"], outcome.error))
             s.messages.extend(m for m in outcome.messages if m not in s.messages)
             s.unsaved += outcome.unsaved
@@ -265,7 +275,7 @@ class Session:
 
 
 def _check_providers(db, session, run_id):
-    sql = "select distinct provider from jobs where status = 'queued'"
+    sql = "select distinct provider from jobs where " + QUEUED_SQL
     params = []
     if run_id is not None:
         sql += " and run_id = ?"
@@ -279,10 +289,7 @@ def _run_claimed(db, session, job):
     try:
         provider = session.provider(job["provider"])
     except Exception as e:
-        from .queue import update_job
-
-        update_job(db, job["id"], status="failed", error=str(e))
-        outcome = Outcome("failed", error=str(e))
+        outcome = Outcome(fail_unstarted(db, job["id"], str(e)), error=str(e))
     else:
         outcome = run_job(db, job, provider)
     return outcome, session.finished(job, outcome)
@@ -332,7 +339,7 @@ def _worker_loop(db_path, session, run_id, progress, lease):
             session.finished(
                 job,
                 Outcome(
-                    "interrupted",
+                    JobStatus.INTERRUPTED,
                     error="{}: {}".format(type(e).__name__, e),
                     charge_unknown=not job.get("raw_response"),
                 ),

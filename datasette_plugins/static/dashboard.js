@@ -8,6 +8,7 @@
   const root = $(".sk-dash");
   if (!root) return;
   const base = root.dataset.base || "";
+  const JOB = JSON.parse(root.dataset.jobStates);  // the job states, from the server (JobStatus)
   const tableUrl = root.dataset.tableUrl;
   let status = JSON.parse($("#sinkin-status-data").textContent);
   const seen = new Set((status.recent || []).map((j) => j.id));
@@ -210,11 +211,11 @@
     const fresh = (status.recent || []).filter((j) => !seen.has(j.id)).reverse();
     fresh.forEach((j) => seen.add(j.id));
     if (fresh.length > 3) {
-      const bad = fresh.filter((j) => j.status !== "succeeded").length;
+      const bad = fresh.filter((j) => j.status !== JOB.SUCCEEDED).length;
       notify(`${fresh.length} jobs finished` + (bad ? `, ${bad} failed` : ""), bad ? "error" : "ok");
     } else {
       for (const job of fresh) {
-        if (job.status === "succeeded") notify(`Job ${job.id} finished: ${plural(job.images, "image")}`, "ok");
+        if (job.status === JOB.SUCCEEDED) notify(`Job ${job.id} finished: ${plural(job.images, "image")}`, "ok");
         else notify(`Job ${job.id} ${job.status}: ${job.error || "no message"}`, "error");
       }
     }
@@ -276,7 +277,7 @@
     if (!body.ok) return notify(body.error, "error");
     if (!body.job) return notify(body.message, "info");
     seen.add(body.job.id);
-    notify(body.message, body.job.status === "succeeded" ? "ok" : "error");
+    notify(body.message, body.job.status === JOB.SUCCEEDED ? "ok" : "error");
   }));
 
   $("#sk-run-all").addEventListener("click", (event) => withButton(event.currentTarget, "Starting…", async () => {
