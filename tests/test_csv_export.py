@@ -94,12 +94,15 @@ def test_escaping_is_one_function():
     from sinkin_pipeline.export import escaped_sql
 
     conn = sqlite3.connect(":memory:")
-    values = FORMULAS + ["-5", "a=b", "\tx", "\rx", -5, 2.5, None, "ok"]
-    conn.execute("create table t (v)")
-    conn.executemany("insert into t values (?)", [[v] for v in values])
-    assert [r[0] for r in conn.execute("select {} from t order by rowid".format(escaped_sql("v")))] == [
-        escape_cell(v) for v in values
-    ]
+    values = FORMULAS + ["-5", "a=b", "\tx", "\rx", -5, 2.5, None, "ok", "", "A", "?", ",", ".", "\n", "\x0b"]
+    values += [chr(i) + "x" for i in range(1, 128)] + ["é", "'x", "@", "-", 0, -1e300, 10**18]
+    for declared in ("", "TEXT", "INTEGER", "REAL", "NUMERIC"):  # text kept in a numeric column too
+        conn.execute("create table t (v {})".format(declared))
+        conn.executemany("insert into t values (?)", [[v] for v in values])
+        stored = [r[0] for r in conn.execute("select v from t order by rowid")]
+        got = [r[0] for r in conn.execute("select {} from t order by rowid".format(escaped_sql("v")))]
+        assert got == [escape_cell(v) for v in stored], declared
+        conn.execute("drop table t")
     escaper = CsvReescaper()
     text = b'a,b\r\n"=1,\n2",-3\r\n@x,"y ""q"""\r\n'
     out = b"".join(escaper.feed(text[i : i + 3]) for i in range(0, len(text), 3)) + escaper.close()
