@@ -31,12 +31,12 @@ def where_sql(run_id, state):
     params = [run_id]
     if state["unrated"]:
         sql += " and score is null"
-    for key, value in state["filters"].items():
-        if value == "(none)":
-            sql += " and {} is null".format(key)
-        else:
-            sql += " and {} = ?".format(key)
-            params.append(value)
+    from .gallery_filters import condition
+
+    for key, value in state["filters"].items():  # checked by gallery_filters.resolve
+        term, values = condition(key, value, state.get("options", ()))
+        sql += " and " + term
+        params += values
     return sql, params
 
 

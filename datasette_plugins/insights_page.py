@@ -92,10 +92,16 @@ def heat_colour(mean, lo, hi):
 
 
 def cell_href(datasette, result, single, filters):
+    """The gallery of the run filtered to ``filters`` (any setting, provider options included), or
+    across runs the ranking table filtered so (None for a provider option: it has no column there)."""
+    from sinkin_pipeline.varying import VARYING_COLUMNS
+
     if single:
         return (
             datasette.urls.path("/-/sinkin/runs/{}".format(result["run_ids"][0])) + "?" + urlencode(filters)
         )
+    if any(key not in VARYING_COLUMNS for key in filters):
+        return None
     table = datasette.urls.table(database_name(datasette), "image_table")
     params = {"run_id__in": ",".join(map(str, result["run_ids"]))}
     for key, value in filters.items():

@@ -8,36 +8,22 @@ from urllib.parse import urlencode
 
 from datasette import NotFound, Response
 
-from sinkin_pipeline.ranking import IMAGE_SETTINGS
+from sinkin_pipeline.ranking import image_settings
 from sinkin_pipeline.remix import a1111_parameters
 from sinkin_pipeline.varying import config_label, varying_fields
 
 from .appdb import database_name, database_path, error, json_script, media_file, ok, rows, url_id, with_db
 from .blind import blind_image, blind_tile, hides
+from .gallery_filters import filter_choices, filter_labels, requested, resolve
 from .gallery_order import SORTS, ordered_ids, per_run, window
 from .security import write_request
 
 PAGE_SIZE = 48
-FILTER_FIELDS = (
-    "model_id",
-    "prompt",
-    "negative_prompt",
-    "scheduler",
-    "steps",
-    "scale",
-    "width",
-    "height",
-    "seed",
-    "num_images",
-    "lora",
-    "lora_scale",
-    "lcm",
-    "use_default_neg",
-    "image_strength",
-    "controlnet",
-    "upscale_type",
-)
-SETTING_FIELDS = ("run_name", *IMAGE_SETTINGS, "fallback", "inf_id", "upscale_type", "created_at")
+
+
+def setting_fields():
+    """The settings the viewer lists (in this order), read when called from ``fields.py``."""
+    return ("run_name", *image_settings(), "fallback", "inf_id", "upscale_type", "created_at")
 
 
 def routes():
@@ -58,7 +44,7 @@ def routes():
 
 def parse_state(args):
     sort = args.get("sort") or "newest"
-    filters = {k: args.get(k) for k in FILTER_FIELDS if args.get(k) not in (None, "")}
+    filters = requested(args)  # kept by gallery_filters.resolve when the run has them
     try:
         page = max(1, int(args.get("page") or 1))
     except ValueError:
@@ -97,6 +83,7 @@ def gallery_data(db, run_id, state):
     found = rows(db, "select * from run_summary where run_id = ?", [run_id])
     if not found:
         raise LookupError("run {} not found".format(run_id))
+    state = resolve(db, run_id, state)
     order = ordered_ids(db, run_id, state)
     total = len(order)
     pages = max(1, -(-total // PAGE_SIZE))
@@ -116,89 +103,23 @@ def gallery_data(db, run_id, state):
     images = [by_id[i] for i in page_ids if i in by_id]
     for image in images:
         image["label"] = config_label(image, varying)
+    choices = filter_choices(db, run_id, state)
     return {
         "run": found[0],
         "total": total,
         "page": page,
         "pages": pages,
         "images": images,
-        "choices": filter_choices(db, run_id, state),
+        "choices": choices,
+        "filter_labels": filter_labels(choices),
         "varying": varying,
+        "state": state,
     }
 
 
 def run_varying(db, run_id):
     """The settings that vary in the run (:func:`varying_fields`), cached until its configs change."""
     return list(per_run(db, run_id, "varying", lambda: varying_fields(db, run_id), column="config_version"))
-
-
-def filter_choices(db, run_id, state):
-    """For each setting that varies in the run, its values with image counts. The counts follow the
-    other filters (and "unrated only"): each value's count is what choosing it would show."""
-    from sinkin_pipeline.ranking import value_counts
-
-    counts = value_counts(db, run_id)  # kept by triggers: no scan of the run's images
-    shown = [key for key in FILTER_FIELDS if len(counts.get(key, {})) > 1 or key in state["filters"]]
-    if state["filters"] or state["unrated"]:
-        counts = dict(counts, **filtered_counts(db, run_id, state, shown, counts))
-    choices = {}
-    for key in FILTER_FIELDS:
-        counter = counts.get(key, {})
-        if key in shown:
-            ordered = sorted(counter.items(), key=lambda kv: (kv[0] is None, 0 if kv[0] is None else kv[0]))
-            choices[key] = [{"value": v, "n": n} for v, n in ordered]
-    return choices
-
-
-def filtered_counts(db, run_id, state, keys, every):
-    """``{key: {value: n}}``: for each of ``keys``, its values' image counts under every other
-    filter and "unrated only"; each value of the run (``every``) is kept, 0 when hidden. Cached until
-    the run's images or scores change; computed in one pass over the run's images."""
-    from .gallery_order import per_run
-
-    kind = ("counts", state["unrated"], tuple(sorted(state["filters"].items())), tuple(keys))
-    found = per_run(
-        db, run_id, kind, lambda: _filtered_counts(db, run_id, state, keys), column="version, score_version"
-    )
-    result = {}
-    for key in keys:
-        counted = dict(found.get(key, {}))
-        result[key] = {value: counted.pop(value, 0) for value in every.get(key, {})}
-        result[key].update(counted)
-    return result
-
-
-def _filtered_counts(db, run_id, state, keys):
-    """One GROUP BY over the run's (unrated) images by every key, with a column per filter saying
-    whether the row matches it (SQLite's own comparison); each key's counts then sum the groups that
-    match every other filter."""
-    from collections import Counter
-
-    from .gallery_order import where_sql
-
-    filters = list(state["filters"].items())
-    matches = []
-    params = []
-    for key, value in filters:
-        if value == "(none)":
-            matches.append("{} is null".format(key))
-        else:
-            matches.append("{} = ?".format(key))
-            params.append(value)
-    where, where_params = where_sql(run_id, dict(state, filters={}))
-    aliases = ["sk_match_{}".format(i) for i in range(len(matches))]
-    sql = "select {}, count(*) from image_table{} group by {}".format(
-        ", ".join(list(keys) + ["({}) as {}".format(m, a) for m, a in zip(matches, aliases)]),
-        where,
-        ", ".join(list(keys) + aliases),
-    )
-    counts = {key: Counter() for key in keys}
-    for row in db.execute(sql, params + where_params).fetchall():
-        values, hits, n = row[: len(keys)], row[len(keys) : -1], row[-1]
-        for i, key in enumerate(keys):
-            if all(hit for (name, _), hit in zip(filters, hits) if name != key):
-                counts[key][values[i]] += n
-    return {key: dict(counter) for key, counter in counts.items()}
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -211,6 +132,7 @@ async def gallery_page(datasette, request):
         data = await with_db(datasette, gallery_data, run_id, state)
     except LookupError as e:
         raise NotFound(str(e).strip("'\""))
+    state = data["state"]  # only the filters this run has
     if state["blind"]:  # no caption, prompt or filter menu tells an unscored image's settings
         data["choices"] = {}
         data["images"] = [blind_tile(i) if hides(state["blind"], i) else i for i in data["images"]]
@@ -266,7 +188,7 @@ async def viewer_page(datasette, request):
     image = found[0]
     image.pop("thumbnail", None)
     varying = await with_db(datasette, run_varying, image["run_id"])
-    state = parse_state(request.args)
+    state = await with_db(datasette, resolve, image["run_id"], parse_state(request.args))
     grid = grid_return(request.args)
     hidden = hides(state["blind"], image)  # blind mode: no setting of an unscored image in the page
     upscalers = await with_db(datasette, run_upscalers, image["run_id"])
@@ -275,7 +197,7 @@ async def viewer_page(datasette, request):
             "sinkin_viewer.html",
             {
                 "image": image,
-                "settings": SETTING_FIELDS,
+                "settings": setting_fields(),
                 "varying": varying,
                 "label": "" if hidden else config_label(image, varying),
                 "upscalers": upscalers,
@@ -320,7 +242,7 @@ def image_info(db, image_id):
     base = "/-/sinkin/images/{}".format(image_id)
     image["full_url"] = base + "/full" if image["path"] else None
     image["upscale_url_local"] = base + "/upscale" if image["upscale_path"] else None
-    image["settings"] = [[k, image.get(k)] for k in SETTING_FIELDS if image.get(k) not in (None, "")]
+    image["settings"] = [[k, image.get(k)] for k in setting_fields() if image.get(k) not in (None, "")]
     image["varying"] = run_varying(db, image["run_id"])
     image["label"] = config_label(image, image["varying"])
     image["a1111"] = a1111_parameters(image, image.get("model_title"))
@@ -328,7 +250,7 @@ def image_info(db, image_id):
 
 
 def order_window(db, run_id, state, around, span):
-    order = ordered_ids(db, run_id, state)
+    order = ordered_ids(db, run_id, resolve(db, run_id, state))
     ids, offset, index = window(order, around, span)
     scores = (
         dict(

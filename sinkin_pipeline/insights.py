@@ -531,9 +531,9 @@ def _best_images(db, ids, x, y):
     best = {}
     for xv, yv, image_id, score in db.execute(
         """
-            select c.{x}, c.{y}, i.id, max(coalesce(i.score, 0)) from images i
+            select {x} as sk_x, {y} as sk_y, i.id, max(coalesce(i.score, 0)) from images i
             join configs c on c.id = i.config_id where i.run_id in ({ids})
-            group by c.{x}, c.{y}""".format(x=x, y=y, ids=_in(ids)),
+            group by sk_x, sk_y""".format(x=_column_sql(x, "c"), y=_column_sql(y, "c"), ids=_in(ids)),
         ids,
     ):
         best[(_value(x, xv), _value(y, yv))] = (image_id, score or None)

@@ -4,6 +4,9 @@ from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("sinkin_pipeline")
 
+#: the configs columns as m001 created them. Released migrations are frozen: this is NOT derived
+#: from fields.FIELDS on purpose (a field added later gets its column from a new migration, and
+#: ranking.build/build_values pick it up from FIELDS).
 CONFIG_COLUMNS = {
     "model_id": str,
     "prompt": str,

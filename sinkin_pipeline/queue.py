@@ -270,17 +270,16 @@ def claim_job(db, run_id=None, budget_check=None, lease_owner=None, prepare=None
 
 
 def list_queue(db, run_id=None, limit=None):
-    """Queued jobs in the order they will run, with their main settings (the first ``limit``)."""
+    """Queued jobs in the order they will run, with their settings (every SinkIn field of
+    ``fields.FIELDS`` the configs table has, and the init image), the first ``limit``."""
+    from .fields import FIELDS
+
+    have = {r[1] for r in db.execute("pragma table_info(configs)").fetchall()}
+    settings = [name for name in FIELDS if name in have] + ["init_asset_id"]
     sql = (
-        """
-        select jobs.id, jobs.run_id, jobs.kind, jobs.image_id, jobs.credit_estimate, jobs.provider,
-               jobs.priority,
-               configs.model_id, configs.prompt, configs.negative_prompt, configs.width,
-               configs.height, configs.steps, configs.scale, configs.scheduler, configs.seed,
-               configs.num_images, configs.lcm, configs.lora, configs.init_asset_id
-        from jobs left join configs on configs.id = jobs.config_id
-        where jobs."""
-        + QUEUED_SQL
+        "select jobs.id, jobs.run_id, jobs.kind, jobs.image_id, jobs.credit_estimate, jobs.provider, "
+        "jobs.priority, {} from jobs left join configs on configs.id = jobs.config_id "
+        "where jobs.{}".format(", ".join("configs." + name for name in settings), QUEUED_SQL)
     )
     params = []
     if run_id is not None:

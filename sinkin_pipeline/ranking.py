@@ -7,21 +7,26 @@ so ``run_summary`` (the dashboard, the gallery header) reads one row per run ins
 
 Both are written only by the triggers created here, in the same transaction as the change that
 moves them, so they can never disagree with ``images``/``jobs``. The setting columns come from
-:data:`sinkin_pipeline.fields.CONFIG_FIELDS` (those the ``configs`` table has); a migration that
+:data:`sinkin_pipeline.fields.FIELDS` (those the ``configs`` table has); a migration that
 adds a setting column calls :func:`build` again to rebuild the table and its triggers.
 """
 
 import contextlib
 
-from .fields import CONFIG_FIELDS
+from .fields import FIELDS
 from .queue import PENDING, JobStatus, sql_in
 
 THUMB_URL = "'/-/sinkin/images/' || images.id || '/thumb'"
+
+
 #: an image's settings as the ranking table shows them: the model (with its cached title) and every
 #: other config field but num_images, in field order (the gallery's details and the zip's CSV)
-IMAGE_SETTINGS = ("model_id", "model_title") + tuple(
-    f for f in CONFIG_FIELDS if f not in ("model_id", "num_images")
-)
+def image_settings() -> tuple:
+    """The settings of :data:`IMAGE_SETTINGS`, read from ``fields.FIELDS`` when called."""
+    return ("model_id", "model_title") + tuple(f for f in FIELDS if f not in ("model_id", "num_images"))
+
+
+IMAGE_SETTINGS = image_settings()
 
 #: every job state, in the order run_stats, run_summary and `sinkin runs` show them
 JOB_STATUSES = tuple(JobStatus)
@@ -62,7 +67,7 @@ def columns(db):
     """``[(name, type, select expression, references)]`` of image_table, in order."""
     config_types = _types(db, "configs")
     image_types = _types(db, "images")
-    settings = [name for name in CONFIG_FIELDS if name in config_types]
+    settings = [name for name in FIELDS if name in config_types]  # read when called
     cols = [
         ("image_id", "INTEGER", "images.id", "images(id)"),
         (
@@ -163,10 +168,12 @@ def drop(db):
         "select name from sqlite_master where type = 'trigger' and name like 'sinkin_rank_%'"
     ).fetchall():
         db.execute("drop trigger {}".format(name))
-    db.execute("drop view if exists image_table")
-    db.execute("drop table if exists image_table")
-    db.execute("drop view if exists run_summary")
-    db.execute("drop table if exists run_stats")
+    kinds = dict(
+        db.execute("select name, type from sqlite_master where type in ('table', 'view')").fetchall()
+    )
+    for name in ("image_table", "run_summary", "run_stats"):  # a view in older databases, or a table
+        if name in kinds:
+            db.execute("drop {} {}".format(kinds[name], name))
 
 
 def build(db):
@@ -390,7 +397,7 @@ def value_fields(db):
     """The columns of image_table counted per value in run_values: the settings, the init image
     and the upscale type (what the gallery filters on and captions show)."""
     have = {r[1] for r in db.execute("pragma table_info(image_table)").fetchall()}
-    return [c for c in CONFIG_FIELDS if c in have] + ["init_asset_id", "upscale_type"]
+    return [c for c in FIELDS if c in have] + ["init_asset_id", "upscale_type"]  # FIELDS read when called
 
 
 def build_values(db):

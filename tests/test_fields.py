@@ -11,6 +11,7 @@ import pytest
 
 from sinkin_pipeline.fields import FIELDS, SPEC_ONLY_KEYS, Field, setting_columns
 from sinkin_pipeline.jobs import build_payload
+from sinkin_pipeline.ranking import build
 from sinkin_pipeline.spec import SpecError, check_spec
 
 ROOT = Path(__file__).parent.parent
@@ -49,6 +50,7 @@ def tiling(monkeypatch, db_path):
     monkeypatch.setitem(FIELDS, "tiling", Field("tiling", "bool", default=False, help="seamless tiles"))
     conn = sqlite3.connect(db_path)
     conn.execute("alter table configs add column tiling integer")
+    build(conn)  # as a migration adding a setting column does: the ranking table gains it
     conn.commit()
     conn.close()
 
@@ -71,3 +73,32 @@ def test_a_field_added_to_fields_is_checked_stored_and_sent(tiling, db_path, mak
     sent = [json.loads(p)["tiling"] for (p,) in conn.execute("select raw_payload from jobs order by id")]
     conn.close()
     assert sent == [True, False]
+
+
+@pytest.mark.asyncio
+async def test_a_field_added_to_fields_is_shown_and_filtered_in_the_gallery_and_viewer(
+    tiling, db_path, make_run, fake_provider
+):
+    from sinkin_pipeline.serve import make_datasette
+    from sinkin_pipeline.worker import work
+
+    make_run(db_path, {"provider": "fake", "model_id": "m", "prompt": "p", "tiling": [True, False]})
+    work(db_path)
+    conn = sqlite3.connect(db_path)
+    by_tiling = dict(conn.execute("select tiling, image_id from image_table").fetchall())
+    conn.close()
+    assert set(by_tiling) == {0, 1}
+    ds = make_datasette(db_path, "127.0.0.1", 8001)
+    page = await ds.client.get("/-/sinkin/runs/1")
+    assert page.status_code == 200 and 'name="tiling"' in page.text  # a filter, with its counts
+    assert '<option value="1">1 (1)</option>' in page.text and '<option value="0">0 (1)</option>' in page.text
+    for value in (0, 1):
+        page = await ds.client.get("/-/sinkin/runs/1?tiling={}".format(value))
+        assert page.text.count('class="sk-tile"') == 1
+        assert 'data-id="{}"'.format(by_tiling[value]) in page.text
+        order = (await ds.client.get("/-/sinkin/runs/1/order.json?tiling={}".format(value))).json()
+        assert order["ids"] == [by_tiling[value]]
+    image = (await ds.client.get("/-/sinkin/images/{}.json".format(by_tiling[1]))).json()["image"]
+    assert ["tiling", 1] in image["settings"]  # the viewer's settings list
+    viewer = await ds.client.get("/-/sinkin/images/{}".format(by_tiling[1]))
+    assert viewer.status_code == 200 and "tiling" in viewer.text
