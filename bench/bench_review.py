@@ -154,7 +154,7 @@ def keypress_to_paint(db_path, samples=60):
     import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from sinkin_pipeline.serve import make_datasette
+    from datasette_sinkin.app import make_datasette
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -210,9 +210,9 @@ def keypress_to_paint(db_path, samples=60):
 
 def csv_ratios(db_path):
     """Seconds for Datasette's streamed CSV, `sinkin export` and `sqlite3 -csv` on the same rows."""
+    from datasette_sinkin.app import make_datasette
     from sinkin_pipeline.db import open_db
     from sinkin_pipeline.export import export_csv
-    from sinkin_pipeline.serve import make_datasette
 
     ds = make_datasette(db_path, "127.0.0.1", 8001)
     name = Path(db_path).stem
@@ -257,7 +257,7 @@ def csv_ratios(db_path):
 
 
 def measure(n, browser):
-    from sinkin_pipeline.serve import make_datasette
+    from datasette_sinkin.app import make_datasette
 
     db_path = build(n)
     ds = make_datasette(db_path, "127.0.0.1", 8001)

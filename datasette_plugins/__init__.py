@@ -81,13 +81,13 @@ def table_actions(datasette, database, table, request):
 
 
 @hookimpl
-def render_cell(value, column):
+def render_cell(value, column, datasette):
     """The ranking table's ``thumbnail`` (the preview's URL) as a lazily loaded picture linking to
     the viewer."""
     if column == "thumbnail":
         from .tablepages import thumbnail_cell
 
-        return thumbnail_cell(value)
+        return thumbnail_cell(value, datasette)
     return None
 
 

@@ -114,6 +114,17 @@ def allowed_hosts(host, port, allow_hosts=()):
     return list(dict.fromkeys(hosts))
 
 
+def _rebase_links(metadata, base_url):
+    """Rewrite the app links (``href="/-/…"``) of every ``description_html`` under ``base_url``:
+    Datasette does not template metadata, so the packaged links are adjusted here."""
+    prefix = 'href="{}/-/'.format(base_url.rstrip("/"))
+    for key, value in list(metadata.items()):
+        if key == "description_html" and isinstance(value, str):
+            metadata[key] = value.replace('href="/-/', prefix)
+        elif isinstance(value, dict):
+            _rebase_links(value, base_url)
+
+
 def make_datasette(
     db_path, host="127.0.0.1", port=8001, allow_hosts=(), token=None, warn=None, settings=None
 ):
@@ -133,6 +144,9 @@ def make_datasette(
     config = metadata.setdefault("plugins", {}).setdefault(PLUGIN_NAME, {})
     config["database"] = db_path.stem
     config["allowed_hosts"] = allowed_hosts(host, port, allow_hosts)
+    base_url = (settings or {}).get("base_url", "/")
+    if base_url != "/":  # metadata.yml's own links, written from the root, follow Datasette's base_url
+        _rebase_links(metadata, base_url)
     ds = Datasette(
         files=[str(db_path)],
         metadata=metadata,

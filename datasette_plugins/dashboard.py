@@ -156,7 +156,6 @@ async def dashboard_page(datasette, request):
     status = await _status(datasette)  # no database: appdb.guarded answers 503
     context = {
         "status_json": json_script(status),
-        "base": datasette.urls.path("/").rstrip("/"),
         "table_url": datasette.urls.table(database_name(datasette), "image_table"),
         "created": request.args.get("created"),
         "max_concurrency": MAX_CONCURRENCY,

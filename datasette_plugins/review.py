@@ -249,6 +249,14 @@ def image_info(db, image_id):
     return image
 
 
+def with_base(datasette, image):
+    """The image's file URLs under Datasette's base_url (image_info writes them from the root)."""
+    for key in ("full_url", "upscale_url_local"):
+        if image.get(key):
+            image[key] = datasette.urls.path(image[key])
+    return image
+
+
 def order_window(db, run_id, state, around, span):
     order = ordered_ids(db, run_id, resolve(db, run_id, state))
     ids, offset, index = window(order, around, span)
@@ -316,6 +324,7 @@ async def image_view(datasette, request):
     image = await with_db(datasette, image_info, int(request.url_vars["image_id"]))
     if image is None:
         return error("image {} not found".format(request.url_vars["image_id"]), 404)
+    image = with_base(datasette, image)
     return ok({"image": blind_image(image) if hides(parse_state(request.args)["blind"], image) else image})
 
 
@@ -376,5 +385,5 @@ async def upscale_view(datasette, request):
         return error("SinkIn refused the upscale: {}".format(e), 502)
     except ProviderError as e:
         return error(str(e), 502)
-    image = await with_db(datasette, image_info, image_id)
+    image = with_base(datasette, await with_db(datasette, image_info, image_id))
     return ok({"image": blind_image(image) if hides(parse_state(request.args)["blind"], image) else image})

@@ -54,15 +54,17 @@ def facet_dedupe(datasette):
     return wrap
 
 
-def thumbnail_cell(value):
-    """The ranking table's ``thumbnail`` (the preview's URL): a lazily loaded picture that opens the
-    image in the viewer. None for any other value."""
+def thumbnail_cell(value, datasette=None):
+    """The ranking table's ``thumbnail`` (the preview's URL, stored without Datasette's base_url): a
+    lazily loaded picture that opens the image in the viewer, both under the base_url. None for any
+    other value."""
+    path = datasette.urls.path if datasette is not None else (lambda p: p)
     match = THUMB_URL.match(value) if isinstance(value, str) else None
     if not match:
         return None
     return Markup(
-        '<a class="sk-cell-view" href="/-/sinkin/images/{0}" title="Open image {0} in the viewer">'
+        '<a class="sk-cell-view" href="{2}" title="Open image {0} in the viewer">'
         '<img class="sk-cell-thumb" src="{1}" alt="image {0}" loading="lazy" width="96"></a>'.format(
-            match.group(1), escape(value)
+            match.group(1), escape(path(value)), escape(path("/-/sinkin/images/" + match.group(1)))
         )
     )

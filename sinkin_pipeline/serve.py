@@ -12,13 +12,6 @@ from .cli import cli, db_option, fail, opendb
 TOKEN_ENV = "SINKIN_SERVE_TOKEN"
 
 
-def make_datasette(db_path, host="127.0.0.1", port=8001, **kwargs):
-    """The configured Datasette for ``db_path`` (see ``datasette_sinkin.app.make_datasette``)."""
-    from datasette_sinkin.app import make_datasette as build
-
-    return build(db_path, host, port, **kwargs)
-
-
 def _url(host, port, path):
     if host in ("0.0.0.0", "::"):
         import socket
@@ -62,7 +55,7 @@ def serve(port, host, allow_hosts, open_browser, expose, db_path):
     """
     import uvicorn
 
-    from datasette_sinkin.app import is_loopback
+    from datasette_sinkin.app import is_loopback, make_datasette
     from datasette_sinkin.security import sign_in_token
 
     if not is_loopback(host) and not expose:

@@ -224,7 +224,7 @@ def browser():
         chromium.close()
 
 
-def serve_in_thread(db_path, wrap=None):
+def serve_in_thread(db_path, wrap=None, settings=None):
     """Serve the database with `sinkin serve`'s Datasette on 127.0.0.1 (uvicorn in a thread, a free
     port), its ASGI app passed through ``wrap`` if given. Returns ``(base_url, stop)``."""
     import socket
@@ -238,7 +238,7 @@ def serve_in_thread(db_path, wrap=None):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    ds = make_datasette(db_path, "127.0.0.1", port)
+    ds = make_datasette(db_path, "127.0.0.1", port, settings=settings)
     asgi = ds.app() if wrap is None else wrap(ds.app())
     server = uvicorn.Server(
         uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="off")

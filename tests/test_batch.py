@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
+from datasette_sinkin.app import make_datasette
 from sinkin_pipeline.db import open_db
 from sinkin_pipeline.remix import a1111_parameters, image_config, image_spec
-from sinkin_pipeline.serve import make_datasette
 from sinkin_pipeline.worker import work
 
 

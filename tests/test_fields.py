@@ -79,7 +79,7 @@ def test_a_field_added_to_fields_is_checked_stored_and_sent(tiling, db_path, mak
 async def test_a_field_added_to_fields_is_shown_and_filtered_in_the_gallery_and_viewer(
     tiling, db_path, make_run, fake_provider
 ):
-    from sinkin_pipeline.serve import make_datasette
+    from datasette_sinkin.app import make_datasette
     from sinkin_pipeline.worker import work
 
     make_run(db_path, {"provider": "fake", "model_id": "m", "prompt": "p", "tiling": [True, False]})

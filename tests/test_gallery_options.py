@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from test_runform_options import local_provider  # noqa: F401  (a fixture)
 
+from datasette_sinkin.app import make_datasette
 from sinkin_pipeline.scoring import score_image
-from sinkin_pipeline.serve import make_datasette
 from sinkin_pipeline.worker import work
 
 

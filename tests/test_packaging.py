@@ -85,7 +85,7 @@ def test_wheel_contents_and_a_plain_install_from_another_folder(tmp_path):
         [
             sys.executable,
             "-c",
-            "from sinkin_pipeline.serve import make_datasette; import asyncio\n"
+            "from datasette_sinkin.app import make_datasette; import asyncio\n"
             "ds = make_datasette('x.db')\n"
             "r = asyncio.run(ds.client.get('/x/image_table'))\n"
             "print(r.status_code)",

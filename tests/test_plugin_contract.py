@@ -207,7 +207,7 @@ def test_the_cli_lists_upscalers_and_takes_their_declared_options(db_path, make_
 
 @pytest.mark.asyncio
 async def test_the_viewer_offers_the_upscalers_of_the_runs_provider(db_path, make_run, bytes_plugin):
-    from sinkin_pipeline.serve import make_datasette
+    from datasette_sinkin.app import make_datasette
 
     make_run(db_path, {"provider": "bytes", "model_id": "m", "prompt": "a fox"})
     make_run(

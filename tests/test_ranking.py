@@ -6,11 +6,11 @@ import sqlite3
 
 import pytest
 
+from datasette_sinkin.app import make_datasette
 from sinkin_pipeline.db import open_db
 from sinkin_pipeline.migrations import IMAGE_TABLE_SQL
 from sinkin_pipeline.ranking import recount
 from sinkin_pipeline.scoring import score_image
-from sinkin_pipeline.serve import make_datasette
 from sinkin_pipeline.upscaling import upscale_image
 from sinkin_pipeline.worker import work
 

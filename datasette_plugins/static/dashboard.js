@@ -4,10 +4,9 @@
    ever parsed as HTML. The tables are rebuilt on each poll; the focused button keeps the focus. */
 (function () {
   "use strict";
-  const $ = (selector) => document.querySelector(selector);
+  const { $, plural, send, url } = window.SK;  // sinkin.js: one set of helpers; url() honours base_url
   const root = $(".sk-dash");
   if (!root) return;
-  const base = root.dataset.base || "";
   const JOB = JSON.parse(root.dataset.jobStates);  // the job states, from the server (JobStatus)
   const tableUrl = root.dataset.tableUrl;
   let status = JSON.parse($("#sinkin-status-data").textContent);
@@ -32,7 +31,6 @@
     return node;
   }
 
-  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const creditText = (x, estimate) => window.creditText(x, estimate);  // sinkin.js: "1 credit", "~0.67 credits"
   const credits = (x) => (Math.round(Number(x || 0) * 100) / 100).toLocaleString("en-US", { maximumFractionDigits: 2 });
   const notify = (message, kind) => {
@@ -80,7 +78,7 @@
       const total = (run.inference_jobs || 0) - cancelled;
       const problems = (run.failed || 0) + (run.interrupted || 0);
       return el("tr", { dataset: { runId: run.run_id } },
-        el("td", {}, el("a", { href: `${base}/-/sinkin/runs/${run.run_id}` }, run.name || `run ${run.run_id}`),
+        el("td", {}, el("a", { href: url(`/-/sinkin/runs/${run.run_id}`) }, run.name || `run ${run.run_id}`),
           el("div", { class: "sk-hint" }, `#${run.run_id} · ${(run.created_at || "").slice(0, 16).replace("T", " ")}`)),
         el("td", {}, run.provider),
         el("td", { class: "sk-progress-col" }, bar(finished, total, `run ${run.run_id} progress`),
@@ -93,10 +91,10 @@
         el("td", { class: "sk-num" + (problems ? " sk-bad" : "") }, problems),
         el("td", { class: "sk-num" }, credits(run.credits)),
         el("td", { class: "sk-links" },
-          el("a", { href: `${base}/-/sinkin/runs/${run.run_id}` }, "Gallery"), " · ",
-          el("a", { href: `${base}/-/sinkin/runs/${run.run_id}/insights`, title: "Which settings win, and how sure" }, "Insights"), " · ",
+          el("a", { href: url(`/-/sinkin/runs/${run.run_id}`) }, "Gallery"), " · ",
+          el("a", { href: url(`/-/sinkin/runs/${run.run_id}/insights`), title: "Which settings win, and how sure" }, "Insights"), " · ",
           el("a", { href: `${tableUrl}?run_id=${encodeURIComponent(run.run_id)}` }, "Rows"), " · ",
-          el("a", { href: `${base}/-/sinkin/new?from=${run.run_id}`, title: "Open this run in the form to change and queue it again" }, "Clone")),
+          el("a", { href: url(`/-/sinkin/new?from=${run.run_id}`), title: "Open this run in the form to change and queue it again" }, "Clone")),
         el("td", { class: "sk-actions" }, run.queued ? [
           el("button", { type: "button", class: "sk-button sk-small sk-front", dataset: { focus: `front-run-${run.run_id}` },
             title: `Run the ${plural(run.queued, "queued job")} of this run before every other queued job`,
@@ -113,7 +111,7 @@
     $("#sk-problems-section").hidden = !problems.length;
     $("#sk-problems").replaceChildren(...problems.map((job) => el("tr", { dataset: { jobId: job.id } },
       el("td", {}, `${job.id}${job.kind === "upscale" ? " (upscale)" : ""}`),
-      el("td", {}, el("a", { href: `${base}/-/sinkin/runs/${job.run_id}` }, job.run_name || `run ${job.run_id}`)),
+      el("td", {}, el("a", { href: url(`/-/sinkin/runs/${job.run_id}`) }, job.run_name || `run ${job.run_id}`)),
       el("td", {}, el("span", { class: `sk-status sk-${job.status}` }, job.status)),
       el("td", { class: "sk-message" }, job.error || "(no message)"),
       el("td", { class: "sk-actions" },
@@ -228,7 +226,7 @@
 
   async function refresh() {
     try {
-      const response = await fetch(`${base}/-/sinkin/status.json`, { credentials: "same-origin", cache: "no-store" });
+      const response = await fetch(url("/-/sinkin/status.json"), { credentials: "same-origin", cache: "no-store" });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body = await response.json();
       const was = runnerActive;
@@ -252,7 +250,6 @@
 
   /* -- actions ----------------------------------------------------------------------------------- */
 
-  const send = (path, data) => window.sendJSON(base + path, data);  // sinkin.js: CSRF header, {status, body}
 
   function scope() {
     const value = $("#sk-scope").value;

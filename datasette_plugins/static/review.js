@@ -4,7 +4,7 @@
    N after showing the estimate. Helpers from sinkin.js. */
 (function () {
   "use strict";
-  const {$, el, isTyping, plural, postJSON, toast, creditText} = window.SK;
+  const {$, el, isTyping, plural, postJSON, toast, creditText, url} = window.SK;
   const MAX_PICKED = 4;
   const dialogOpen = () => document.querySelector("dialog[open]");
 
@@ -63,7 +63,7 @@
     function compare() {
       if (picked.length < 2) { toast("Pick 2 to 4 images with x first", "info"); return; }
       multiBody.replaceChildren(...picked.map((id) => el("div", {class: "sk-pane"},
-        el("img", {src: `/-/sinkin/images/${id}/full`, alt: `image ${id}`, draggable: "false"}),
+        el("img", {src: url(`/-/sinkin/images/${id}/full`), alt: `image ${id}`, draggable: "false"}),
         el("span", {class: "sk-tag"}, `image ${id}`))));
       multiBody.style.setProperty("--sk-n", picked.length);
       setZoom(1, 50, 50);

@@ -2,8 +2,11 @@
    Datasette's own pages included:
    - the theme: the remembered light/dark choice is applied before the page paints, and a ◐ toggle
      is put in the header of every page;
-   - window.SK = {$, $$, el, plural, toast, send, postJSON, csrfToken, isTyping, creditText}, also
-     exposed as the older globals toast, sendJSON, postJSON, csrfToken and creditText. */
+   - window.SK = {$, $$, el, plural, toast, send, postJSON, getJSON, csrfToken, isTyping, creditText,
+     base, url}, also exposed as the older globals toast, sendJSON, postJSON, csrfToken and creditText;
+   - Datasette's base_url: SK.base is the path the server mounted the app under ("" at the root,
+     "/lab" with base_url /lab/), read from this script's own URL, which the server built with
+     it; SK.url("/-/sinkin/…") prefixes it, and send/postJSON/getJSON apply it to such paths. */
 (function () {
   "use strict";
   const THEME_KEY = "sinkin-theme";
@@ -13,6 +16,12 @@
     if (t === "light" || t === "dark") document.documentElement.setAttribute("data-theme", t);
   } catch (e) { /* private mode: follow the system */ }
   document.documentElement.classList.add("sk-js");
+
+  /* this script is served at <base>/-/static-plugins/<plugin>/sinkin.js: the base is what precedes */
+  const script = document.currentScript && document.currentScript.src;
+  const base = script ? new URL(script, location.href).pathname.split("/-/static-plugins/")[0] : "";
+  /* an app path ("/-/sinkin/runs/1") under the server's base_url; other URLs are left alone */
+  const url = (path) => (typeof path === "string" && path.startsWith("/-/") ? base + path : path);
 
   const $ = (selector, root) => (root || document).querySelector(selector);
   const $$ = (selector, root) => [...(root || document).querySelectorAll(selector)];
@@ -56,10 +65,10 @@
 
   /* POST JSON with the CSRF header; resolves to {status, body} and never throws (status 0 when
      the server did not answer). */
-  async function send(url, data) {
+  async function send(address, data) {
     let response;
     try {
-      response = await fetch(url, {
+      response = await fetch(url(address), {
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
         body: JSON.stringify(data || {}),
@@ -74,8 +83,8 @@
   }
 
   /* The same, resolving to the body of a success and throwing an Error with the server's message. */
-  async function postJSON(url, data) {
-    const {status, body} = await send(url, data);
+  async function postJSON(address, data) {
+    const {status, body} = await send(address, data);
     if (status < 200 || status >= 300 || body.ok === false) throw new Error(body.error || "HTTP " + status);
     return body;
   }
@@ -130,7 +139,7 @@
     for (const a of $$("table.rows-and-columns td.col-image_id a")) {
       const id = a.textContent.trim();
       if (!/^\d+$/.test(id)) continue;
-      a.href = `/-/sinkin/images/${id}`;
+      a.href = url(`/-/sinkin/images/${id}`);
       a.title = `Open image ${id} in the viewer`;
     }
   }
@@ -149,7 +158,17 @@
     linkRankingRows();
   });
 
-  window.SK = {$, $$, el, plural, toast, send, postJSON, csrfToken, isTyping, toggleTheme, creditText};
+  /* GET JSON (same origin), rejecting with the server's message on an error status */
+  async function getJSON(address) {
+    const response = await fetch(url(address), {credentials: "same-origin"});
+    let body;
+    try { body = await response.json(); } catch (e) { body = {ok: false, error: "HTTP " + response.status}; }
+    if (!response.ok || body.ok === false) throw new Error(body.error || "HTTP " + response.status);
+    return body;
+  }
+
+  window.SK = {$, $$, el, plural, toast, send, postJSON, getJSON, csrfToken, isTyping, toggleTheme, creditText,
+               base, url};
   window.toast = toast;
   window.creditText = creditText;
   window.sendJSON = send;
