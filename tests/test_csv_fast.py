@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from datasette_sinkin import csvfast
-from sinkin_pipeline.serve import make_datasette
+from datasette_sinkin.app import make_datasette
 from sinkin_pipeline.worker import work
 
 TRICKY = [
