@@ -27,7 +27,7 @@ def _axes(data, args):
 
 def _grid(db, run_id, args):
     from sinkin_pipeline.grid import grid
-    from sinkin_pipeline.insights import load
+    from sinkin_pipeline.rundata import load
 
     data = load(db, [run_id])
     x, y, z = _axes(data, args)
@@ -50,7 +50,7 @@ def _png(db, run_id, args):
 
 
 async def _load(datasette, request, fn):
-    from sinkin_pipeline.insights import InsightsError
+    from sinkin_pipeline.rundata import InsightsError
 
     run_id = int(request.url_vars["run_id"])
     try:

@@ -2,7 +2,7 @@
 down, one page per Z value; a cell holds every image of its combination side by side (several
 seeds, or whatever else varies), so each image of the run appears on exactly one Z page."""
 
-from .insights import InsightsError, RunData, sort_key
+from .rundata import InsightsError, RunData, sort_key
 from .varying import format_value
 
 #: images on one Z page beyond which the default axes add a Z, and a page shows only the first

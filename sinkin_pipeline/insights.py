@@ -5,245 +5,16 @@ ranked by the share of score variance they explain, and two-axis heatmaps.
 The axes are the config columns of :data:`sinkin_pipeline.varying.VARYING_COLUMNS` (the SinkIn
 fields of :mod:`sinkin_pipeline.fields`, and the init image) that take more than one value, so
 a new field appears here without code changes. The statistics work on the images grouped in SQL
-by their settings and image index (:func:`load_groups`), so a run of 100,000 images is one pass. Means are arithmetic means of the
-scores (1-10); with ``normalize="prompt"`` each score is first taken as its deviation from the
+by their settings and image index (:func:`sinkin_pipeline.rundata.load_groups`: one pass, cached,
+patched when scores change), so a run of 100,000 images is one pass. Means are arithmetic means of
+the scores (1-10); with ``normalize="prompt"`` each score is first taken as its deviation from the
 mean score of its prompt (some prompts are simply easier).
 """
 
-import os
-import re
-import sqlite3
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
-
-from .fields import FIELDS
-from .queue import JobStatus
+from .rundata import Groups, InsightsError, load_groups, sort_key
 from .stats import mean_ci, mean_ci_of
-from .varying import VARYING_COLUMNS
 
 NORMALIZE = ("prompt",)
-#: loaded runs kept in memory (a server answers again at once until a run's images, scores or
-#: configs change: ``run_stats`` counters, bumped by triggers whichever process writes)
-CACHE_SIZE = 8
-_cache = OrderedDict()
-_lock = threading.Lock()
-
-
-class InsightsError(ValueError):
-    """A request that cannot be answered (unknown axis, bad option); nothing was read."""
-
-
-@dataclass
-class Groups:
-    """A set of runs' images grouped by their varying settings and image index (one SQL pass):
-    ``rows`` holds ``(values, prompt, image_index, images, rated, total, total_sq, seconds, timed)``
-    with ``values`` a tuple in ``axes`` order."""
-
-    run_ids: list
-    runs: list
-    axes: list
-    constants: dict
-    rows: list
-
-    @property
-    def image_count(self):
-        return sum(r[3] for r in self.rows)
-
-
-@dataclass
-class RunData:
-    """One run's images per config, for grids: ``configs`` maps a config id to its varying
-    settings; ``images`` a config id to ``[(image_id, image_index, score)]`` by id."""
-
-    run_ids: list
-    axes: list
-    constants: dict
-    configs: dict
-    images: dict
-    runs: list = field(default_factory=list)
-
-    @property
-    def image_count(self):
-        return sum(len(v) for v in self.images.values())
-
-
-def _in(ids):
-    return ",".join("?" for _ in ids)
-
-
-def _value(name, value):
-    fld = FIELDS.get(name)
-    if fld is not None and fld.kind == "bool" and value is not None:
-        return bool(value)
-    return value
-
-
-def sort_key(value):
-    """Numbers ascending, then text, then None (no value)."""
-    if value is None:
-        return (2, 0, "")
-    if isinstance(value, (int, float)):
-        return (0, value, "")
-    return (1, 0, str(value))
-
-
-_OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _column_sql(name, alias=""):
-    """The SQL for setting ``name``: a configs column, or a provider-declared option read from the
-    ``provider_options`` JSON (names are checked identifiers, see :func:`_option_names`)."""
-    prefix = alias + "." if alias else ""
-    if name in VARYING_COLUMNS:
-        return prefix + name
-    return "json_extract({}provider_options, '$.{}')".format(prefix, name)
-
-
-def _option_names(db, run_ids, columns):
-    """The provider options set in the runs' configs (e.g. a1111's ``clip_skip``), sorted."""
-    if "provider_options" not in columns:
-        return []
-    names = db.execute(
-        "select distinct o.key from configs, json_each(configs.provider_options) o "
-        "where configs.run_id in ({}) and json_valid(configs.provider_options)".format(_in(run_ids)),
-        run_ids,
-    ).fetchall()
-    return sorted(
-        n for (n,) in names if isinstance(n, str) and _OPTION_NAME.match(n) and n not in VARYING_COLUMNS
-    )
-
-
-def _settings(db, run_ids):
-    """``(runs, axes, constants)``: the runs' names, the setting columns with more than one value
-    among their configs (one aggregate query) and the values of the others. LookupError for a
-    missing run."""
-    run_ids = sorted({int(r) for r in run_ids})
-    if not run_ids:
-        raise InsightsError("choose at least one run")
-    found = {
-        r[0]: r[1]
-        for r in db.execute("select id, name from runs where id in ({})".format(_in(run_ids)), run_ids)
-    }
-    missing = [r for r in run_ids if r not in found]
-    if missing:
-        raise LookupError("run {} not found".format(", ".join(map(str, missing))))
-    columns = {row[1] for row in db.execute("PRAGMA table_info(configs)")}
-    settings = [name for name in VARYING_COLUMNS if name in columns] + _option_names(db, run_ids, columns)
-    counts = db.execute(
-        "select {} from configs where run_id in ({})".format(
-            ", ".join(
-                "count(distinct {0}) + (count(*) > count({0}))".format(_column_sql(c)) for c in settings
-            ),
-            _in(run_ids),
-        ),
-        run_ids,
-    ).fetchone()
-    axes = [c for c, n in zip(settings, counts) if n > 1]
-    fixed = [c for c in settings if c not in axes]
-    first = db.execute(
-        "select {} from configs where run_id in ({}) limit 1".format(
-            ", ".join(_column_sql(c) for c in fixed) or "1", _in(run_ids)
-        ),
-        run_ids,
-    ).fetchone() or [None] * len(fixed)
-    constants = {c: _value(c, v) for c, v in zip(fixed, first)}
-    return [{"id": r, "name": found[r]} for r in run_ids], axes, constants
-
-
-SECONDS_SQL = """case when j.status = '{}' and j.started_at is not null and j.response_at is not null
-  then max(0, julianday(j.response_at) - julianday(j.started_at)) * 86400.0 / max(c.num_images, 1) end""".format(
-    JobStatus.SUCCEEDED
-)
-
-
-def _cache_key(db, kind, run_ids):
-    """What identifies the loaded data: the database file, the runs and their run_stats
-    counters; None when they cannot be read (no cache)."""
-    ids = sorted({int(r) for r in run_ids})
-    try:
-        counters = db.execute(
-            "select run_id, version, score_version, config_version from run_stats "
-            "where run_id in ({})".format(_in(ids)),
-            ids,
-        ).fetchall()
-        path = db.execute("PRAGMA database_list").fetchone()[2]
-        inode = os.stat(path).st_ino
-    except (sqlite3.Error, OSError, TypeError):
-        return None
-    if len(counters) != len(ids) or not ids:
-        return None
-    return (kind, path, inode, tuple(sorted(counters)))
-
-
-def cached(db, kind, run_ids, build):
-    """``build()``, or what it returned for the same runs while their counters stood still."""
-    key = _cache_key(db, kind, run_ids)
-    if key is not None:
-        with _lock:
-            if key in _cache:
-                _cache.move_to_end(key)
-                return _cache[key]
-    value = build()
-    if key is not None:
-        with _lock:
-            _cache[key] = value
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
-    return value
-
-
-def load_groups(db, run_ids) -> Groups:
-    """The runs' images grouped by varying settings and image index, with counts, score sums
-    and generation seconds (SinkIn's answer time of the job divided by its images). Cached
-    until the runs change."""
-    return cached(db, "groups", run_ids, lambda: _load_groups(db, run_ids))
-
-
-def _load_groups(db, run_ids) -> Groups:
-    runs, axes, constants = _settings(db, run_ids)
-    ids = [r["id"] for r in runs]
-    cols = [_column_sql(a, "c") for a in axes] + ["c.prompt", "i.image_index"]
-    sql = """select {cols}, count(*), count(i.score), total(i.score), total(i.score * i.score),
-                    total({secs}), count({secs})
-             from images i join configs c on c.id = i.config_id left join jobs j on j.id = i.job_id
-             where i.run_id in ({ids}) group by {cols}""".format(
-        cols=", ".join(cols), secs=SECONDS_SQL, ids=_in(ids)
-    )
-    k = len(axes)
-    rows = []
-    for r in db.execute(sql, ids):
-        values = tuple(_value(a, v) for a, v in zip(axes, r[:k]))
-        rows.append((values,) + tuple(r[k:]))
-    return Groups(run_ids=ids, runs=runs, axes=axes, constants=constants, rows=rows)
-
-
-def load(db, run_ids) -> RunData:
-    """Per config and per image, for grids (cached until the runs change). LookupError for a
-    missing run."""
-    return cached(db, "images", run_ids, lambda: _load(db, run_ids))
-
-
-def _load(db, run_ids) -> RunData:
-    runs, axes, constants = _settings(db, run_ids)
-    ids = [r["id"] for r in runs]
-    configs = {}
-    for row in db.execute(
-        "select id, {} from configs where run_id in ({})".format(
-            ", ".join(_column_sql(a) for a in axes + ["prompt"]), _in(ids)
-        ),
-        ids,
-    ):
-        configs[row[0]] = {a: _value(a, v) for a, v in zip(axes + ["prompt"], row[1:])}
-    images = {}
-    for image_id, config_id, index, score in db.execute(
-        "select id, config_id, image_index, score from images where run_id in ({}) order by id".format(
-            _in(ids)
-        ),
-        ids,
-    ):
-        images.setdefault(config_id, []).append((image_id, index, score))
-    return RunData(run_ids=ids, axes=axes, constants=constants, configs=configs, images=images, runs=runs)
 
 
 def scored_rows(groups: Groups, normalize=None):
@@ -481,7 +252,7 @@ def summary(result):
 
 def heatmap(db, groups: Groups, x, y, normalize=None):
     """Two axes crossed: per cell the images, rated, mean score and the best image (the highest
-    score, else the first image) — ``{"x", "y", "x_values", "y_values", "cells": [...]}``."""
+    score, the lowest id on ties; any image when none is rated) — ``{"x", "y", "x_values", "y_values", "cells": [...]}``."""
     for axis in (x, y):
         if axis not in groups.axes:
             raise InsightsError(
@@ -493,15 +264,19 @@ def heatmap(db, groups: Groups, x, y, normalize=None):
         raise InsightsError("choose two different settings for the heatmap")
     kx, ky = groups.axes.index(x), groups.axes.index(y)
     cells = {}
-    for r in scored_rows(groups, normalize):
-        c = cells.get((r[0][kx], r[0][ky]))
+    best = {}
+    for r, (image_id, score) in zip(scored_rows(groups, normalize), groups.best):
+        key = (r[0][kx], r[0][ky])
+        c = cells.get(key)
         if c is None:
-            c = cells[(r[0][kx], r[0][ky])] = [0, 0, 0.0, 0.0]
+            c = cells[key] = [0, 0, 0.0, 0.0]
         c[0] += r[2]
         c[1] += r[3]
         c[2] += r[4]
         c[3] += r[5]
-    best = cached(db, ("best", x, y), groups.run_ids, lambda: _best_images(db, groups.run_ids, x, y))
+        top = best.get(key)
+        if top is None or (score or 0, -image_id) > (top[1] or 0, -top[0]):
+            best[key] = (image_id, score)
     xs = sorted({k[0] for k in cells}, key=sort_key)
     ys = sorted({k[1] for k in cells}, key=sort_key)
     out = []
@@ -524,17 +299,3 @@ def heatmap(db, groups: Groups, x, y, normalize=None):
                 }
             )
     return {"x": x, "y": y, "x_values": xs, "y_values": ys, "cells": out}
-
-
-def _best_images(db, ids, x, y):
-    """(x value, y value) -> (id, score) of the highest-scored image (any image if none is)."""
-    best = {}
-    for xv, yv, image_id, score in db.execute(
-        """
-            select {x} as sk_x, {y} as sk_y, i.id, max(coalesce(i.score, 0)) from images i
-            join configs c on c.id = i.config_id where i.run_id in ({ids})
-            group by sk_x, sk_y""".format(x=_column_sql(x, "c"), y=_column_sql(y, "c"), ids=_in(ids)),
-        ids,
-    ):
-        best[(_value(x, xv), _value(y, yv))] = (image_id, score or None)
-    return best

@@ -127,7 +127,7 @@ async def test_missing_run_is_404(site):
 def test_a_page_over_the_limit_is_cut_with_a_note_and_defaults_add_a_z(site, monkeypatch):
     from sinkin_pipeline import grid as grid_module
     from sinkin_pipeline.db import open_db
-    from sinkin_pipeline.insights import load
+    from sinkin_pipeline.rundata import load
 
     _, db_path, run_id = site
     monkeypatch.setattr(grid_module, "PAGE_LIMIT", 10)

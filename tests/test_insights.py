@@ -201,3 +201,38 @@ def test_loaded_runs_are_cached_until_a_score_changes(planted):
     assert load_groups(db, [run_id]) is not first
     assert insights(db, run_id)["rated"] == 13
     assert invoke("score", image_id, score, "--db", db_path).exit_code == 0  # as planted again
+
+
+def test_a_score_change_patches_the_cached_groups_to_what_a_fresh_load_reads(planted, monkeypatch):
+    from sinkin_pipeline import rundata
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.insights import insights
+
+    db_path, run_id = planted
+    db = open_db(db_path)
+    before = insights(db, run_id)
+    first = rundata.load_groups(db, [run_id])
+    build = rundata._load_groups
+    rated = db.execute("select id, score from images where score is not null order by id").fetchall()
+    unrated = db.execute("select id from images where score is null order by id limit 1").fetchone()[0]
+    changes = [(rated[0][0], 1), (rated[1][0], None), (unrated, 10)]  # lower, clear, a new best
+
+    def refuse(*args):
+        raise AssertionError("a score change must patch the loaded groups, not read them again")
+
+    monkeypatch.setattr(rundata, "_load_groups", refuse)
+    try:
+        for image_id, score in changes:
+            args = ["score", image_id, score or "clear"]
+            assert invoke(*args, "--db", db_path).exit_code == 0
+        patched = rundata.load_groups(db, [run_id])
+        assert patched is not first
+    finally:
+        monkeypatch.setattr(rundata, "_load_groups", build)
+    fresh = build(db, [run_id])
+    assert sorted(zip(patched.rows, patched.best)) == sorted(zip(fresh.rows, fresh.best))
+    assert insights(db, run_id) != before
+    for image_id, score in rated[:2]:  # as planted again
+        assert invoke("score", image_id, score, "--db", db_path).exit_code == 0
+    assert invoke("score", unrated, "clear", "--db", db_path).exit_code == 0
+    assert insights(db, run_id) == before

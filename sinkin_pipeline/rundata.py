@@ -1,0 +1,396 @@
+"""Loading a set of runs' images for insights and grids, and keeping them in memory.
+
+The settings that vary are the config columns of :data:`sinkin_pipeline.varying.VARYING_COLUMNS`
+(the SinkIn fields of :mod:`sinkin_pipeline.fields`, and the init image) and the provider options
+stored in ``configs.provider_options`` that take more than one value (one scan of the configs).
+
+:func:`load_groups` reads the images grouped by those settings, prompt and image index in one SQL
+pass over the lean ``image_table`` (the trigger-kept copy of every image with its settings and
+score), with counts, score sums, generation seconds and the best image of each group. It is
+cached per database and runs until their ``run_stats`` counters move (bumped by triggers, whichever
+process writes). When only scores moved (a user scored an image, then came back), the cached
+groups are *patched*: the runs' current scores are read from a covering index and compared with
+the scores the groups were built from, and only the groups of the changed images are updated.
+"""
+
+import os
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from .fields import FIELDS
+from .queue import JobStatus
+from .varying import VARYING_COLUMNS
+
+#: loaded runs kept in memory (per kind of data, database and set of runs)
+CACHE_SIZE = 8
+_cache: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+#: best-image keys pack (score, image id) in one integer: image ids stay below this
+ID_SPAN = 1 << 40
+
+
+class InsightsError(ValueError):
+    """A request that cannot be answered (unknown axis, bad option); nothing was read."""
+
+
+@dataclass
+class Groups:
+    """A set of runs' images grouped by their varying settings and image index (one SQL pass):
+    ``rows`` holds ``(values, prompt, image_index, images, rated, total, total_sq, seconds, timed)``
+    with ``values`` a tuple in ``axes`` order; ``best`` per row the ``(image_id, score)`` of its
+    highest-scored image (the lowest id on ties; score None when none is rated). ``members``
+    (per row ``"id:score,…"``, as read) and ``scores`` (image id → score of the rated images)
+    are what a later score change is compared with."""
+
+    run_ids: list
+    runs: list
+    axes: list
+    constants: dict
+    rows: list
+    best: list = field(default_factory=list)
+    members: list = field(default_factory=list, repr=False)
+    scores: dict | None = field(default=None, repr=False)
+    _row_of: dict | None = field(default=None, repr=False)
+
+    @property
+    def image_count(self):
+        return sum(r[3] for r in self.rows)
+
+    def row_of(self) -> dict:
+        """Image id → row number (parsed from ``members`` on first use, then shared by the
+        patched copies: the grouping does not change with scores)."""
+        if self._row_of is None:
+            row_of, scores = {}, {}
+            for n, text in enumerate(self.members):
+                for item in (text or "").split(","):
+                    if not item:
+                        continue
+                    image_id, _, score = item.partition(":")
+                    row_of[int(image_id)] = n
+                    if score:
+                        scores[int(image_id)] = int(float(score))
+            self._row_of = row_of
+            if self.scores is None:
+                self.scores = scores
+        return self._row_of
+
+
+@dataclass
+class RunData:
+    """One run's images per config, for grids: ``configs`` maps a config id to its varying
+    settings; ``images`` a config id to ``[(image_id, image_index, score)]`` by id."""
+
+    run_ids: list
+    axes: list
+    constants: dict
+    configs: dict
+    images: dict
+    runs: list = field(default_factory=list)
+
+    @property
+    def image_count(self):
+        return sum(len(v) for v in self.images.values())
+
+
+def _in(ids):
+    return ",".join("?" for _ in ids)
+
+
+def _value(name, value):
+    fld = FIELDS.get(name)
+    if fld is not None and fld.kind == "bool" and value is not None:
+        return bool(value)
+    return value
+
+
+def sort_key(value):
+    """Numbers ascending, then text, then None (no value)."""
+    if value is None:
+        return (2, 0, "")
+    if isinstance(value, (int, float)):
+        return (0, value, "")
+    return (1, 0, str(value))
+
+
+_OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def column_sql(name, alias=""):
+    """The SQL for setting ``name``: a configs column, or a provider-declared option read from the
+    ``provider_options`` JSON (names are checked identifiers, see :func:`_option_names`)."""
+    prefix = alias + "." if alias else ""
+    if name in VARYING_COLUMNS:
+        return prefix + name
+    return "json_extract({}provider_options, '$.{}')".format(prefix, name)
+
+
+def _option_names(db, run_ids, columns):
+    """The provider options set in the runs' configs (e.g. a1111's ``clip_skip``), sorted."""
+    if "provider_options" not in columns:
+        return []
+    names = db.execute(
+        "select distinct o.key from configs, json_each(configs.provider_options) o "
+        "where configs.run_id in ({}) and json_valid(configs.provider_options)".format(_in(run_ids)),
+        run_ids,
+    ).fetchall()
+    return sorted(
+        n for (n,) in names if isinstance(n, str) and _OPTION_NAME.match(n) and n not in VARYING_COLUMNS
+    )
+
+
+def settings(db, run_ids):
+    """``(runs, axes, constants)``: the runs' names, the setting columns with more than one value
+    among their configs and the values of the others: the first config's values, then one scan for
+    which columns differ from them anywhere (and whether any provider option is set, which takes
+    two more). LookupError for a missing run."""
+    run_ids = sorted({int(r) for r in run_ids})
+    if not run_ids:
+        raise InsightsError("choose at least one run")
+    found = {
+        r[0]: r[1]
+        for r in db.execute("select id, name from runs where id in ({})".format(_in(run_ids)), run_ids)
+    }
+    missing = [r for r in run_ids if r not in found]
+    if missing:
+        raise LookupError("run {} not found".format(", ".join(map(str, missing))))
+    columns = {row[1] for row in db.execute("PRAGMA table_info(configs)")}
+    names = [name for name in VARYING_COLUMNS if name in columns]
+    options = "provider_options" in columns
+    first = db.execute(
+        "select {} from configs where run_id in ({}) limit 1".format(", ".join(names), _in(run_ids)),
+        run_ids,
+    ).fetchone()
+    if first is None:
+        return [{"id": r, "name": found[r]} for r in run_ids], [], {c: None for c in names}
+    has_options = "max(provider_options is not null and provider_options not in ('', '{}'))"
+    differs = db.execute(
+        "select {}, {} from configs where run_id in ({})".format(
+            ", ".join("max({} is not ?)".format(c) for c in names),
+            has_options if options else "0",
+            _in(run_ids),
+        ),
+        list(first) + run_ids,
+    ).fetchone()
+    differs, has_options = list(differs[:-1]), differs[-1]
+    if has_options:  # provider options (e.g. a1111's clip_skip): a second scan for their values
+        more = _option_names(db, run_ids, columns)
+        values = db.execute(
+            "select {} from configs where run_id in ({}) limit 1".format(
+                ", ".join(column_sql(c) for c in more) or "1", _in(run_ids)
+            ),
+            run_ids,
+        ).fetchone()[: len(more)]
+        if more:
+            differs += db.execute(
+                "select {} from configs where run_id in ({})".format(
+                    ", ".join("max({} is not ?)".format(column_sql(c)) for c in more), _in(run_ids)
+                ),
+                list(values) + run_ids,
+            ).fetchone()
+        names, first = names + more, tuple(first) + tuple(values)
+    axes = [c for c, d in zip(names, differs) if d]
+    constants = {c: _value(c, v) for c, v in zip(names, first) if c not in axes}
+    return [{"id": r, "name": found[r]} for r in run_ids], axes, constants
+
+
+#: SinkIn's answer time of a job divided by its images (``j`` the job, ``t`` the image's row)
+SECONDS_SQL = """case when j.status = '{}' and j.started_at is not null and j.response_at is not null
+  then max(0, julianday(j.response_at) - julianday(j.started_at)) * 86400.0 / max(t.num_images, 1) end""".format(
+    JobStatus.SUCCEEDED
+)
+
+
+def _counters(db, ids):
+    """The runs' ``run_stats`` counters, ``((run_id, version, score_version, config_version), …)``,
+    or None when they cannot be read."""
+    try:
+        counters = db.execute(
+            "select run_id, version, score_version, config_version from run_stats "
+            "where run_id in ({})".format(_in(ids)),
+            ids,
+        ).fetchall()
+    except sqlite3.Error:
+        return None
+    if len(counters) != len(ids) or not ids:
+        return None
+    return tuple(sorted(tuple(c) for c in counters))
+
+
+def _cache_key(db, kind, ids):
+    """What identifies loaded data apart from the counters: the kind, the database file (path
+    and inode) and the runs; None when they cannot be read (no cache)."""
+    try:
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        inode = os.stat(path).st_ino
+    except (sqlite3.Error, OSError, TypeError):
+        return None
+    return (kind, path, inode, tuple(ids))
+
+
+def _scores_only(old, new):
+    """Whether only score counters moved between two counter tuples."""
+    return len(old) == len(new) and all(
+        a[0] == b[0] and a[1] == b[1] and a[3] == b[3] for a, b in zip(old, new)
+    )
+
+
+def cached(db, kind, run_ids, build, patch=None):
+    """``build()``, or what it returned for the same runs while their counters stood still; when
+    only their scores moved, ``patch(old)`` (None: build again)."""
+    ids = sorted({int(r) for r in run_ids})
+    key = _cache_key(db, kind, ids)
+    counters = _counters(db, ids) if key is not None else None
+    if counters is None:
+        return build()
+    with _lock:
+        entry = _cache.get(key)
+        if entry is not None:
+            _cache.move_to_end(key)
+    value = None
+    if entry is not None:
+        if entry[0] == counters:
+            return entry[1]
+        if patch is not None and _scores_only(entry[0], counters):
+            value = patch(entry[1])
+    if value is None:
+        value = build()
+    with _lock:
+        # labelled with the counters read before the data: a write in between only means one
+        # more (idempotent) patch or build next time
+        _cache[key] = (counters, value)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def load_groups(db, run_ids) -> Groups:
+    """The runs' images grouped by varying settings and image index, with counts, score sums,
+    generation seconds (SinkIn's answer time of the job divided by its images) and the best image
+    of each group. Cached until the runs change; patched when only scores changed."""
+    return cached(
+        db, "groups", run_ids, lambda: _load_groups(db, run_ids), lambda old: _patch_groups(db, old)
+    )
+
+
+def _load_groups(db, run_ids) -> Groups:
+    runs, axes, constants = settings(db, run_ids)
+    ids = [r["id"] for r in runs]
+    lean = {row[1] for row in db.execute("PRAGMA table_info(image_table)")}
+    need_config = any(a not in lean for a in axes)
+    cols = [column_sql(a, "t" if a in lean else "c") for a in axes] + ["t.prompt", "i.image_index"]
+    sql = """select {cols}, count(*), count(t.score), total(t.score), total(t.score * t.score),
+                    total({secs}), count({secs}), max(coalesce(t.score, 0) * {span} - t.image_id),
+                    group_concat(t.image_id || ':' || coalesce(t.score, ''))
+             from image_table t
+             join images i indexed by idx_images_job_id_image_index
+               on i.job_id = t.job_id and i.id = t.image_id
+             {configs} left join jobs j on j.id = t.job_id
+             where t.run_id in ({ids}) group by {cols}""".format(
+        cols=", ".join(cols),
+        secs=SECONDS_SQL,
+        span=ID_SPAN,
+        ids=_in(ids),
+        configs="join configs c on c.id = t.config_id" if need_config else "",
+    )
+    k = len(axes)
+    rows, best, members = [], [], []
+    for r in db.execute(sql, ids):
+        values = tuple(_value(a, v) for a, v in zip(axes, r[:k]))
+        rows.append((values,) + tuple(r[k : k + 8]))
+        best.append(_unpack(r[k + 8]))
+        members.append(r[k + 9])
+    return Groups(
+        run_ids=ids, runs=runs, axes=axes, constants=constants, rows=rows, best=best, members=members
+    )
+
+
+def _unpack(packed):
+    """``(image_id, score or None)`` from ``score * ID_SPAN - image_id``."""
+    score = -(-packed // ID_SPAN)
+    return score * ID_SPAN - packed, (score or None)
+
+
+def _patch_groups(db, old: Groups):
+    """``old`` with the runs' current scores (None when an image is not one of its groups'):
+    one read of the scores through a covering index, then only the changed groups are updated."""
+    row_of = old.row_of()
+    before = old.scores or {}
+    now = dict(
+        db.execute(
+            "select image_id, score from image_table where run_id in ({}) and score is not null".format(
+                _in(old.run_ids)
+            ),
+            old.run_ids,
+        ).fetchall()
+    )
+    changed = [i for i, s in now.items() if before.get(i) != s]
+    changed += [i for i in before if i not in now]
+    if any(i not in row_of for i in changed):
+        return None
+    rows = list(old.rows)
+    best = list(old.best)
+    touched = set()
+    for image_id in changed:
+        n = row_of[image_id]
+        was, score = before.get(image_id), now.get(image_id)
+        r = rows[n]
+        rows[n] = (
+            r[:4]
+            + (
+                r[4] + (score is not None) - (was is not None),
+                r[5] + (score or 0) - (was or 0),
+                r[6] + (score or 0) ** 2 - (was or 0) ** 2,
+            )
+            + r[7:]
+        )
+        touched.add(n)
+    if touched:
+        ids_of: dict = {}
+        for image_id, n in row_of.items():
+            if n in touched:
+                ids_of.setdefault(n, []).append(image_id)
+        for n, members in ids_of.items():
+            top = max(members, key=lambda i: (now.get(i) or 0, -i))
+            best[n] = (top, now.get(top))
+    return Groups(
+        run_ids=old.run_ids,
+        runs=old.runs,
+        axes=old.axes,
+        constants=old.constants,
+        rows=rows,
+        best=best,
+        members=old.members,
+        scores=now,
+        _row_of=row_of,
+    )
+
+
+def load(db, run_ids) -> RunData:
+    """Per config and per image, for grids (cached until the runs change). LookupError for a
+    missing run."""
+    return cached(db, "images", run_ids, lambda: _load(db, run_ids))
+
+
+def _load(db, run_ids) -> RunData:
+    runs, axes, constants = settings(db, run_ids)
+    ids = [r["id"] for r in runs]
+    configs = {}
+    for row in db.execute(
+        "select id, {} from configs where run_id in ({})".format(
+            ", ".join(column_sql(a) for a in axes + ["prompt"]), _in(ids)
+        ),
+        ids,
+    ):
+        configs[row[0]] = {a: _value(a, v) for a, v in zip(axes + ["prompt"], row[1:])}
+    images = {}
+    for image_id, config_id, index, score in db.execute(
+        "select id, config_id, image_index, score from images where run_id in ({}) order by id".format(
+            _in(ids)
+        ),
+        ids,
+    ):
+        images.setdefault(config_id, []).append((image_id, index, score))
+    return RunData(run_ids=ids, axes=axes, constants=constants, configs=configs, images=images, runs=runs)
