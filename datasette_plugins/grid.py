@@ -6,8 +6,9 @@ write path of its own."""
 import re
 
 from datasette import Response
+from datasette.utils.asgi import BadRequest, NotFound
 
-from .appdb import NoDatabase, error, json_script, with_db
+from .appdb import json_script, url_id, with_db
 
 
 def routes():
@@ -26,12 +27,11 @@ def _axes(data, args):
 
 
 def _grid(db, run_id, args):
-    from sinkin_pipeline.grid import grid
-    from sinkin_pipeline.rundata import load
+    from sinkin_pipeline.grid import grid, meta
 
-    data = load(db, [run_id])
+    data = meta(db, run_id)
     x, y, z = _axes(data, args)
-    result = grid(data, x, y, z, args.get("zpage") or 1)
+    result = grid(db, data, x, y, z, args.get("zpage") or 1)
     result["axes"] = data.axes
     result["run"] = data.runs[0]
     result["images"] = data.image_count
@@ -50,15 +50,17 @@ def _png(db, run_id, args):
 
 
 async def _load(datasette, request, fn):
+    """``fn``'s result; bad axes are Datasette's BadRequest, a missing run its NotFound (rendered by
+    ``appdb.guarded``: JSON on ``.json`` paths, Datasette's error page otherwise)."""
     from sinkin_pipeline.rundata import InsightsError
 
-    run_id = int(request.url_vars["run_id"])
+    run_id = url_id(request, "run_id")
     try:
-        return await with_db(datasette, fn, run_id, request.args), None
+        return await with_db(datasette, fn, run_id, request.args)
     except InsightsError as e:
-        return None, error(str(e), 400)
-    except (LookupError, NoDatabase) as e:
-        return None, error(e.args[0] if e.args else str(e), 404)
+        raise BadRequest(str(e))
+    except LookupError as e:
+        raise NotFound(e.args[0] if e.args else str(e))
 
 
 def _query(result, **changes):
@@ -71,14 +73,54 @@ def _query(result, **changes):
     return urlencode(params)
 
 
+def cells_html(result, images_path, viewer_query):
+    """Each cell's images as HTML, ``[[Markup] per x value] per y value``: a link to the viewer with
+    the thumbnail and the score badge. Written here rather than in the template: a page holds up to
+    PAGE_LIMIT images and a template loop costs about ten times as much per image."""
+    from html import escape
+
+    from markupsafe import Markup
+
+    query = escape(viewer_query)
+    captions: dict = {}
+    out = []
+    for j, row in enumerate(result["rows"]):
+        html_row = []
+        for cell in row:
+            parts = []
+            for img in cell:
+                caption = img["caption"]
+                if caption not in captions:
+                    text = escape(caption)
+                    captions[caption] = (" · " + text, ", " + text) if caption else ("", "")
+                title, alt = captions[caption]
+                score = img["score"]
+                parts.append(
+                    '<a class="sk-gimg" href="{p}{id}?{q}" data-id="{id}" data-row="{j}" tabindex="-1" '
+                    'title="image {id}{title}"><img src="{p}{id}/thumb" alt="image {id}{alt}" '
+                    'loading="lazy" width="96" height="96"><span class="sk-badge{unscored}" data-score>'
+                    "{score}</span></a>".format(
+                        p=images_path,
+                        id=int(img["id"]),
+                        q=query,
+                        j=j,
+                        title=title,
+                        alt=alt,
+                        unscored=" sk-unscored" if score is None else "",
+                        score="–" if score is None else int(score),
+                    )
+                )
+            html_row.append(Markup("".join(parts) or '<span class="sk-void">–</span>'))
+        out.append(html_row)
+    return out
+
+
 async def grid_page(datasette, request):
     from urllib.parse import urlencode
 
     from sinkin_pipeline.varying import format_value
 
-    result, failed = await _load(datasette, request, _grid)
-    if failed:
-        return failed
+    result = await _load(datasette, request, _grid)
     run_id = result["run"]["id"]
     base = "/-/sinkin/runs/{}".format(run_id)
 
@@ -97,7 +139,11 @@ async def grid_page(datasette, request):
         "pages": pages,
         "png_href": datasette.urls.path(base + "/grid.png") + "?" + _query(result, zpage=result["z_page"]),
         # the viewer opened from here comes back here (Esc): same axes, same Z page, same image
-        "viewer_query": urlencode({"grid": _query(result, zpage=result["z_page"])}),
+        "cells": cells_html(
+            result,
+            datasette.urls.path("/-/sinkin/images/"),
+            urlencode({"grid": _query(result, zpage=result["z_page"])}),
+        ),
         "boot": json_script(
             {
                 "run_id": run_id,
@@ -114,10 +160,7 @@ async def grid_page(datasette, request):
 
 
 async def grid_png(datasette, request):
-    loaded, failed = await _load(datasette, request, _png)
-    if failed:
-        return failed
-    result, data = loaded
+    result, data = await _load(datasette, request, _png)
     name = "-".join(
         ["run", str(result["run"]["id"]), "grid"] + [a for a in (result["x"], result["y"], result["z"]) if a]
     )

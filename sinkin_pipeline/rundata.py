@@ -78,23 +78,6 @@ class Groups:
         return self._row_of
 
 
-@dataclass
-class RunData:
-    """One run's images per config, for grids: ``configs`` maps a config id to its varying
-    settings; ``images`` a config id to ``[(image_id, image_index, score)]`` by id."""
-
-    run_ids: list
-    axes: list
-    constants: dict
-    configs: dict
-    images: dict
-    runs: list = field(default_factory=list)
-
-    @property
-    def image_count(self):
-        return sum(len(v) for v in self.images.values())
-
-
 def _in(ids):
     return ",".join("?" for _ in ids)
 
@@ -366,31 +349,3 @@ def _patch_groups(db, old: Groups):
         scores=now,
         _row_of=row_of,
     )
-
-
-def load(db, run_ids) -> RunData:
-    """Per config and per image, for grids (cached until the runs change). LookupError for a
-    missing run."""
-    return cached(db, "images", run_ids, lambda: _load(db, run_ids))
-
-
-def _load(db, run_ids) -> RunData:
-    runs, axes, constants = settings(db, run_ids)
-    ids = [r["id"] for r in runs]
-    configs = {}
-    for row in db.execute(
-        "select id, {} from configs where run_id in ({})".format(
-            ", ".join(column_sql(a) for a in axes + ["prompt"]), _in(ids)
-        ),
-        ids,
-    ):
-        configs[row[0]] = {a: _value(a, v) for a, v in zip(axes + ["prompt"], row[1:])}
-    images = {}
-    for image_id, config_id, index, score in db.execute(
-        "select id, config_id, image_index, score from images where run_id in ({}) order by id".format(
-            _in(ids)
-        ),
-        ids,
-    ):
-        images.setdefault(config_id, []).append((image_id, index, score))
-    return RunData(run_ids=ids, axes=axes, constants=constants, configs=configs, images=images, runs=runs)

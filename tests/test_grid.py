@@ -3,6 +3,7 @@
 
 import re
 import sqlite3
+from html import unescape
 from io import BytesIO
 
 import pytest
@@ -114,7 +115,7 @@ async def test_bad_axes_get_a_readable_400(site, query, status, message):
     ds, _, run_id = site
     for path in ("/grid", "/grid.png"):
         response = await ds.client.get("/-/sinkin/runs/{}{}{}".format(run_id, path, query))
-        assert response.status_code == status and message in response.text
+        assert response.status_code == status and message in unescape(response.text)
 
 
 @pytest.mark.asyncio
@@ -127,12 +128,24 @@ async def test_missing_run_is_404(site):
 def test_a_page_over_the_limit_is_cut_with_a_note_and_defaults_add_a_z(site, monkeypatch):
     from sinkin_pipeline import grid as grid_module
     from sinkin_pipeline.db import open_db
-    from sinkin_pipeline.rundata import load
 
     _, db_path, run_id = site
     monkeypatch.setattr(grid_module, "PAGE_LIMIT", 10)
-    data = load(open_db(db_path), [run_id])
-    page = grid_module.grid(data, "scheduler", "seed")
+    db = open_db(db_path)
+    data = grid_module.meta(db, run_id)
+    page = grid_module.grid(db, data, "scheduler", "seed")
     assert (page["shown"], page["total"]) == (10, 18)
     assert sum(len(cell) for row in page["rows"] for cell in row) == 10
+    # the first 10 in page order: Y (seed), X (scheduler), then the rest (steps), index, id
+    conn = sqlite3.connect(db_path)
+    expected = [
+        r[0]
+        for r in conn.execute(
+            "select images.id from images join configs on configs.id = images.config_id "
+            "where images.run_id = ? order by seed, scheduler, steps, image_index, images.id limit 10",
+            [run_id],
+        )
+    ]
+    conn.close()
+    assert [image["id"] for row in page["rows"] for cell in row for image in cell] == expected
     assert grid_module.default_axes(data) == ("scheduler", "steps", "seed")
