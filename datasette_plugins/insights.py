@@ -5,8 +5,9 @@ same across runs (``/-/sinkin/insights?runs=1,3``). Read-only: the numbers come 
 from urllib.parse import urlencode
 
 from datasette import Response
+from datasette.utils.asgi import BadRequest, NotFound
 
-from .appdb import NoDatabase, error, ok, with_db
+from .appdb import ok, with_db
 
 MENU_LINKS = [{"href": "/-/sinkin/insights", "label": "What wins (insights)"}]
 
@@ -18,10 +19,6 @@ def routes():
         (r"^/-/sinkin/runs/(?P<run_id>\d+)/insights(?P<as_json>\.json)?$", run_insights),
         (r"^/-/sinkin/insights(?P<as_json>\.json)?$", runs_insights),
     ]
-
-
-class BadRequest(ValueError):
-    pass
 
 
 def parse_runs(text):
@@ -49,59 +46,51 @@ def parse_normalize(args):
 
 def page_data(db, run_ids, normalize, x=None, y=None):
     """The insights plus, when two axes vary, a heatmap (``x``/``y`` or the two top axes)."""
-    from sinkin_pipeline.insights import InsightsError, compute, heatmap, load_groups
+    from sinkin_pipeline.insights import compute, heatmap, load_groups
 
     data = load_groups(db, run_ids)
     result = compute(data, normalize)
-    result["suggestion"] = (
-        next_run(db, data, result if not normalize else None) if len(run_ids) == 1 else None
-    )
+    result["suggestion"] = next_run(db, data, result, normalize) if len(run_ids) == 1 else None
     result["heatmap"] = None
     if len(data.axes) >= 2:
         ranked = [a["axis"] for a in result["axes"]]
         x = x or next(a for a in ranked if a != y)
         y = y or next(a for a in ranked if a != x)
-        try:
-            result["heatmap"] = heatmap(db, data, x, y, normalize)
-        except InsightsError as e:
-            raise BadRequest(str(e))
+        result["heatmap"] = heatmap(db, data, x, y, normalize)
     return result
 
 
-def next_run(db, data, result):
-    """The suggested next run of a single run, or ``{"error"}`` when none can be made."""
+def next_run(db, data, result, normalize=None):
+    """The suggested next run of a single run, judged on the scores as the page shows them
+    (normalised or not), or ``{"error"}`` when none can be made."""
     from sinkin_pipeline.spec import SpecError
     from sinkin_pipeline.suggest import suggest
 
     try:
-        proposal = suggest(db, data.run_ids[0], data, result)
+        proposal = suggest(db, data.run_ids[0], data, result, normalize)
     except SpecError as e:
         return {"error": "no suggestion: " + "; ".join(e.problems)}
     return {k: proposal[k] for k in ("spec", "reasons", "yaml")}
 
 
 async def _answer(datasette, request, run_ids, single):
+    """The insights as JSON or as the page; bad input is Datasette's BadRequest/NotFound (rendered
+    as JSON on ``.json`` paths and as its error page otherwise, see ``appdb.guarded``)."""
+    from sinkin_pipeline.insights import InsightsError
+
+    normalize = parse_normalize(request.args)
+    x, y = request.args.get("x") or None, request.args.get("y") or None
     try:
-        normalize = parse_normalize(request.args)
-        x, y = request.args.get("x") or None, request.args.get("y") or None
         result = await with_db(datasette, page_data, run_ids, normalize, x, y)
-    except BadRequest as e:
-        return error(str(e), 400) if request.url_vars.get("as_json") else _html_error(str(e), 400)
+    except InsightsError as e:
+        raise BadRequest(str(e))
     except LookupError as e:
-        return error(e.args[0], 404) if request.url_vars.get("as_json") else _html_error(e.args[0], 404)
-    except NoDatabase as e:
-        return error(str(e), 404) if request.url_vars.get("as_json") else _html_error(str(e), 404)
+        raise NotFound(e.args[0] if e.args else str(e))
     if request.url_vars.get("as_json"):
         return ok(result)
     from .insights_page import render_page
 
     return await render_page(datasette, request, result, single)
-
-
-def _html_error(message, status):
-    from html import escape
-
-    return Response.html("<h1>Insights</h1><p>{}</p>".format(escape(message)), status=status)
 
 
 async def run_insights(datasette, request):
@@ -111,10 +100,7 @@ async def run_insights(datasette, request):
 async def runs_insights(datasette, request):
     if not request.args.get("runs") and not request.url_vars.get("as_json"):
         return await choose_runs(datasette, request)
-    try:
-        run_ids = parse_runs(",".join(request.args.getlist("runs")))
-    except BadRequest as e:
-        return error(str(e), 400) if request.url_vars.get("as_json") else _html_error(str(e), 400)
+    run_ids = parse_runs(",".join(request.args.getlist("runs")))
     return await _answer(datasette, request, run_ids, False)
 
 
@@ -126,10 +112,7 @@ async def choose_runs(datasette, request):
     """Without ``?runs=``: every run with its counts, to open one or compare several."""
     from sinkin_pipeline.runs import run_counts
 
-    try:
-        runs = await with_db(datasette, run_counts)
-    except NoDatabase as e:
-        return _html_error(str(e), 404)
+    runs = await with_db(datasette, run_counts)  # no database: appdb.guarded answers 503
     return Response.html(
         await datasette.render_template("sinkin_insights_runs.html", {"runs": runs}, request=request)
     )

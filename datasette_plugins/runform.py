@@ -22,6 +22,7 @@ import sqlite3
 import threading
 
 from datasette import Response
+from datasette.utils.asgi import BadRequest
 
 from .appdb import error, json_script, media_file, ok, rows, url_id, with_db
 from .formspec import (
@@ -60,7 +61,7 @@ def upload_limit():
 # -- the page ---------------------------------------------------------------------------------
 
 
-def _page_data(db, from_run, suggested=False, image_id=None):
+def _page_data(db, from_run, suggested=False, image_id=None, normalize=None):
     from sinkin_pipeline.models import catalogue_of, known_models, list_models
     from sinkin_pipeline.providers import get_providers
 
@@ -101,7 +102,7 @@ def _page_data(db, from_run, suggested=False, image_id=None):
             if suggested:  # "Queue this" on the insights page: the suggested next run
                 from sinkin_pipeline.suggest import suggest
 
-                proposal = suggest(db, from_run)
+                proposal = suggest(db, from_run, normalize=normalize)
                 spec, assets = proposal["spec"], proposal["init_asset_ids"]
             spec = spec if isinstance(spec, dict) else {}
             form = spec_to_form(spec, assets, _options_of(spec.get("provider") or run["provider"]))
@@ -162,12 +163,16 @@ async def form_page(datasette, request):
     from_run = request.args.get("from")
     from_run = int(from_run) if from_run and from_run.isdigit() else None
     image = request.args.get("image")  # no database: appdb.guarded answers 503
+    normalize = request.args.get("normalize") or None  # "Queue this" from normalised insights
+    if normalize not in (None, "prompt"):
+        raise BadRequest("normalize: expected 'prompt' (or nothing), got {!r}".format(normalize[:40]))
     data = await with_db(
         datasette,
         _page_data,
         from_run,
         request.args.get("suggest") == "1",
         int(image) if image and image.isdigit() else None,
+        normalize,
     )
     if image and image.isdigit() and data["from_run"] is None:
         data["error"] = "Image {} not found: starting from an empty form.".format(image)

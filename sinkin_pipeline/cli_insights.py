@@ -129,6 +129,11 @@ def insights(run_ids, normalize, as_json, db_path):
 @cli.command()
 @click.option("--run", "run_id", type=ID, required=True, metavar="ID", help="The run to learn from.")
 @click.option(
+    "--normalize",
+    type=click.Choice(["prompt"]),
+    help="Judge on scores as deviations from each prompt's mean, as `insights --normalize prompt`.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True),
@@ -136,7 +141,7 @@ def insights(run_ids, normalize, as_json, db_path):
 )
 @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
 @db_option
-def suggest(run_id, output, force, db_path):
+def suggest(run_id, normalize, output, force, db_path):
     """Suggest the next run from a run's scores: keep the values whose interval overlaps the
     best one, drop the clearly worse, refine numeric settings around the best, and draw fresh
     seeds to confirm. Prints (or writes) a spec that `sinkin plan` and `sinkin run` accept, with
@@ -146,6 +151,7 @@ def suggest(run_id, output, force, db_path):
     Examples:
         sinkin suggest --run 3
         sinkin suggest --run 3 -o next.yml && sinkin plan next.yml
+        sinkin suggest --run 3 --normalize prompt   # some prompts are easier
     """
     import os
 
@@ -153,7 +159,7 @@ def suggest(run_id, output, force, db_path):
 
     db = readdb(db_path)
     try:
-        result = make(db, run_id)
+        result = make(db, run_id, normalize=normalize)
     except LookupError as e:
         fail(message_of(e))
     if not output:

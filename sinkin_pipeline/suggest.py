@@ -97,21 +97,25 @@ def judge(axis_info):
     return sorted(values, key=sort_key), reason
 
 
-def suggest(db, run_id: int, data=None, result=None) -> dict:
+def suggest(db, run_id: int, data=None, result=None, normalize=None) -> dict:
     """``{"run_id", "spec", "reasons", "yaml", "init_asset_ids"}`` for the next run after
-    ``run_id`` (``data``/``result``: its already loaded Groups and insights, not normalised).
-    LookupError for a missing run."""
+    ``run_id``, judged on its insights: with ``normalize="prompt"``, on the scores as deviations
+    from each prompt's mean, as the insights page and ``sinkin insights --normalize prompt`` show
+    them (``data``/``result``: its already loaded Groups and insights, computed the same way).
+    LookupError for a missing run; InsightsError for an unknown normalisation."""
     from .db import db_path_of, resolve_media
     from .spec import check_spec
 
     data = data or load_groups(db, [run_id])
-    result = result or compute(data)
+    result = result or compute(data, normalize)
     run = db.execute("select name, provider, spec from runs where id = ?", [run_id]).fetchone()
     try:
         given = json.loads(run[2] or "{}")
     except ValueError:
         given = {}
     chosen, reasons = {}, []
+    if normalize:
+        reasons.append("scores taken as deviations from each prompt's mean (--normalize prompt)")
     for axis_info in result["axes"]:
         name = axis_info["axis"]
         values = [v["value"] for v in axis_info["values"]]
@@ -187,13 +191,17 @@ def suggest(db, run_id: int, data=None, result=None) -> dict:
         "spec": spec,
         "reasons": reasons,
         "init_asset_ids": asset_ids,
-        "yaml": spec_yaml(spec, reasons, run_id),
+        "yaml": spec_yaml(spec, reasons, run_id, normalize),
     }
 
 
-def spec_yaml(spec: dict, reasons, run_id) -> str:
+def spec_yaml(spec: dict, reasons, run_id, normalize=None) -> str:
     """The spec as YAML (lists inline, prompts one per line), the reasoning as comments on top."""
-    lines = ["# Suggested by `sinkin suggest --run {}`:".format(run_id)]
+    lines = [
+        "# Suggested by `sinkin suggest --run {}{}`:".format(
+            run_id, " --normalize {}".format(normalize) if normalize else ""
+        )
+    ]
     lines += ["#   " + r for r in reasons]
     lines.append("# Check it with `sinkin plan FILE`, queue it with `sinkin run FILE`.")
     for key, value in spec.items():

@@ -109,3 +109,86 @@ async def test_queue_this_opens_the_run_form_prefilled_with_the_suggestion(plant
     # a plain Clone is unchanged
     clone = (await ds.client.get("/-/sinkin/new?from={}".format(run_id))).text
     assert '"steps": "20, 35"' in clone
+
+
+#: steps 40 is 2 points better than 20 within each prompt, but most of its ratings fell on the hard
+#: prompt and most of 20's on the easy one, with no seed rated at both: no pairs, raw means mislead
+HIDDEN_SPEC = {
+    "provider": "simulator",
+    "model_id": "4zdwGOB",
+    "prompt": ["an easy prompt", "a hard prompt"],
+    "width": 128,
+    "height": 128,
+    "steps": [20, 40],
+    "seed": [1, 2, 3, 4],
+}
+HIDDEN = {
+    ("an easy prompt", 20, 1): 8,
+    ("an easy prompt", 20, 2): 8,
+    ("an easy prompt", 20, 3): 8,
+    ("an easy prompt", 40, 4): 10,
+    ("a hard prompt", 20, 1): 2,
+    ("a hard prompt", 40, 2): 4,
+    ("a hard prompt", 40, 3): 4,
+    ("a hard prompt", 40, 4): 4,
+}
+
+
+@pytest.fixture(scope="module")
+def hidden(tmp_path_factory):
+    from conftest import queue_run
+
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.worker import work
+
+    db_path = tmp_path_factory.mktemp("hidden") / "lab.db"
+    open_db(db_path).conn.close()
+    run_id = queue_run(db_path, HIDDEN_SPEC)
+    work(db_path, concurrency=2)
+    db = open_db(db_path)
+    found = db.execute(
+        "select images.id, prompt, steps, seed from images join configs on configs.id = images.config_id"
+    ).fetchall()
+    db.conn.close()
+    for image_id, prompt, steps, seed in found:
+        score = HIDDEN.get((prompt, steps, seed))
+        if score is not None:
+            assert invoke("score", image_id, score, "--db", db_path).exit_code == 0
+    return db_path, run_id
+
+
+def test_a_planted_effect_hidden_by_an_easy_prompt_is_found_only_with_normalisation(hidden, tmp_path):
+    db_path, run_id = hidden
+    raw = invoke("suggest", "--run", run_id, "--db", db_path)
+    assert raw.exit_code == 0, raw.output
+    # raw means: 20 steps 6.5, 40 steps 5.5 (the easy prompt's ratings carry 20)
+    assert yaml.safe_load(raw.output)["steps"] == [10, 20, 30]
+    assert "steps: best at 20 of 20, 40" in raw.output
+    out = tmp_path / "next.yml"
+    normalised = invoke("suggest", "--run", run_id, "--normalize", "prompt", "-o", out, "--db", db_path)
+    assert normalised.exit_code == 0, normalised.output
+    # as deviations from each prompt's mean: 20 steps −0.75, 40 steps +0.75
+    assert yaml.safe_load(out.read_text())["steps"] == [30, 40, 50]
+    assert "steps: best at 40 of 20, 40" in normalised.output
+    assert "--normalize prompt" in out.read_text().splitlines()[0]
+    assert invoke("plan", out, "--json", "--db", db_path).exit_code == 0
+    bad = invoke("suggest", "--run", run_id, "--normalize", "seed", "--db", db_path)
+    assert bad.exit_code != 0 and "'seed' is not 'prompt'" in bad.output
+
+
+@pytest.mark.asyncio
+async def test_the_insights_page_suggests_with_the_normalisation_it_shows(hidden):
+    from datasette.app import Datasette
+
+    db_path, run_id = hidden
+    ds = Datasette([str(db_path)], settings={"default_cache_ttl": 0})
+    base = "/-/sinkin/runs/{}/insights".format(run_id)
+    raw = (await ds.client.get(base + ".json")).json()["suggestion"]
+    normalised = (await ds.client.get(base + ".json?normalize=prompt")).json()["suggestion"]
+    assert (raw["spec"]["steps"], normalised["spec"]["steps"]) == ([10, 20, 30], [30, 40, 50])
+    page = (await ds.client.get(base + "?normalize=prompt")).text
+    assert "suggest=1&amp;normalize=prompt" in page and "--normalize prompt" in page
+    form = await ds.client.get("/-/sinkin/new?from={}&suggest=1&normalize=prompt".format(run_id))
+    assert '"steps": "30, 40, 50"' in form.text  # the form holds the normalised suggestion
+    bad = await ds.client.get("/-/sinkin/new?from={}&suggest=1&normalize=seed".format(run_id))
+    assert bad.status_code == 400 and "normalize" in bad.text
