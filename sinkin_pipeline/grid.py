@@ -8,7 +8,7 @@ value's images from the lean ``image_table`` in SQL, in page order, at most PAGE
 
 from dataclasses import dataclass
 
-from .rundata import InsightsError, _in, _value, cached, column_sql, settings, sort_key
+from .rundata import InsightsError, cached, column_sql, placeholders, settings, sort_key, typed_value
 from .varying import format_value
 
 #: images on one Z page beyond which the default axes add a Z, and a page shows only the first
@@ -41,22 +41,24 @@ def _meta(db, run_ids) -> GridMeta:
     # the values among the images, from the trigger-kept run_values; provider options from configs
     for name, value in db.execute(
         "select field, value from run_values where run_id in ({}) and images > 0 and field in ({})".format(
-            _in(ids), _in(axes)
+            placeholders(ids), placeholders(axes)
         ),
         ids + axes,
     ):
-        values[name].add(_value(name, value))
+        values[name].add(typed_value(name, value))
     for name in axes:
         if not values[name]:  # a provider option, or no image yet: the values among the configs
             values[name] = {
-                _value(name, v)
+                typed_value(name, v)
                 for (v,) in db.execute(
-                    "select distinct {} from configs where run_id in ({})".format(column_sql(name), _in(ids)),
+                    "select distinct {} from configs where run_id in ({})".format(
+                        column_sql(name), placeholders(ids)
+                    ),
                     ids,
                 )
             }
     count = db.execute(
-        "select coalesce(sum(images), 0) from run_stats where run_id in ({})".format(_in(ids)), ids
+        "select coalesce(sum(images), 0) from run_stats where run_id in ({})".format(placeholders(ids)), ids
     ).fetchone()[0]
     return GridMeta(
         run_ids=ids,
@@ -104,7 +106,7 @@ def _page_images(db, data: GridMeta, x, y, z, z_value, rest):
     def col(a):
         return column_sql(a, "t" if a in lean else "c")
 
-    where, params = "t.run_id in ({})".format(_in(data.run_ids)), list(data.run_ids)
+    where, params = "t.run_id in ({})".format(placeholders(data.run_ids)), list(data.run_ids)
     if z:
         where += " and {} is ?".format(col(z))
         params.append(z_value)
@@ -161,10 +163,10 @@ def grid(db, data: GridMeta, x=None, y=None, z=None, z_page=1):
         caption = captions.get(key)
         if caption is None:
             caption = captions[key] = " · ".join(
-                "{} {}".format(a, format_value(a, _value(a, v))) for a, v in zip(rest, others)
+                "{} {}".format(a, format_value(a, typed_value(a, v))) for a, v in zip(rest, others)
             )
-        i = xi.get(_value(x, xv)) if x else 0
-        j = yi.get(_value(y, yv)) if y else 0
+        i = xi.get(typed_value(x, xv)) if x else 0
+        j = yi.get(typed_value(y, yv)) if y else 0
         if i is None or j is None:  # a value the cached settings do not know yet: next load
             continue
         cells[j][i].append({"id": image_id, "score": score, "caption": caption})

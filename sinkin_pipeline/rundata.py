@@ -78,11 +78,13 @@ class Groups:
         return self._row_of
 
 
-def _in(ids):
+def placeholders(ids):
+    """``?,?,…``: one SQL parameter per id."""
     return ",".join("?" for _ in ids)
 
 
-def _value(name, value):
+def typed_value(name, value):
+    """A stored setting as Python sees it: booleans (stored 0/1) as bool, the rest as stored."""
     fld = FIELDS.get(name)
     if fld is not None and fld.kind == "bool" and value is not None:
         return bool(value)
@@ -116,7 +118,7 @@ def _option_names(db, run_ids, columns):
         return []
     names = db.execute(
         "select distinct o.key from configs, json_each(configs.provider_options) o "
-        "where configs.run_id in ({}) and json_valid(configs.provider_options)".format(_in(run_ids)),
+        "where configs.run_id in ({}) and json_valid(configs.provider_options)".format(placeholders(run_ids)),
         run_ids,
     ).fetchall()
     return sorted(
@@ -134,7 +136,9 @@ def settings(db, run_ids):
         raise InsightsError("choose at least one run")
     found = {
         r[0]: r[1]
-        for r in db.execute("select id, name from runs where id in ({})".format(_in(run_ids)), run_ids)
+        for r in db.execute(
+            "select id, name from runs where id in ({})".format(placeholders(run_ids)), run_ids
+        )
     }
     missing = [r for r in run_ids if r not in found]
     if missing:
@@ -143,7 +147,7 @@ def settings(db, run_ids):
     names = [name for name in VARYING_COLUMNS if name in columns]
     options = "provider_options" in columns
     first = db.execute(
-        "select {} from configs where run_id in ({}) limit 1".format(", ".join(names), _in(run_ids)),
+        "select {} from configs where run_id in ({}) limit 1".format(", ".join(names), placeholders(run_ids)),
         run_ids,
     ).fetchone()
     if first is None:
@@ -153,7 +157,7 @@ def settings(db, run_ids):
         "select {}, {} from configs where run_id in ({})".format(
             ", ".join("max({} is not ?)".format(c) for c in names),
             has_options if options else "0",
-            _in(run_ids),
+            placeholders(run_ids),
         ),
         list(first) + run_ids,
     ).fetchone()
@@ -162,20 +166,20 @@ def settings(db, run_ids):
         more = _option_names(db, run_ids, columns)
         values = db.execute(
             "select {} from configs where run_id in ({}) limit 1".format(
-                ", ".join(column_sql(c) for c in more) or "1", _in(run_ids)
+                ", ".join(column_sql(c) for c in more) or "1", placeholders(run_ids)
             ),
             run_ids,
         ).fetchone()[: len(more)]
         if more:
             differs += db.execute(
                 "select {} from configs where run_id in ({})".format(
-                    ", ".join("max({} is not ?)".format(column_sql(c)) for c in more), _in(run_ids)
+                    ", ".join("max({} is not ?)".format(column_sql(c)) for c in more), placeholders(run_ids)
                 ),
                 list(values) + run_ids,
             ).fetchone()
         names, first = names + more, tuple(first) + tuple(values)
     axes = [c for c, d in zip(names, differs) if d]
-    constants = {c: _value(c, v) for c, v in zip(names, first) if c not in axes}
+    constants = {c: typed_value(c, v) for c, v in zip(names, first) if c not in axes}
     return [{"id": r, "name": found[r]} for r in run_ids], axes, constants
 
 
@@ -192,7 +196,7 @@ def _counters(db, ids):
     try:
         counters = db.execute(
             "select run_id, version, score_version, config_version from run_stats "
-            "where run_id in ({})".format(_in(ids)),
+            "where run_id in ({})".format(placeholders(ids)),
             ids,
         ).fetchall()
     except sqlite3.Error:
@@ -275,13 +279,13 @@ def _load_groups(db, run_ids) -> Groups:
         cols=", ".join(cols),
         secs=SECONDS_SQL,
         span=ID_SPAN,
-        ids=_in(ids),
+        ids=placeholders(ids),
         configs="join configs c on c.id = t.config_id" if need_config else "",
     )
     k = len(axes)
     rows, best, members = [], [], []
     for r in db.execute(sql, ids):
-        values = tuple(_value(a, v) for a, v in zip(axes, r[:k]))
+        values = tuple(typed_value(a, v) for a, v in zip(axes, r[:k]))
         rows.append((values,) + tuple(r[k : k + 8]))
         best.append(_unpack(r[k + 8]))
         members.append(r[k + 9])
@@ -304,7 +308,7 @@ def _patch_groups(db, old: Groups):
     now = dict(
         db.execute(
             "select image_id, score from image_table where run_id in ({}) and score is not null".format(
-                _in(old.run_ids)
+                placeholders(old.run_ids)
             ),
             old.run_ids,
         ).fetchall()
