@@ -128,9 +128,10 @@ def _option_names(db, run_ids, columns):
 
 def settings(db, run_ids):
     """``(runs, axes, constants)``: the runs' names, the setting columns with more than one value
-    among their configs and the values of the others: the first config's values, then one scan for
-    which columns differ from them anywhere (and whether any provider option is set, which takes
-    two more). LookupError for a missing run."""
+    among their configs and the values of the others: the first config's values; the settings that
+    vary among the images (``run_values``) vary among the configs; one scan checks that no other
+    differs from the first config's (else one scan for which do), and whether any provider option
+    is set (which takes two more). LookupError for a missing run."""
     run_ids = sorted({int(r) for r in run_ids})
     if not run_ids:
         raise InsightsError("choose at least one run")
@@ -152,16 +153,32 @@ def settings(db, run_ids):
     ).fetchone()
     if first is None:
         return [{"id": r, "name": found[r]} for r in run_ids], [], {c: None for c in names}
-    has_options = "max(provider_options is not null and provider_options not in ('', '{}'))"
-    differs = db.execute(
-        "select {}, {} from configs where run_id in ({})".format(
-            ", ".join("max({} is not ?)".format(c) for c in names),
-            has_options if options else "0",
-            placeholders(run_ids),
-        ),
-        list(first) + run_ids,
-    ).fetchone()
-    differs, has_options = list(differs[:-1]), differs[-1]
+    set_options = "(provider_options is not null and provider_options not in ('', '{}'))"
+    known = _varying_among_images(db, run_ids, names)
+    rest = [(c, v) for c, v in zip(names, first) if c not in known]
+    # the settings that vary among the images vary among the configs; the others are usually
+    # constant: one scan without aggregates (stopping at the first exception) tells
+    anything = " or ".join(["{} is not ?".format(c) for c, _ in rest] + [set_options if options else "0"])
+    if (
+        db.execute(
+            "select 1 from configs where run_id in ({}) and ({}) limit 1".format(
+                placeholders(run_ids), anything
+            ),
+            run_ids + [v for _, v in rest],
+        ).fetchone()
+        is None
+    ):
+        differs, has_options = [c in known for c in names], 0
+    else:
+        differs = db.execute(
+            "select {}, {} from configs where run_id in ({})".format(
+                ", ".join("max({} is not ?)".format(c) for c in names),
+                "max({})".format(set_options) if options else "0",
+                placeholders(run_ids),
+            ),
+            list(first) + run_ids,
+        ).fetchone()
+        differs, has_options = list(differs[:-1]), differs[-1]
     if has_options:  # provider options (e.g. a1111's clip_skip): a second scan for their values
         more = _option_names(db, run_ids, columns)
         values = db.execute(
@@ -181,6 +198,22 @@ def settings(db, run_ids):
     axes = [c for c, d in zip(names, differs) if d]
     constants = {c: typed_value(c, v) for c, v in zip(names, first) if c not in axes}
     return [{"id": r, "name": found[r]} for r in run_ids], axes, constants
+
+
+def _varying_among_images(db, run_ids, names):
+    """The settings among ``names`` with more than one value among the runs' images, from the
+    trigger-kept ``run_values`` (empty when it cannot be read)."""
+    try:
+        found = db.execute(
+            "select field from run_values where run_id in ({}) and images > 0 and field in ({}) "
+            "group by field having count(distinct vkey) > 1".format(
+                placeholders(run_ids), placeholders(names)
+            ),
+            run_ids + names,
+        ).fetchall()
+    except sqlite3.Error:
+        return set()
+    return {f for (f,) in found}
 
 
 #: SinkIn's answer time of a job divided by its images (``j`` the job, ``t`` the image's row)

@@ -236,3 +236,25 @@ def test_a_score_change_patches_the_cached_groups_to_what_a_fresh_load_reads(pla
         assert invoke("score", image_id, score, "--db", db_path).exit_code == 0
     assert invoke("score", unrated, "clear", "--db", db_path).exit_code == 0
     assert insights(db, run_id) == before
+
+
+def test_a_setting_that_varies_only_among_configs_without_images_is_still_an_axis(tmp_path):
+    from conftest import queue_run
+
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.rundata import settings
+    from sinkin_pipeline.worker import work
+
+    db_path = tmp_path / "lab.db"
+    open_db(db_path).conn.close()
+    spec = dict(SPEC, scheduler=["DDIM", "K_EULER"], steps=[20, 35], seed=[1])
+    run_id = queue_run(db_path, spec)
+    db = open_db(db_path)
+    assert settings(db, [run_id])[1] == ["steps", "scheduler"]  # no image yet
+    work(db_path, concurrency=1, limit=1)  # one image: its values are the only ones among images
+    assert db.execute("select count(*) from images").fetchone()[0] == 1
+    runs, axes, constants = settings(db, [run_id])
+    assert axes == ["steps", "scheduler"]
+    assert constants["seed"] == 1 and constants["prompt"] == "a fox" and "steps" not in constants
+    work(db_path, concurrency=1)
+    assert settings(db, [run_id])[1] == ["steps", "scheduler"]
