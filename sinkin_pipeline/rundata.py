@@ -41,9 +41,9 @@ class Groups:
     """A set of runs' images grouped by their varying settings and image index (one SQL pass):
     ``rows`` holds ``(values, prompt, image_index, images, rated, total, total_sq, seconds, timed)``
     with ``values`` a tuple in ``axes`` order; ``best`` per row the ``(image_id, score)`` of its
-    highest-scored image (the lowest id on ties; score None when none is rated). ``members``
-    (per row ``"id:score,…"``, as read) and ``scores`` (image id → score of the rated images)
-    are what a later score change is compared with."""
+    highest-scored image (the lowest id on ties; score None when none is rated). ``rated`` (per row
+    the rated images as ``image_id << SCORE_BITS | score``, as read) or ``scores`` (the same, as a
+    set) are the scores a later score change is compared with."""
 
     run_ids: list
     runs: list
@@ -51,31 +51,35 @@ class Groups:
     constants: dict
     rows: list
     best: list = field(default_factory=list)
-    members: list = field(default_factory=list, repr=False)
-    scores: dict | None = field(default=None, repr=False)
-    _row_of: dict | None = field(default=None, repr=False)
+    rated: list = field(default_factory=list, repr=False)
+    scores: set | None = field(default=None, repr=False)
+    _row_of_key: dict | None = field(default=None, repr=False)
 
     @property
     def image_count(self):
         return sum(r[3] for r in self.rows)
 
-    def row_of(self) -> dict:
-        """Image id → row number (parsed from ``members`` on first use, then shared by the
-        patched copies: the grouping does not change with scores)."""
-        if self._row_of is None:
-            row_of, scores = {}, {}
-            for n, text in enumerate(self.members):
-                for item in (text or "").split(","):
-                    if not item:
-                        continue
-                    image_id, _, score = item.partition(":")
-                    row_of[int(image_id)] = n
-                    if score:
-                        scores[int(image_id)] = int(float(score))
-            self._row_of = row_of
-            if self.scores is None:
-                self.scores = scores
-        return self._row_of
+    def score_snapshot(self) -> set:
+        """The images rated when the groups were read (or last patched), packed as
+        ``image_id << SCORE_BITS | score``."""
+        if self.scores is None:
+            self.scores = _packed(",".join(text for text in self.rated if text))
+        return self.scores
+
+    def row_of_key(self) -> dict:
+        """``(values, prompt, image_index)`` → row number."""
+        if self._row_of_key is None:
+            self._row_of_key = {(r[0], r[1], r[2]): n for n, r in enumerate(self.rows)}
+        return self._row_of_key
+
+
+#: a rated image packed in one integer for the snapshot: ``image_id << SCORE_BITS | score``
+SCORE_BITS, SCORE_MASK = 4, 15
+
+
+def _packed(text):
+    """The set of packed scores in a ``group_concat`` (C-speed: split, int, set)."""
+    return set(map(int, text.split(","))) if text else set()
 
 
 def placeholders(ids):
@@ -295,36 +299,50 @@ def load_groups(db, run_ids) -> Groups:
     )
 
 
+def _group_sql(db, axes):
+    """``(columns, joins)``: the SQL of a group's key (the axes, prompt and image index) over
+    ``image_table t`` and the joins it needs (``images i`` for the index, ``configs c`` for
+    provider options)."""
+    lean = {row[1] for row in db.execute("PRAGMA table_info(image_table)")}
+    cols = [column_sql(a, "t" if a in lean else "c") for a in axes] + ["t.prompt", "i.image_index"]
+    joins = (
+        "join images i indexed by idx_images_job_id_image_index on i.job_id = t.job_id and i.id = t.image_id"
+    )
+    if any(a not in lean for a in axes):
+        joins += " join configs c on c.id = t.config_id"
+    return cols, joins
+
+
+def _key(axes, row):
+    """A group's key from its SQL columns (as :func:`_group_sql` lists them)."""
+    k = len(axes)
+    return (tuple(typed_value(a, v) for a, v in zip(axes, row[:k])), row[k], row[k + 1])
+
+
 def _load_groups(db, run_ids) -> Groups:
     runs, axes, constants = settings(db, run_ids)
     ids = [r["id"] for r in runs]
-    lean = {row[1] for row in db.execute("PRAGMA table_info(image_table)")}
-    need_config = any(a not in lean for a in axes)
-    cols = [column_sql(a, "t" if a in lean else "c") for a in axes] + ["t.prompt", "i.image_index"]
+    cols, joins = _group_sql(db, axes)
     sql = """select {cols}, count(*), count(t.score), total(t.score), total(t.score * t.score),
                     total({secs}), count({secs}), max(coalesce(t.score, 0) * {span} - t.image_id),
-                    group_concat(t.image_id || ':' || coalesce(t.score, ''))
-             from image_table t
-             join images i indexed by idx_images_job_id_image_index
-               on i.job_id = t.job_id and i.id = t.image_id
-             {configs} left join jobs j on j.id = t.job_id
+                    group_concat((t.image_id << {bits}) | t.score)
+             from image_table t {joins} left join jobs j on j.id = t.job_id
              where t.run_id in ({ids}) group by {cols}""".format(
         cols=", ".join(cols),
         secs=SECONDS_SQL,
         span=ID_SPAN,
+        bits=SCORE_BITS,
         ids=placeholders(ids),
-        configs="join configs c on c.id = t.config_id" if need_config else "",
+        joins=joins,
     )
     k = len(axes)
-    rows, best, members = [], [], []
+    rows, best, rated = [], [], []
     for r in db.execute(sql, ids):
-        values = tuple(typed_value(a, v) for a, v in zip(axes, r[:k]))
-        rows.append((values,) + tuple(r[k : k + 8]))
+        values, prompt, index = _key(axes, r)
+        rows.append((values, prompt, index) + tuple(r[k + 2 : k + 8]))
         best.append(_unpack(r[k + 8]))
-        members.append(r[k + 9])
-    return Groups(
-        run_ids=ids, runs=runs, axes=axes, constants=constants, rows=rows, best=best, members=members
-    )
+        rated.append(r[k + 9])
+    return Groups(run_ids=ids, runs=runs, axes=axes, constants=constants, rows=rows, best=best, rated=rated)
 
 
 def _unpack(packed):
@@ -333,29 +351,48 @@ def _unpack(packed):
     return score * ID_SPAN - packed, (score or None)
 
 
+#: more changed scores than this at once (a bulk `sinkin score`): read the groups again
+PATCH_LIMIT = 5000
+
+
 def _patch_groups(db, old: Groups):
-    """``old`` with the runs' current scores (None when an image is not one of its groups'):
-    one read of the scores through a covering index, then only the changed groups are updated."""
-    row_of = old.row_of()
-    before = old.scores or {}
-    now = dict(
+    """``old`` with the runs' current scores, or None (read them again) when too many changed or
+    an image is not one of its groups: one read of the scores through a covering index, the groups
+    of the changed images looked up by id, and only those groups updated."""
+    before = old.score_snapshot()
+    now = _packed(
         db.execute(
-            "select image_id, score from image_table where run_id in ({}) and score is not null".format(
-                placeholders(old.run_ids)
-            ),
+            "select group_concat((image_id << {}) | score) from image_table "
+            "where run_id in ({}) and score is not null".format(SCORE_BITS, placeholders(old.run_ids)),
             old.run_ids,
-        ).fetchall()
+        ).fetchone()[0]
     )
-    changed = [i for i, s in now.items() if before.get(i) != s]
-    changed += [i for i in before if i not in now]
-    if any(i not in row_of for i in changed):
+    diff = before ^ now  # set operations in C: only the changed images reach Python
+    was = {p >> SCORE_BITS: p & SCORE_MASK for p in diff & before}
+    new = {p >> SCORE_BITS: p & SCORE_MASK for p in diff & now}
+    changed = sorted(set(was) | set(new))
+    if len(changed) > PATCH_LIMIT:
         return None
-    rows = list(old.rows)
-    best = list(old.best)
-    touched = set()
+    cols, joins = _group_sql(db, old.axes)
+    row_of_key = old.row_of_key()
+    row_of = {}
+    for start in range(0, len(changed), 500):
+        chunk = changed[start : start + 500]
+        for r in db.execute(
+            "select t.image_id, {} from image_table t {} where t.image_id in ({})".format(
+                ", ".join(cols), joins, placeholders(chunk)
+            ),
+            chunk,
+        ):
+            row_of[r[0]] = row_of_key.get(_key(old.axes, r[1:]))
+    if any(row_of.get(i) is None for i in changed):
+        return None
+    rows, best = list(old.rows), list(old.best)
+    was_of = was.get
+    recount = set()
     for image_id in changed:
         n = row_of[image_id]
-        was, score = before.get(image_id), now.get(image_id)
+        was, score = was_of(image_id), new.get(image_id)
         r = rows[n]
         rows[n] = (
             r[:4]
@@ -366,15 +403,13 @@ def _patch_groups(db, old: Groups):
             )
             + r[7:]
         )
-        touched.add(n)
-    if touched:
-        ids_of: dict = {}
-        for image_id, n in row_of.items():
-            if n in touched:
-                ids_of.setdefault(n, []).append(image_id)
-        for n, members in ids_of.items():
-            top = max(members, key=lambda i: (now.get(i) or 0, -i))
-            best[n] = (top, now.get(top))
+        top, top_score = best[n]
+        if (score or 0, -image_id) > (top_score or 0, -top):
+            best[n] = (image_id, score)
+        elif image_id == top:  # the best image got worse: look again
+            recount.add(n)
+    for n in recount:
+        best[n] = _best_of(db, old, cols, joins, rows[n])
     return Groups(
         run_ids=old.run_ids,
         runs=old.runs,
@@ -382,7 +417,18 @@ def _patch_groups(db, old: Groups):
         constants=old.constants,
         rows=rows,
         best=best,
-        members=old.members,
         scores=now,
-        _row_of=row_of,
+        _row_of_key=row_of_key,
     )
+
+
+def _best_of(db, groups, cols, joins, row):
+    """``(image_id, score)`` of a group's best image, by its key."""
+    key = list(row[0]) + [row[1], row[2]]
+    found = db.execute(
+        "select t.image_id, t.score from image_table t {} where t.run_id in ({}) and {}".format(
+            joins, placeholders(groups.run_ids), " and ".join("{} is ?".format(c) for c in cols)
+        ),
+        groups.run_ids + key,
+    ).fetchall()
+    return max(found, key=lambda r: (r[1] or 0, -r[0]))
