@@ -16,17 +16,19 @@ import uuid
 
 from sinkin_pipeline import (
     FIELDS,
+    UPSCALE_RANGES,
+    UPSCALE_TYPES,
     DownloadError,
     GeneratedImage,
     InferenceResult,
     Provider,
     ServiceError,
     UpscaleResult,
+    check_image_bytes,
     hookimpl,
 )
-from sinkin_pipeline.fields import UPSCALE_RANGES, UPSCALE_TYPES
-from sinkin_pipeline.render import render_png, tiny_copy, upscale_png
-from sinkin_pipeline.spec import check_image_bytes
+
+from .render import render_png, render_settings, tiny_copy, upscale_png
 
 SCHEME = "simulator://"
 MODELS = {
@@ -91,22 +93,7 @@ class SimulatorProvider(Provider):
                 "img2img is not available for model {} (refused by {}, which simulates "
                 "SinkIn refusing img2img)".format(payload.get("model_id"), self.name)
             )
-        settings = {
-            k: payload.get(k)
-            for k in (
-                "model_id",
-                "prompt",
-                "negative_prompt",
-                "width",
-                "height",
-                "steps",
-                "scale",
-                "seed",
-                "scheduler",
-                "lora",
-                "lcm",
-            )
-        }
+        settings = render_settings(payload)
         if init_image is not None:
             filename, data = init_image
             problem = check_image_bytes(data)

@@ -2,8 +2,7 @@
 fix (``strength`` 0 to 1). Their ranges are SinkIn's, from ``sinkin_pipeline.fields``. They apply to
 every provider that implements ``upscale()`` without registering upscalers of its own."""
 
-from sinkin_pipeline import Upscaler, hookimpl
-from sinkin_pipeline.fields import UPSCALE_FIELDS, UPSCALE_TYPE_OPTIONS
+from sinkin_pipeline import UPSCALE_FIELDS, UPSCALE_TYPE_OPTIONS, Upscaler, hookimpl
 
 DESCRIPTIONS = {"esrgan": "ESRGAN: 2x to 4x", "hires_fix": "Hires fix: re-detail at 2x"}
 

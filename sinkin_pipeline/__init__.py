@@ -2,7 +2,15 @@
 
 The plugin API: everything a plugin needs is importable from here (see docs/plugins.md)."""
 
-from .fields import A1111_SAMPLERS, FIELDS, Field
+from .fields import (
+    A1111_SAMPLERS,
+    FIELDS,
+    UPSCALE_FIELDS,
+    UPSCALE_RANGES,
+    UPSCALE_TYPE_OPTIONS,
+    UPSCALE_TYPES,
+    Field,
+)
 from .hookspecs import hookimpl
 from .providers import (
     ConfigurationError,
@@ -15,6 +23,7 @@ from .providers import (
     http_download,
 )
 from .results import GeneratedImage, InferenceResult, UpscaleResult
+from .spec import check_image_bytes
 from .upscalers import UpscaleError, Upscaler
 
 __version__ = "0.1.0"
@@ -28,6 +37,11 @@ __all__ = [
     "Field",
     "FIELDS",
     "A1111_SAMPLERS",
+    "UPSCALE_FIELDS",
+    "UPSCALE_TYPE_OPTIONS",
+    "UPSCALE_RANGES",
+    "UPSCALE_TYPES",
+    "check_image_bytes",
     "ProviderError",
     "ServiceError",
     "TransientError",

@@ -103,7 +103,7 @@ class FakeProvider:
         }
 
     def download(self, url):
-        from sinkin_pipeline.render import render_png
+        from sinkin_plugins.render import render_png
 
         self._step("download", url)
         return render_png({"prompt": url, "width": 128, "height": 128})

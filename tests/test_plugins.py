@@ -172,3 +172,48 @@ def test_every_hook_is_documented_with_its_signature():
         if hasattr(getattr(hookspecs, name), "sinkin_pipeline_spec")
     }
     assert hooks and documented == hooks
+
+
+def _imports_of_sinkin_pipeline(path):
+    """``(line, what)`` for each import of sinkin_pipeline in ``path``: ``what`` is the imported
+    module for a submodule import, or the name for ``from sinkin_pipeline import name``."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("sinkin_pipeline.")]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").startswith("sinkin_pipeline")
+        ):
+            if node.module == "sinkin_pipeline":
+                found += [(node.lineno, a.name) for a in node.names]
+            else:
+                found.append((node.lineno, node.module))
+    return found
+
+
+def test_the_built_in_and_example_plugins_import_only_the_public_api(tmp_path):
+    """plugins/*.py and the example plugins use ``from sinkin_pipeline import …`` with names of its
+    ``__all__`` only, never a submodule (the core's internals)."""
+    from pathlib import Path
+
+    import sinkin_pipeline
+
+    root = Path(__file__).resolve().parent.parent
+    files = sorted((root / "plugins").glob("*.py")) + sorted((root / "examples" / "plugins").rglob("*.py"))
+    files = [f for f in files if "/tests/" not in f.as_posix()]
+    assert len(files) > 8
+    offenders = [
+        "{}:{}: {}".format(f.relative_to(root), line, what)
+        for f in files
+        for line, what in _imports_of_sinkin_pipeline(f)
+        if what not in sinkin_pipeline.__all__
+    ]
+    assert offenders == []
+    # the check sees a submodule import and a private name
+    sample = tmp_path / "sample_plugin.py"
+    sample.write_text("from sinkin_pipeline.fields import FIELDS\nfrom sinkin_pipeline import pm, hookimpl\n")
+    assert _imports_of_sinkin_pipeline(sample) == [(1, "sinkin_pipeline.fields"), (2, "pm"), (2, "hookimpl")]

@@ -6,8 +6,8 @@ from io import BytesIO
 
 from PIL import Image, ImageChops, ImageStat
 
-from sinkin_pipeline.render import render_image, tiny_copy
 from sinkin_pipeline.worker import work
+from sinkin_plugins.render import render_image, tiny_copy
 
 SETTINGS = {
     "prompt": "a harbour at night",

@@ -50,7 +50,7 @@ def test_a_missing_value_counts_as_a_value(db_path, make_run):
 
 
 def test_init_images_vary_with_the_fields(db_path, make_run, tmp_path):
-    from sinkin_pipeline.render import render_png
+    from sinkin_plugins.render import render_png
 
     for name in ("a.png", "b.png"):
         (tmp_path / name).write_bytes(render_png({"prompt": name, "width": 128, "height": 128}))

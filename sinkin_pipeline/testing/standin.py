@@ -26,8 +26,9 @@ from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
+from sinkin_plugins.render import render_png, render_settings, upscale_png  # the simulator's images
+
 from ..fields import FIELDS, UPSCALE_RANGES, UPSCALE_TYPES
-from ..render import render_png, upscale_png
 
 UPSCALE_COST = {"esrgan": 6.0, "hires_fix": 4.0}
 MODELS = {
@@ -311,21 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         if file is not None and s.fail_img2img:
             return {"error_code": 1, "message": "img2img failed: could not process the init image"}
         inf_id = uuid.uuid4().hex[:14]
-        settings = {
-            k: fields.get(k)
-            for k in (
-                "model_id",
-                "prompt",
-                "negative_prompt",
-                "width",
-                "height",
-                "steps",
-                "scale",
-                "seed",
-                "scheduler",
-                "lcm",
-            )
-        }
+        settings = render_settings(fields)
         for key in ("width", "height", "steps", "seed"):
             if settings[key] is not None:
                 settings[key] = int(settings[key])

@@ -1,5 +1,5 @@
 """Deterministic stand-in images, rendered locally with Pillow (used by the simulator provider and
-the stand-in server). Nothing here is Stable Diffusion: the point is that images are real PNGs,
+the stand-in server, ``sinkin_pipeline.testing.standin``). Nothing here is Stable Diffusion: the point is that images are real PNGs,
 always the same for the same settings, and visibly different when a setting changes:
 
 * the prompt (and model) choose the palette,
@@ -30,6 +30,26 @@ SHAPES = {
 }
 #: the longest side shapes are drawn at; the image is then resized to the requested size
 DRAW_SIZE = 384
+#: the SinkIn fields that drive a rendered image (the simulator and the stand-in both send exactly
+#: these to :func:`render_png`; the img2img strength is added when there is an init image)
+RENDER_SETTINGS = (
+    "model_id",
+    "prompt",
+    "negative_prompt",
+    "width",
+    "height",
+    "steps",
+    "scale",
+    "seed",
+    "scheduler",
+    "lora",
+    "lcm",
+)
+
+
+def render_settings(payload):
+    """The settings of :data:`RENDER_SETTINGS` read from a payload (missing ones are None)."""
+    return {key: payload.get(key) for key in RENDER_SETTINGS}
 
 
 def _digest(*parts):
