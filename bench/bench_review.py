@@ -10,6 +10,8 @@
     python bench/bench_review.py                    # 10,000 and 100,000 images; prints Markdown
     python bench/bench_review.py --images 10000     # one size
     python bench/bench_review.py --no-browser       # skip the Chromium measurement
+    python bench/bench_review.py --images 10000 --paint-only --before main~3
+                                                    # only keypress → paint, now vs a git revision
 
 The `sqlite3` CLI is the CSV baseline (`apt-get install -y sqlite3`); without it the CSV ratios are
 skipped with a message.
@@ -150,7 +152,51 @@ async def server_times(ds, db_path, n):
     return rows
 
 
-def keypress_to_paint(db_path, samples=60):
+PAINT_SETUP = """() => {
+    /* keydown → the new image on screen, two ways, whatever the viewer's code does to show it (sets
+       the src of #sk-image or puts another element there):
+       - "frames": the new image is found in the DOM, decoded (img.decode()), then two animation
+         frames have started (the first paint that can hold it is over): the earlier measure;
+       - "painted": the browser's own record of the frame that first drew it (Element Timing:
+         renderTime of the image's entry), the closest a page gets to "the user sees it". */
+    window.__frames = [];
+    window.__painted = [];
+    window.__pending = null;
+    const stage = document.getElementById('sk-stage');
+    const mark = () => { const img = document.getElementById('sk-image'); img.setAttribute('elementtiming', 'sk-viewer'); return img; };
+    let last = mark().getAttribute('src');
+    document.addEventListener('keydown', (event) => {
+        window.__pending = {t0: performance.now(), stamp: event.timeStamp};
+    }, true);
+    new MutationObserver(() => {
+        const img = mark();
+        const src = img.getAttribute('src');
+        const pending = window.__pending;
+        if (!pending || src === last) return;
+        last = src;
+        window.__pending = null;
+        pending.url = new URL(src, location.href).href;
+        window.__expect = pending;
+        img.decode().catch(() => {}).then(() => requestAnimationFrame(() =>
+            requestAnimationFrame(() => window.__frames.push(performance.now() - pending.t0))));
+    }).observe(stage, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+    new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+            const pending = window.__expect;
+            if (pending && entry.url === pending.url && entry.renderTime) {
+                window.__painted.push(entry.renderTime - pending.stamp);
+                window.__expect = null;
+            }
+        }
+    }).observe({type: 'element', buffered: false});
+}"""
+
+
+def keypress_to_paint(db_path, samples=60, before=None, rounds=3):
+    """Keypress → next image painted in Chromium at 1920×1080: ``samples`` presses of → at a
+    person's pace. With ``before`` (a git revision), the viewer's scripts and stylesheet of that
+    revision are measured too, in the same run on the same server and database, alternating
+    ``rounds`` times: returns ``{label: (frames_ms, painted_ms, position)}``."""
     import uvicorn
     from playwright.sync_api import sync_playwright
 
@@ -182,30 +228,80 @@ def keypress_to_paint(db_path, samples=60):
         "--disable-quic",
     ]
     first = sqlite3.connect(db_path).execute("select min(id) from images").fetchone()[0]
+    now = None
+    variants = {"now": now}
+    if before:
+        variants = {"before ({})".format(before): old_viewer_files(before), "now": now}
+        variants = dict(reversed(list(variants.items())))  # "now" first, then alternate
+    results = {label: ([], [], "") for label in variants}
+    per_round = max(1, samples // (rounds if before else 1))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})  # the image fills the screen
-        page.goto("http://127.0.0.1:{}/-/sinkin/images/{}?sort=oldest".format(port, first))
-        page.wait_for_selector("body[data-ready='1']")
-        page.evaluate("""() => {
-            window.__times = [];
-            const img = document.getElementById('sk-image');
-            document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
-            new MutationObserver(() => {
-                const t0 = window.__t0;
-                img.decode().catch(() => {}).then(() => requestAnimationFrame(() =>
-                    requestAnimationFrame(() => window.__times.push(performance.now() - t0))));
-            }).observe(img, {attributes: true, attributeFilter: ['src']});
-        }""")
-        for i in range(samples):
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function("n => window.__times.length >= n", arg=i + 1)
-            page.wait_for_timeout(60)  # a person's pace: the neighbours are decoded meanwhile
-        times = page.evaluate("window.__times")
-        position = page.text_content("#sk-position")
+        for _ in range(rounds if before else 1):
+            for label, files in variants.items():
+                page = browser.new_page(
+                    viewport={"width": 1920, "height": 1080}
+                )  # the image fills the screen
+                if files is not None:
+                    page.route("**/-/static-plugins/**", old_files_handler(files))
+                page.goto("http://127.0.0.1:{}/-/sinkin/images/{}?sort=oldest".format(port, first))
+                page.wait_for_selector("body[data-ready='1']")
+                page.wait_for_timeout(300)
+                page.evaluate(PAINT_SETUP)
+                for i in range(per_round):
+                    page.keyboard.press("ArrowRight")
+                    page.wait_for_function("n => window.__frames.length >= n", arg=i + 1)
+                    page.wait_for_timeout(60)  # a person's pace: the neighbours are decoded meanwhile
+                page.wait_for_timeout(200)
+                frames, painted, _ = results[label]
+                frames.extend(page.evaluate("window.__frames"))
+                painted.extend(page.evaluate("window.__painted"))
+                results[label] = (frames, painted, page.text_content("#sk-position"))
+                page.close()
         browser.close()
     server.should_exit = True
-    return times, position
+    return results
+
+
+def old_viewer_files(rev):
+    """The viewer's static files at git revision ``rev``: {file name: text}; a file it did not have
+    is served empty (its scripts then do nothing), so the old viewer runs alone on today's page."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():  # run from a copy of the script: the checkout it is run in
+        root = Path.cwd()
+    static = "datasette_plugins/static/"
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", rev, static], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    old = {}
+    for name in names:
+        base = name.rsplit("/", 1)[-1]
+        if base.startswith("viewer") or base == "review.css":
+            old[base] = subprocess.run(
+                ["git", "show", "{}:{}".format(rev, name)],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+    return old
+
+
+def old_files_handler(files):
+    """A Playwright route handler serving ``files`` (it must take the route alone: a handler with
+    two parameters is given the request as the second)."""
+    return lambda route: serve_old(route, files)
+
+
+def serve_old(route, files):
+    name = route.request.url.split("?")[0].rsplit("/", 1)[-1]
+    if name in files:
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        route.fulfill(status=200, body=files[name], headers={"Content-Type": kind})
+    elif name.startswith("viewer"):
+        route.fulfill(status=200, body="", headers={"Content-Type": "text/javascript"})
+    else:
+        route.continue_()
 
 
 def csv_ratios(db_path):
@@ -256,19 +352,39 @@ def csv_ratios(db_path):
     return datasette_s, export_s, base, lines, route_s
 
 
-def measure(n, browser):
+def measure(n, browser, paint_only=False, before=None, samples=60):
     from datasette_sinkin.app import make_datasette
 
     db_path = build(n)
-    ds = make_datasette(db_path, "127.0.0.1", 8001)
-    result = {"n": n, "rows": asyncio.run(server_times(ds, db_path, n))}
-    result["csv"] = csv_ratios(db_path)
+    result = {"n": n}
+    if not paint_only:
+        ds = make_datasette(db_path, "127.0.0.1", 8001)
+        result["rows"] = asyncio.run(server_times(ds, db_path, n))
+        result["csv"] = csv_ratios(db_path)
     if browser:
-        result["paint"] = keypress_to_paint(db_path)
+        result["paint"] = keypress_to_paint(db_path, samples=samples, before=before)
     return result
 
 
 def report(results):
+    if "rows" in results[0]:
+        report_server(results)
+    for r in results:
+        for label, (frames, painted, position) in r.get("paint", {}).items():
+            line = (
+                "- {:,} images, viewer {}: keypress → next image painted in Chromium ({} presses of →): "
+                "decoded + two frames p50 {:.1f} ms, p95 {:.1f} ms, max {:.1f} ms".format(
+                    r["n"], label, len(frames), pct(frames, 50), pct(frames, 95), max(frames)
+                )
+            )
+            if painted:
+                line += "; painted (Element Timing, {} frames) p50 {:.1f} ms, p95 {:.1f} ms, max {:.1f} ms".format(
+                    len(painted), pct(painted, 50), pct(painted, 95), max(painted)
+                )
+            print(line + ' (position shown: "{}").'.format(position))
+
+
+def report_server(results):
     sizes = [r["n"] for r in results]
     print(
         "| request (server time, in process; median / p95 ms) | "
@@ -317,24 +433,23 @@ def report(results):
                     export_s / base,
                 )
             )
-    for r in results:
-        if "paint" in r:
-            times, position = r["paint"]
-            print(
-                "- {:,} images: keypress → next image painted in Chromium ({} presses of →): p50 {:.1f} ms, "
-                'p95 {:.1f} ms, max {:.1f} ms (position shown: "{}").'.format(
-                    r["n"], len(times), pct(times, 50), pct(times, 95), max(times), position
-                )
-            )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, action="append", help="database size (repeatable)")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--paint-only", action="store_true", help="only the Chromium keypress → paint")
+    parser.add_argument("--before", metavar="REV", help="also the viewer of git revision REV, alternating")
+    parser.add_argument("--samples", type=int, default=60, help="presses of → per viewer (default 60)")
     args = parser.parse_args()
-    results = [measure(n, not args.no_browser) for n in (args.images or [10_000, 100_000])]
+    print("load: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    results = [
+        measure(n, not args.no_browser, args.paint_only, args.before, args.samples)
+        for n in (args.images or [10_000, 100_000])
+    ]
     report(results)
+    print("load: " + subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 
 if __name__ == "__main__":

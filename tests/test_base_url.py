@@ -105,3 +105,24 @@ def test_the_scripts_take_the_base_from_the_server(page, server):
     # the gallery's big preview (review.js) is under the base too
     page.goto(server.url + "/lab/-/sinkin/runs/1")
     assert page.evaluate("() => window.SK.base") == "/lab"
+
+
+@pytest.mark.browser
+def test_the_viewer_fetches_and_links_under_the_base_url(page, server):
+    page.goto(server.url + "/lab/-/sinkin/images/2")  # newest first: 2, then 1
+    page.wait_for_selector("body[data-ready='1']")
+    page.keyboard.press("ArrowRight")  # the next image: fetched, shown, its URL written under the base
+    page.wait_for_function("() => location.pathname === '/lab/-/sinkin/images/1'")
+    page.wait_for_function("() => document.querySelector('#sk-image-id').textContent === '1'")
+    page.wait_for_selector("#sk-filmstrip a")
+    hrefs = page.eval_on_selector_all(
+        "#sk-filmstrip a, #sk-back, #sk-remix", "els => els.map((a) => a.getAttribute('href'))"
+    )
+    assert hrefs and all(h.startswith("/lab/") for h in hrefs), hrefs
+    srcs = page.eval_on_selector_all(
+        "#sk-filmstrip img, #sk-image",
+        "els => els.map((i) => new URL(i.getAttribute('src'), location.href).pathname)",
+    )
+    assert all(s.startswith("/lab/") for s in srcs), srcs
+    page.keyboard.press("Escape")
+    page.wait_for_url("**/lab/-/sinkin/runs/1#img-1")

@@ -3,14 +3,15 @@
    you move), and showing an image. Helpers from sinkin.js. */
 (function () {
   "use strict";
-  const {$, toast} = window.SK;
+  const {$, toast, url} = window.SK;  // url(): an app path under Datasette's base_url
   const V = (window.SKViewer = window.SKViewer || {});
 
   V.remember = (key, value) => { try { localStorage.setItem(key, value); } catch (e) { /* private */ } };
   V.recall = (key) => { try { return localStorage.getItem(key); } catch (e) { return null; } };
   V.dialogOpen = () => document.querySelector("dialog[open]");
-  V.getJSON = (url) => fetch(url, {credentials: "same-origin"}).then((r) => r.json())
-    .then((b) => { if (!b.ok) throw new Error(b.error); return b; });
+  V.getJSON = window.SK.getJSON;  // under base_url, rejecting with the server's message
+  /* resolves once the next frame has been painted (a task queued from its animation frame) */
+  const afterPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
   V.BLIND_HINT = "Blind mode: score this image first — its settings stay hidden until then";
 
   /* The shared state: every part of the viewer reads and changes this one object. */
@@ -52,7 +53,7 @@
       if (id === undefined || v.pictures.has(id)) return;
       const picture = new Image();
       picture.decoding = "async";
-      picture.src = `/-/sinkin/images/${id}/full`;
+      picture.src = url(`/-/sinkin/images/${id}/full`);
       picture.decode().catch(() => {});  // decoded ahead, so showing it is a swap
       v.pictures.set(id, picture);
       v.info(id).catch(() => {});
@@ -80,13 +81,13 @@
        page that holds the image shown */
     v.backHref = function () {
       if (boot.grid !== null && boot.grid !== undefined) {
-        return `/-/sinkin/runs/${boot.run_id}/grid` + (boot.grid ? "?" + boot.grid : "") + `#img-${v.shown()}`;
+        return url(`/-/sinkin/runs/${boot.run_id}/grid`) + (boot.grid ? "?" + boot.grid : "") + `#img-${v.shown()}`;
       }
       const page = Math.floor((v.offset + v.index) / boot.page_size) + 1;
       const params = new URLSearchParams(boot.state);
       if (page > 1) params.set("page", page); else params.delete("page");
       const q = params.toString();
-      return `/-/sinkin/runs/${boot.run_id}` + (q ? "?" + q : "") + `#img-${v.shown()}`;
+      return url(`/-/sinkin/runs/${boot.run_id}`) + (q ? "?" + q : "") + `#img-${v.shown()}`;
     };
 
     v.orderWindow = function (around) {
@@ -120,6 +121,9 @@
       return v.growing;
     };
 
+    /* Show image i of the window. On the critical path of a key press only what the next frame
+       shows: the (already decoded) picture and its score. Everything else — the URL, the back link,
+       the settings panel, the filmstrip, loading the neighbours — waits until that frame is painted. */
     v.show = async function (i) {
       if (i >= v.ids.length && v.offset + v.ids.length < v.total) await v.grow(1);
       if (i < 0 && v.offset > 0) { const before = v.index; await v.grow(-1); i += v.index - before; }
@@ -132,14 +136,22 @@
       const id = v.shown();
       const picture = v.pictures.get(id);
       if (picture && picture.naturalWidth) v.setAspect(picture.naturalWidth, picture.naturalHeight);
-      v.img.src = picture ? picture.src : `/-/sinkin/images/${id}/full`;
+      v.img.src = picture ? picture.src : url(`/-/sinkin/images/${id}/full`);
       v.img.alt = `image ${id}`;
       if (v.actualSize) v.centre(0.5, 0.5);
-      history.replaceState(null, "", `/-/sinkin/images/${id}` + v.state);
-      $("#sk-back").href = v.backHref();
-      v.updatePosition();
       v.showScore(v.scores.has(id) ? v.scores.get(id) : null);
+      v.updatePosition();
+      await afterPaint();
+      if (v.shown() !== id) return;  // another key was pressed meanwhile: that one finishes the job
+      history.replaceState(null, "", url(`/-/sinkin/images/${id}`) + v.state);
+      $("#sk-back").href = v.backHref();
       v.strip();
+      v.preload(v.ids[v.index + 1]);
+      v.preload(v.ids[v.index - 1]);
+      v.preload(v.ids[v.index + 2]);
+      v.preload(v.ids[v.index + 3]);
+      if (v.index > v.ids.length - 20 && v.offset + v.ids.length < v.total) v.grow(1);
+      else if (v.index < 20 && v.offset > 0) v.grow(-1);
       try {
         v.current = await v.info(id);
         if (v.shown() === id) {
@@ -149,11 +161,6 @@
       } catch (e) {
         toast(`Could not load image ${id}: ${e.message}`, "error");
       }
-      v.preload(v.ids[v.index + 1]);
-      v.preload(v.ids[v.index - 1]);
-      v.preload(v.ids[v.index + 2]);
-      if (v.index > v.ids.length - 20 && v.offset + v.ids.length < v.total) v.grow(1);
-      else if (v.index < 20 && v.offset > 0) v.grow(-1);
     };
     return v;
   };

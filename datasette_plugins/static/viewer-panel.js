@@ -3,7 +3,7 @@
    blind mode; i folds the panel away (remembered). */
 (function () {
   "use strict";
-  const {$, el, toast} = window.SK;
+  const {$, el, toast, url} = window.SK;
   const V = (window.SKViewer = window.SKViewer || {});
 
   V.panel = function (v) {
@@ -23,7 +23,7 @@
       $("#sk-compare-open").disabled = !image.upscale_url_local;
       const remix = $("#sk-remix");
       if (image.hidden) { remix.removeAttribute("href"); remix.setAttribute("aria-disabled", "true"); }
-      else { remix.href = `/-/sinkin/new?image=${image.image_id}`; remix.removeAttribute("aria-disabled"); }
+      else { remix.href = url(`/-/sinkin/new?image=${image.image_id}`); remix.removeAttribute("aria-disabled"); }
       $("#sk-copy").disabled = Boolean(image.hidden);
       showInit(image);
     };

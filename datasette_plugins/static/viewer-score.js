@@ -3,7 +3,7 @@
    last score and go back to it, the run's progress, and the "every image is rated" end state. */
 (function () {
   "use strict";
-  const {$, el, plural, toast, postJSON} = window.SK;
+  const {$, el, plural, toast, postJSON, url} = window.SK;
   const V = (window.SKViewer = window.SKViewer || {});
 
   V.scoring = function (v) {
@@ -20,7 +20,7 @@
 
     const flash = $("#sk-flash");
     function confirmScore(id, value) {
-      $("#sk-flash-thumb").src = `/-/sinkin/images/${id}/thumb`;
+      $("#sk-flash-thumb").src = url(`/-/sinkin/images/${id}/thumb`);
       $("#sk-flash-text").textContent = value === null ? `image ${id}: score cleared`
         : `image ${id} scored ${value}`;
       flash.dataset.score = value === null ? "" : String(value);
@@ -111,7 +111,7 @@
         }
         const list = el("ul", {class: "sk-done-runs"});
         for (const run of runs) {
-          list.append(el("li", {}, el("a", {href: `/-/sinkin/images/${run.first_image}?unrated=1`},
+          list.append(el("li", {}, el("a", {href: url(`/-/sinkin/images/${run.first_image}?unrated=1`)},
             `${run.name || "run " + run.run_id}`), ` — ${plural(run.unrated, "unrated image")}`));
         }
         others.replaceChildren(el("p", {}, "Other runs with unrated images:"), list);

@@ -3,7 +3,7 @@
    and the strip is updated after the main image has been painted. */
 (function () {
   "use strict";
-  const {$, el} = window.SK;
+  const {$, el, url} = window.SK;
   const V = (window.SKViewer = window.SKViewer || {});
   const STRIP_SIDE = 7;  // neighbours shown on each side in the filmstrip
 
@@ -13,8 +13,8 @@
     function item(id) {
       let link = items.get(id);
       if (!link) {
-        link = el("a", {class: "sk-strip-item", href: `/-/sinkin/images/${id}` + v.state},
-                  el("img", {src: `/-/sinkin/images/${id}/thumb`, alt: "", width: 64, height: 64, draggable: "false"}),
+        link = el("a", {class: "sk-strip-item", href: url(`/-/sinkin/images/${id}`) + v.state},
+                  el("img", {src: url(`/-/sinkin/images/${id}/thumb`), alt: "", width: 64, height: 64, draggable: "false"}),
                   el("span", {class: "sk-strip-score"}));
         link.addEventListener("click", (event) => {
           event.preventDefault();
