@@ -226,6 +226,22 @@ def _job_message(job):
     return text
 
 
+def _provider_limits(value):
+    """``{"a1111": 2}`` from the request's ``provider_concurrency``: a mapping, or text such as
+    ``"a1111=2, sinkin=4"`` (the dashboard's field); ValueError (InvalidProviderLimit) when bad."""
+    from sinkin_pipeline.limits import InvalidProviderLimit, parse_provider_limits
+
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        value = [item for item in value.replace(";", ",").replace(" ", ",").split(",") if item]
+    if not isinstance(value, (dict, list)):
+        raise InvalidProviderLimit(
+            "provider concurrency {!r}: expected NAME=N pairs, e.g. a1111=2".format(value)
+        )
+    return parse_provider_limits(value)
+
+
 async def run_all_view(datasette, request):
     """Start draining the queue (or one run's part) in a background thread of the server."""
     data, refusal = await write_request(request)
@@ -235,13 +251,20 @@ async def run_all_view(datasette, request):
         concurrency = optional_int(data, "concurrency", minimum=1, maximum=MAX_CONCURRENCY) or 1
         budget = optional_float(data, "budget", minimum=0)
         limit = optional_int(data, "limit", minimum=1)
+        provider_limits = _provider_limits(data.get("provider_concurrency"))
         run_id, _ = await with_db(datasette, _prepare, data)
     except (ValueError, LookupError) as e:
         return error(str(e).strip("'\""), status=404 if isinstance(e, LookupError) else 400)
     path = database_path(datasette)
     try:
         started = await asyncio.to_thread(
-            runner.start, path, run_id=run_id, concurrency=concurrency, budget=budget, limit=limit
+            runner.start,
+            path,
+            run_id=run_id,
+            concurrency=concurrency,
+            budget=budget,
+            limit=limit,
+            provider_limits=provider_limits,
         )
     except runner.AlreadyRunning as e:
         return error(str(e), status=409, runner=e.runner.to_dict())

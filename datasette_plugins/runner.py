@@ -43,10 +43,11 @@ def _now():
 class Runner:
     """One "Run all": its options, live counters and outcome."""
 
-    def __init__(self, db_path, run_id=None, concurrency=1, budget=None, limit=None):
+    def __init__(self, db_path, run_id=None, concurrency=1, budget=None, limit=None, provider_limits=None):
         self.db_path = db_path
         self.run_id = run_id
         self.concurrency = concurrency
+        self.provider_limits = dict(provider_limits or {})
         self.budget = budget
         self.limit = limit
         self.stop_event = threading.Event()
@@ -88,6 +89,7 @@ class Runner:
                 concurrency=self.concurrency,
                 budget=self.budget,
                 limit=self.limit,
+                provider_limits=self.provider_limits,
                 progress=self.progress,
                 stop_event=self.stop_event,
                 abandon_event=self.abandon_event,
@@ -113,6 +115,7 @@ class Runner:
             "active": self.active,
             "run_id": self.run_id,
             "concurrency": self.concurrency,
+            "provider_concurrency": self.provider_limits,
             "budget": self.budget,
             "limit": self.limit,
             "started_at": self.started_at,
@@ -139,7 +142,9 @@ def current(db_path):
         return _runners.get(_key(db_path))
 
 
-def start(db_path, run_id=None, concurrency=1, budget=None, limit=None, wait=START_WAIT):
+def start(
+    db_path, run_id=None, concurrency=1, budget=None, limit=None, wait=START_WAIT, provider_limits=None
+):
     """Start a "Run all" thread; raises :class:`AlreadyRunning` when one is active.
 
     Waits up to ``wait`` seconds so that an immediate failure (no API key, a budget too small
@@ -148,7 +153,14 @@ def start(db_path, run_id=None, concurrency=1, budget=None, limit=None, wait=STA
         existing = _runners.get(_key(db_path))
         if existing is not None and existing.active:
             raise AlreadyRunning(existing)
-        runner = Runner(db_path, run_id=run_id, concurrency=concurrency, budget=budget, limit=limit)
+        runner = Runner(
+            db_path,
+            run_id=run_id,
+            concurrency=concurrency,
+            budget=budget,
+            limit=limit,
+            provider_limits=provider_limits,
+        )
         global _atexit_registered
         if not _atexit_registered:
             atexit.register(shutdown)

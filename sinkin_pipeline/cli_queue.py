@@ -155,6 +155,15 @@ def next_command(run_id, db_path):
         raise SystemExit(1)
 
 
+def _provider_limits(ctx, param, value):
+    from .limits import InvalidProviderLimit, parse_provider_limits
+
+    try:
+        return parse_provider_limits(value)
+    except InvalidProviderLimit as e:
+        raise click.BadParameter(str(e))
+
+
 def _budget(ctx, param, value):
     from .worker import InvalidBudget, check_budget
 
@@ -182,9 +191,19 @@ def _budget(ctx, param, value):
     help="A cap on this session's spending: a job starts only if CREDITS minus what is spent "
     "and reserved for the jobs in flight covers the most it could cost.",
 )
+@click.option(
+    "--provider-concurrency",
+    "provider_limits",
+    multiple=True,
+    callback=_provider_limits,
+    metavar="NAME=N",
+    help="At most N requests in flight at provider NAME (repeatable). Without it a provider's own "
+    "default applies (a1111: 1, or SINKIN_A1111_CONCURRENCY); the other slots keep running other "
+    "providers' jobs meanwhile.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Run at most N jobs.", metavar="N")
 @db_option
-def work(run_id, concurrency, budget, limit, db_path):
+def work(run_id, concurrency, budget, provider_limits, limit, db_path):
     """Drain the queue: run queued jobs with a progress bar of jobs, images and credits.
 
     Several `sinkin work` processes may share one database; no job runs twice. Ctrl-C (or
@@ -196,6 +215,7 @@ def work(run_id, concurrency, budget, limit, db_path):
         sinkin work
         sinkin work --concurrency 4 --budget 25
         sinkin work --run 3 --limit 10
+        sinkin work --concurrency 8 --provider-concurrency a1111=2
     """
     from .interrupts import GracefulStop
     from .providers import ConfigurationError
@@ -240,6 +260,7 @@ def work(run_id, concurrency, budget, limit, db_path):
                 concurrency=concurrency,
                 budget=budget,
                 limit=limit,
+                provider_limits=provider_limits,
                 progress=progress,
                 stop_event=stopper.stop,
                 abandon_event=stopper.abandon,

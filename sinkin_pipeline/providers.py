@@ -98,6 +98,11 @@ class Provider:
     #: top-level keys (lists expand like any field); they are checked, stored on the config
     #: (``configs.provider_options``) and passed in the payload
     options: ClassVar[Sequence[Field]] = ()
+    #: the most requests a ``work`` session sends this provider at once (1 for a web UI on one
+    #: GPU); None: as many as ``--concurrency``. ``--provider-concurrency NAME=N`` overrides it; an
+    #: instance may set it (from its environment, say). While a provider is at its limit the other
+    #: worker slots take other providers' jobs (see :mod:`sinkin_pipeline.limits`).
+    max_in_flight: int | None = None
 
     def check_ready(self) -> None:
         """Raise :class:`ConfigurationError` when the provider cannot be used (no API key...)."""

@@ -208,9 +208,10 @@ def recover_stale(db, force=False):
     return mark_interrupted(db, stale_ids(db), "its worker stopped (no heartbeat: the lease ran out)")
 
 
-def claim_job(db, run_id=None, budget_check=None, lease_owner=None, prepare=None):
-    """Atomically take the first queued job (of ``run_id`` if given) and mark it running for this
-    process, under ``lease_owner``'s lease (see :mod:`sinkin_pipeline.leases`).
+def claim_job(db, run_id=None, budget_check=None, lease_owner=None, prepare=None, skip_providers=()):
+    """Atomically take the first queued job (of ``run_id`` if given; not of ``skip_providers``,
+    those at their limit of calls in flight) and mark it running for this process, under
+    ``lease_owner``'s lease (see :mod:`sinkin_pipeline.leases`).
     ``budget_check(job, conn)`` may raise to leave it queued; ``prepare(job, conn)`` returns more
     columns to store with the claim (in its transaction). Returns the job dict or None."""
     from .leases import expiry, new_owner
@@ -226,6 +227,9 @@ def claim_job(db, run_id=None, budget_check=None, lease_owner=None, prepare=None
         if run_id is not None:
             sql += " and run_id = ?"
             params.append(run_id)
+        if skip_providers:
+            sql += " and provider not in ({})".format(", ".join("?" for _ in skip_providers))
+            params.extend(sorted(skip_providers))
         found = rows_as_dicts(conn.execute(sql + " order by " + CLAIM_ORDER + " limit 1", params))
         if not found:
             conn.execute("COMMIT")

@@ -18,6 +18,7 @@ from .db import open_db
 from .estimate import ROUNDING, estimator_for
 from .jobs import Outcome, claim_payload, remove_partial_files, run_job
 from .leases import Lease
+from .limits import ProviderSlots
 from .plugins import load_plugins
 from .providers import get_provider
 from .queue import (
@@ -42,6 +43,14 @@ class BudgetTooSmall(Exception):
 
 class InvalidBudget(ValueError):
     """A budget that is not a finite number of credits ≥ 0."""
+
+
+class _Full(Exception):
+    """Raised inside a claim: the job's provider has as many calls in flight as it may; claim
+    again at once without that provider."""
+
+    def __init__(self, provider):
+        self.provider = provider
 
 
 class _Wait(Exception):
@@ -109,9 +118,12 @@ class _Reservation:
 class Session:
     """What one ``work`` call has started and spent, shared by its threads under a lock."""
 
-    def __init__(self, budget=None, limit=None, stop_event=None, concurrency=1, guard=None):
+    def __init__(
+        self, budget=None, limit=None, stop_event=None, concurrency=1, guard=None, provider_limits=None
+    ):
         self.budget = check_budget(budget)
         self.concurrency = max(1, int(concurrency))
+        self.slots = ProviderSlots(self.concurrency, provider_limits)
         self.guard = guard
         self.limit = limit
         self.stop_event = stop_event or threading.Event()
@@ -130,8 +142,9 @@ class Session:
             if name not in self.providers:
                 provider = get_provider(name)
                 provider.check_ready()
+                ceiling = self.slots.learn(name, provider)  # its own limit of calls in flight
                 # 429s shrink the calls in flight instead of failing jobs (ratelimit.py)
-                self.providers[name] = Throttled(provider, AdaptiveLimit(self.concurrency, self.stop_event))
+                self.providers[name] = Throttled(provider, AdaptiveLimit(ceiling, self.stop_event))
             return self.providers[name]
 
     def take_slot(self):
@@ -144,6 +157,11 @@ class Session:
     def give_back_slot(self):
         with self.lock:
             self.claimed -= 1
+
+    def full_providers(self):
+        """Providers with as many calls in flight as their limit: the next claim skips them."""
+        with self.lock:
+            return self.slots.full(r.provider for r in self.in_flight.values())
 
     def wait_for_change(self, generation, timeout=1.0):
         with self.lock:
@@ -184,6 +202,8 @@ class Session:
                 raise BudgetStop()
             if self.guard is not None:
                 self.guard.check()  # StorageError: nothing more is paid for
+            if job["provider"] in self.slots.full(r.provider for r in self.in_flight.values()):
+                raise _Full(job["provider"])  # taken by another thread since the claim began
             if self.budget is None:
                 self.in_flight[job["id"]] = _Reservation(0.0, job["provider"], None, False)
                 return
@@ -306,7 +326,11 @@ def _worker_loop(db_path, session, run_id, progress, lease):
     db = None
     try:
         db = _open(db_path, session)
+        skip = set()
         while session.take_slot():
+            generation = session.generation
+            full = session.full_providers() | skip
+            skip = set()
             try:
                 job = claim_job(
                     db,
@@ -314,17 +338,27 @@ def _worker_loop(db_path, session, run_id, progress, lease):
                     budget_check=session.admit,
                     lease_owner=lease.owner,
                     prepare=claim_payload,
+                    skip_providers=full,
                 )
+            except _Full as busy:  # claim again at once, without that provider
+                session.give_back_slot()
+                skip = {busy.provider}
+                continue
             except _Wait as wait:
                 session.give_back_slot()
                 session.wait_for_change(wait.generation)
                 continue
             except BudgetStop:
-                job = None
+                job = full = None  # the budget or a stop: no waiting for a provider's slot
             except BudgetTooSmall as e:
                 session.errors.append(e)
                 session.stop_event.set()
                 job = None
+            if job is None and full and not session.stop_event.is_set():
+                # only providers at their limit have queued jobs: wait for a call to settle
+                session.give_back_slot()
+                session.wait_for_change(generation)
+                continue
             if job is None:
                 session.give_back_slot()
                 return
@@ -383,15 +417,21 @@ def work(
     stop_event=None,
     abandon_event=None,
     on_stopping=None,
+    provider_limits=None,
 ):
     """Run queued jobs with ``concurrency`` threads until the queue (of ``run_id``) is empty, the
     ``limit`` of jobs is reached, the ``budget`` is reached, or ``stop_event`` is set (jobs in
     flight then finish; ``abandon_event`` marks them interrupted at once). ``on_stopping(in_flight,
-    seconds)`` is called about ten times a second while stopping. Returns a :class:`WorkSummary`.
+    seconds)`` is called about ten times a second while stopping. ``provider_limits`` (``{name: n}``,
+    see :mod:`sinkin_pipeline.limits`) caps the calls in flight per provider, over each provider's
+    own ``max_in_flight``; the other threads keep taking other providers' jobs meanwhile.
+    Returns a :class:`WorkSummary`.
     Raises InvalidBudget, BudgetTooSmall when not even the first job fits, and
     ConfigurationError when a provider cannot run (no API key)."""
     load_plugins()
-    session = Session(budget, limit, stop_event, concurrency, guard=StorageGuard(db_path))
+    session = Session(
+        budget, limit, stop_event, concurrency, guard=StorageGuard(db_path), provider_limits=provider_limits
+    )
     db = open_db(db_path)
     try:
         recover_stale(db)

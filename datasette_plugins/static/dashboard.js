@@ -280,6 +280,8 @@
   $("#sk-run-all").addEventListener("click", (event) => withButton(event.currentTarget, "Starting…", async () => {
     const data = scope();
     data.concurrency = $("#sk-concurrency").value || 1;
+    const perProvider = $("#sk-provider-concurrency").value.trim();  // "a1111=2, sinkin=4"
+    if (perProvider) data.provider_concurrency = perProvider;
     const budget = $("#sk-budget").value.trim();
     if (budget !== "") data.budget = budget;
     const { body } = await send("/-/sinkin/queue/run-all.json", data);
@@ -297,7 +299,7 @@
   $("#sk-resume").addEventListener("click", (event) => withButton(event.currentTarget, "Resuming…", async () => {
     const runner = status.runner;
     if (!runner) return;
-    const data = { concurrency: runner.concurrency || 1 };
+    const data = { concurrency: runner.concurrency || 1, provider_concurrency: runner.provider_concurrency || {} };
     if (runner.run_id) data.run_id = runner.run_id;
     if (runner.budget !== null && runner.budget !== undefined) data.budget = Math.max(0, runner.budget - (runner.credits || 0));
     if (runner.limit) data.limit = Math.max(1, runner.limit - runner.jobs);

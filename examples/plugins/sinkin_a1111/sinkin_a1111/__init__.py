@@ -6,6 +6,8 @@ Start the web UI with ``--api``, then ``provider: a1111`` in a spec. Configurati
 * ``SINKIN_A1111_AUTH`` — ``user:password`` when the web UI was started with ``--api-auth``
   (never stored or printed)
 * ``SINKIN_A1111_TIMEOUT`` — seconds to wait for one generation (default 600: local GPUs are slow)
+* ``SINKIN_A1111_CONCURRENCY`` — requests sent at once (default 1: one GPU; ``sinkin work
+  --provider-concurrency a1111=N`` overrides it)
 
 Built only on what ``sinkin_pipeline`` exports (the public plugin API).
 """

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from sinkin_pipeline import (
+    ConfigurationError,
     Field,
     GeneratedImage,
     InferenceResult,
@@ -73,6 +74,19 @@ def _auth() -> tuple[str, str] | None:
     return (user, password)
 
 
+def _concurrency() -> tuple[int, str | None]:
+    """``(requests in flight at most, problem)``: ``SINKIN_A1111_CONCURRENCY``, 1 by default (a
+    web UI on one GPU generates one image at a time; more requests only wait in its queue)."""
+    value = (os.environ.get("SINKIN_A1111_CONCURRENCY") or "").strip()
+    if not value:
+        return 1, None
+    if not value.isdigit() or int(value) < 1:
+        return 1, "SINKIN_A1111_CONCURRENCY={!r}: expected a whole number of requests, 1 or more".format(
+            value
+        )
+    return int(value), None
+
+
 def _timeout() -> httpx.Timeout:
     try:
         read = float(os.environ.get("SINKIN_A1111_TIMEOUT") or 600)
@@ -123,6 +137,12 @@ class A1111Provider(Provider):
     def __init__(self) -> None:
         self.base_url = base_url()
         self._client = httpx.Client(auth=_auth(), follow_redirects=False)
+        # one GPU: one request at a time unless told (`--provider-concurrency a1111=N` overrides)
+        self.max_in_flight, self._concurrency_problem = _concurrency()
+
+    def check_ready(self) -> None:
+        if self._concurrency_problem:
+            raise ConfigurationError(self._concurrency_problem)
 
     def __repr__(self) -> str:
         return "<A1111Provider {}>".format(self.base_url)

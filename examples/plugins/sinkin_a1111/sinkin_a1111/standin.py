@@ -136,6 +136,9 @@ class A1111StandIn:
         self.calls: list[dict[str, Any]] = []
         self.checkpoint = MODELS[0]["title"]
         self.interrupted = 0
+        #: generation requests received and not yet answered, and the most there ever were
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._faults: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._gpu = threading.Lock()
@@ -303,7 +306,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(422, {"detail": [{"loc": ["body"], "msg": "not an object", "type": "type_error"}]})
             return
         if endpoint in ("txt2img", "img2img"):
-            self._generate(endpoint, body)
+            with self.owner._lock:
+                self.owner.in_flight += 1
+                self.owner.peak_in_flight = max(self.owner.peak_in_flight, self.owner.in_flight)
+            try:
+                self._generate(endpoint, body)
+            finally:
+                with self.owner._lock:
+                    self.owner.in_flight -= 1
         elif endpoint == "extra-single-image":
             self._upscale(body)
         elif endpoint == "interrupt":
