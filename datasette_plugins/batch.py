@@ -17,8 +17,10 @@ def routes():
 
 
 async def upscale_batch_view(datasette, request):
-    """POST ``{"min_score": 8, "type": "esrgan", "scale": 2}`` → the plan (images, skipped,
-    estimated credits), spending nothing. Add ``"confirm": true, "expect": <images>`` to run it."""
+    """POST ``{"min_score": 8, "type": "esrgan", "options": {"scale": 2}}`` → the plan (images,
+    skipped, estimated credits, and the upscale types offered for the run's provider with their
+    options), spending nothing; ``type`` left out is the first offered (``scale``/``strength`` may
+    also be given at the top level). Add ``"confirm": true, "expect": <images>`` to run it."""
     from sinkin_pipeline.batch import BatchError, plan_upscale_batch, upscale_batch
     from sinkin_pipeline.providers import ConfigurationError
     from sinkin_pipeline.upscaling import UpscaleError
@@ -30,17 +32,18 @@ async def upscale_batch_view(datasette, request):
     args = (
         run_id,
         data.get("min_score"),
-        data.get("type") or "esrgan",
+        data.get("type") or None,
         data.get("scale"),
         data.get("strength"),
     )
+    options = data.get("options")
     try:
         if data.get("confirm") is not True:
-            return ok({"plan": await with_db(datasette, plan_upscale_batch, *args)})
+            return ok({"plan": await with_db(datasette, plan_upscale_batch, *args, options=options)})
         if not isinstance(data.get("expect"), int) or isinstance(data.get("expect"), bool):
             return error('send "expect": the number of images the estimate listed', 400)
         result = await asyncio.to_thread(
-            upscale_batch, database_path(datasette), *args, expect=data["expect"]
+            upscale_batch, database_path(datasette), *args, expect=data["expect"], options=options
         )
     except (BatchError, UpscaleError, ConfigurationError) as e:
         return error(str(e), 400)

@@ -11,7 +11,7 @@ from .db import dicts, media_dir, open_db, resolve_media
 from .export import escape_cell
 from .providers import get_provider
 from .ranking import IMAGE_SETTINGS
-from .upscaling import UpscaleError, estimate_upscale, get_upscalers, upscale_image
+from .upscaling import UpscaleError, estimate_upscale, get_upscalers, upscale_image, upscalers_for
 
 #: the most images one zip holds
 MAX_ZIP_IMAGES = 500
@@ -39,46 +39,80 @@ def _run(db, run_id):
     return {"id": row[0], "name": row[1], "provider": row[2]}
 
 
-def plan_upscale_batch(db, run_id, min_score, upscale_type="esrgan", scale=None, strength=None):
+def _usable(row, source):
+    """Whether an image can go to an upscaler that needs its ``source`` (SinkIn's id and URL, or
+    the stored file)."""
+    return bool(row["path"]) if source == "file" else bool(row["inf_id"] and row["url"])
+
+
+def plan_upscale_batch(db, run_id, min_score, upscale_type=None, scale=None, strength=None, options=None):
     """What "upscale every image scored ≥ min_score" would do, writing nothing: ``images`` (ids to
     upscale, best first), ``already`` (already upscaled: skipped, never paid twice),
-    ``unusable`` (no SinkIn inference id), ``credits`` (estimated), ``params``. Raises BatchError,
-    UpscaleError (bad options), LookupError (no such run)."""
+    ``unusable`` (without what the upscaler needs: SinkIn's id and URL, or the stored file),
+    ``credits`` (estimated), ``params``, and ``upscalers``: the upscale types offered for the run's
+    provider (from the registry, with their declared options). ``upscale_type`` None is the first
+    of them; ``options`` holds its options by name (``scale``/``strength`` may be given as
+    arguments). Raises BatchError, UpscaleError (bad type or options), LookupError (no such run)."""
     min_score = _min_score(min_score)
     run = _run(db, run_id)
     upscalers = get_upscalers()
-    if upscale_type not in upscalers:
+    offered = upscalers_for(run["provider"])
+    if upscale_type is not None and (not isinstance(upscale_type, str) or upscale_type not in upscalers):
         raise UpscaleError(
-            "unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers)))
+            "unknown upscale type {!r}; use one of {}".format(
+                upscale_type, ", ".join(offered) or ", ".join(sorted(upscalers))
+            )
         )
-    given = {k: v for k, v in (("scale", scale), ("strength", strength)) if v is not None}
-    params = upscalers[upscale_type].validate(given)
+    if not offered:
+        raise BatchError(
+            "images of provider {} cannot be upscaled (no upscaler applies to it)".format(run["provider"])
+        )
+    if upscale_type is None:
+        upscale_type = next(iter(offered))
+    if upscale_type not in offered:
+        raise UpscaleError(
+            "{} does not apply to images of provider {}; use one of {}".format(
+                upscale_type, run["provider"], ", ".join(offered)
+            )
+        )
+    if options is not None and not isinstance(options, dict):
+        raise UpscaleError("options: expected {name: value} for the upscaler's options")
+    given = dict(options or {})
+    given.pop("type", None)
+    given.update({k: v for k, v in (("scale", scale), ("strength", strength)) if v is not None})
+    upscaler = offered[upscale_type]
+    params = upscaler.validate(given)
     found = dicts(
         db.execute(
-            "select id, score, inf_id, url, upscale_path from images "
+            "select id, score, inf_id, url, path, upscale_path from images "
             "where run_id = ? and score >= ? order by score desc, id",
             [run["id"], min_score],
         )
     )
-    images = [r["id"] for r in found if not r["upscale_path"] and r["inf_id"] and r["url"]]
+    images = [r["id"] for r in found if not r["upscale_path"] and _usable(r, upscaler.source)]
     already = [r["id"] for r in found if r["upscale_path"]]
-    unusable = [r["id"] for r in found if not r["upscale_path"] and not (r["inf_id"] and r["url"])]
+    unusable = [r["id"] for r in found if not r["upscale_path"] and not _usable(r, upscaler.source)]
     provider = get_provider(run["provider"])
     each = estimate_upscale(db, provider, params["type"])
     return {
         "run_id": run["id"],
         "provider": provider.name,
         "min_score": min_score,
+        "type": upscale_type,
         "params": params,
+        "upscalers": [u.as_json() for u in offered.values()],
         "images": images,
         "already": already,
         "unusable": unusable,
+        "unusable_reason": "no stored file" if upscaler.source == "file" else "no SinkIn id and URL",
         "credits_each": each,
         "credits": round(each * len(images), 4),
     }
 
 
-def upscale_batch(db_path, run_id, min_score, upscale_type="esrgan", scale=None, strength=None, expect=None):
+def upscale_batch(
+    db_path, run_id, min_score, upscale_type=None, scale=None, strength=None, expect=None, options=None
+):
     """Upscale the images :func:`plan_upscale_batch` lists, one after another, each through
     :func:`upscaling.upscale_image` (payload stored first, answer committed before the download).
     ``expect`` (the number of images the user confirmed) must match the plan, or nothing is done.
@@ -86,7 +120,7 @@ def upscale_batch(db_path, run_id, min_score, upscale_type="esrgan", scale=None,
     not stop the others."""
     db = open_db(db_path)
     try:
-        plan = plan_upscale_batch(db, run_id, min_score, upscale_type, scale, strength)
+        plan = plan_upscale_batch(db, run_id, min_score, upscale_type, scale, strength, options)
     finally:
         db.conn.close()
     if expect is not None and int(expect) != len(plan["images"]):
@@ -97,7 +131,7 @@ def upscale_batch(db_path, run_id, min_score, upscale_type="esrgan", scale=None,
     done, failed = [], []
     for image_id in plan["images"]:
         try:
-            upscale_image(db_path, image_id, upscale_type, scale, strength)
+            upscale_image(db_path, image_id, plan["type"], options=plan["params"])
             done.append(image_id)
         except (UpscaleError, LookupError) as e:
             failed.append([image_id, str(e)])

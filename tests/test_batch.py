@@ -8,9 +8,11 @@ import sqlite3
 import zipfile
 
 import pytest
+from test_plugin_contract import BytesProvider, Plugin
 
 from datasette_sinkin.app import make_datasette
 from sinkin_pipeline.db import open_db
+from sinkin_pipeline.plugins import pm
 from sinkin_pipeline.remix import a1111_parameters, image_config, image_spec
 from sinkin_pipeline.worker import work
 
@@ -187,3 +189,64 @@ def test_the_a1111_parameter_line():
         "Steps: 30, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x768, Model: 4zdwGOB, "
         "Denoising strength: 0.4, SinkIn model: 4zdwGOB, LCM: on",
     ]
+
+
+@pytest.fixture
+def bytes_plugin():
+    """Provider ``bytes`` and its own upscaler ``lanczos`` (see test_plugin_contract)."""
+    BytesProvider.calls = []
+    pm.register(Plugin(), name="test-bytes-batch")
+    try:
+        yield BytesProvider
+    finally:
+        pm.unregister(name="test-bytes-batch")
+
+
+@pytest.mark.asyncio
+async def test_the_batch_offers_the_upscalers_of_the_runs_provider(db_path, make_run, bytes_plugin):
+    """A provider with its own upscaler (source "file", option "factor" 2–3): the batch plans and
+    runs with it, from the registry; SinkIn's types do not apply to its images."""
+    make_run(db_path, {"provider": "bytes", "model_id": "m", "prompt": "a fox", "seed": [1, 2, 3]})
+    work(db_path)
+    conn = sqlite3.connect(db_path)
+    conn.execute("update images set score = 9")
+    conn.commit()
+    conn.close()
+    ds = make_datasette(db_path, "127.0.0.1", 8001)
+    url = "/-/sinkin/runs/1/upscale-batch.json"
+    plan = (await post(ds, url, {"min_score": 8})).json()["plan"]
+    assert plan["type"] == "lanczos" and plan["params"] == {"type": "lanczos", "factor": 2}
+    assert [u["name"] for u in plan["upscalers"]] == ["lanczos"]
+    factor = plan["upscalers"][0]["options"][0]
+    assert (factor["name"], factor["min"], factor["max"]) == ("factor", 2, 3)
+    assert plan["images"] == [1, 2, 3] and plan["unusable"] == []  # stored files, no SinkIn id needed
+    for bad, text in (
+        ({"type": "esrgan"}, "esrgan does not apply to images of provider bytes; use one of lanczos"),
+        ({"options": {"factor": 5}}, "factor must be from 2 to 3"),
+        ({"options": {"scale": 2}}, "lanczos does not take the option scale"),
+        ({"options": ["factor"]}, "options: expected {name: value}"),
+    ):
+        r = await post(ds, url, dict(bad, min_score=8))
+        assert r.status_code == 400 and text in r.json()["error"], (bad, r.text)
+    body = {"min_score": 8, "type": "lanczos", "options": {"factor": 3}, "confirm": True, "expect": 3}
+    result = (await post(ds, url, body)).json()["result"]
+    assert result["done"] == [1, 2, 3] and result["failed"] == []
+    sent = [c["upscale"] for c in bytes_plugin.calls if "upscale" in c]
+    assert [(c["type"], c["factor"]) for c in sent] == [("lanczos", 3)] * 3
+    # never twice
+    plan = (await post(ds, url, {"min_score": 8})).json()["plan"]
+    assert plan["images"] == [] and plan["already"] == [1, 2, 3]
+    assert upscales(db_path)[0] == 3
+
+
+@pytest.mark.asyncio
+async def test_the_batch_types_for_simulator_images_come_from_the_registry(lab):
+    from sinkin_pipeline.upscalers import upscalers_for
+
+    ds, _ = lab
+    plan = (await post(ds, "/-/sinkin/runs/1/upscale-batch.json", {"min_score": 8})).json()["plan"]
+    offered = upscalers_for("simulator")
+    assert [u["name"] for u in plan["upscalers"]] == list(offered)
+    assert plan["type"] == next(iter(offered))
+    first = plan["upscalers"][0]
+    assert [o["name"] for o in first["options"]] == list(offered[first["name"]].options)

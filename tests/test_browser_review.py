@@ -327,6 +327,26 @@ def test_gallery_compares_picked_images_with_one_zoom_and_upscales_the_best_afte
     )
     assert "provider simulator" in page.locator("#sk-batch-plan").inner_text()
     assert page.locator("#sk-batch-go").inner_text() == "Upscale 3 images"
+    # the types and their options come from the upscaler registry, for this run's provider
+    from sinkin_pipeline.upscalers import upscalers_for
+
+    offered = upscalers_for("simulator")
+    types = page.eval_on_selector_all("#sk-batch-type option", "(o) => o.map((x) => x.value)")
+    assert types == list(offered)
+    first = next(iter(offered.values()))
+    names = page.eval_on_selector_all("#sk-batch-options input", "(i) => i.map((x) => x.name)")
+    assert names == list(first.options)
+    other = list(offered)[1]
+    page.select_option("#sk-batch-type", other)
+    page.wait_for_function(
+        "(names) => [...document.querySelectorAll('#sk-batch-options input')].map((x) => x.name).join() === names",
+        arg=",".join(offered[other].options),
+    )
+    page.select_option("#sk-batch-type", first.name)
+    page.wait_for_function(
+        "(names) => [...document.querySelectorAll('#sk-batch-options input')].map((x) => x.name).join() === names",
+        arg=",".join(first.options),
+    )
     page.select_option("#sk-batch-min", "10")
     page.wait_for_function("() => document.querySelector('#sk-batch-go').textContent === 'Upscale 1 image'")
     page.select_option("#sk-batch-min", "8")

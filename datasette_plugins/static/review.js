@@ -95,11 +95,41 @@
     const batchGo = $("#sk-batch-go");
     const runId = location.pathname.match(/\/runs\/(\d+)/)[1];
     let plan = null;
+    let optionsOf = null;  // the upscaler whose option inputs are shown
+    const typeSelect = $("#sk-batch-type");
+    /* the upscale types offered for this run's provider and their options, as the server's
+       registry declares them (the plan answers with them) */
+    function renderUpscalers(upscalers, chosen) {
+      const names = upscalers.map((u) => u.name).join("\n");
+      if (typeSelect.dataset.names !== names) {
+        typeSelect.replaceChildren(...upscalers.map((u) => new Option(u.name, u.name)));
+        typeSelect.dataset.names = names;
+      }
+      typeSelect.value = chosen;
+      const upscaler = upscalers.find((u) => u.name === chosen);
+      $("#sk-batch-about").textContent = upscaler ? upscaler.description : "";
+      if (!upscaler || optionsOf === chosen) return;
+      optionsOf = chosen;
+      $("#sk-batch-options").replaceChildren(...upscaler.options.map((f) => {
+        const numeric = f.kind === "int" || f.kind === "float";
+        const input = f.kind === "choice"
+          ? el("select", {name: f.name}, ...f.choices.map((c) => new Option(c, c, c === f.default, c === f.default)))
+          : el("input", {name: f.name, type: numeric ? "number" : "text", min: f.min ?? null, max: f.max ?? null,
+                         step: numeric ? (f.step ?? (f.kind === "int" ? 1 : "any")) : null,
+                         value: f.default ?? "", "data-kind": f.kind});
+        const range = numeric && f.min !== null && f.max !== null ? ` (${f.min}–${f.max})` : "";
+        return el("label", {}, `${f.label}${range} `, input, f.help ? el("span", {class: "sk-hint"}, ` ${f.help}`) : null);
+      }));
+    }
     function batchBody() {
       const data = new FormData(batchForm);
-      const body = {min_score: Number(data.get("min_score")), type: data.get("type")};
-      if (body.type === "esrgan") body.scale = Number(data.get("scale"));
-      else body.strength = Number(data.get("strength"));
+      const body = {min_score: Number(data.get("min_score")), options: {}};
+      if (typeSelect.value) body.type = typeSelect.value;
+      for (const input of $("#sk-batch-options").querySelectorAll("input, select")) {
+        if (input.value === "") continue;
+        const numeric = input.dataset.kind === "int" || input.dataset.kind === "float";
+        body.options[input.name] = numeric ? Number(input.value) : input.value;
+      }
       return body;
     }
     async function estimate() {
@@ -113,8 +143,9 @@
         text.textContent = e.message;
         return;
       }
+      renderUpscalers(plan.upscalers, plan.type);
       const skipped = [plan.already.length ? `${plural(plan.already.length, "image")} already upscaled (skipped)` : "",
-                       plan.unusable.length ? `${plural(plan.unusable.length, "image")} without a SinkIn id (skipped)` : ""]
+                       plan.unusable.length ? `${plural(plan.unusable.length, "image")} with ${plan.unusable_reason} (skipped)` : ""]
         .filter(Boolean).join("; ");
       text.textContent = plan.images.length
         ? `${plural(plan.images.length, "image")} to upscale on provider ${plan.provider}: ` +
@@ -123,7 +154,11 @@
       batchGo.textContent = `Upscale ${plural(plan.images.length, "image")}`;
       batchGo.disabled = !plan.images.length;
     }
-    batchForm.addEventListener("change", estimate);
+    typeSelect.addEventListener("change", () => { optionsOf = null; });  // its own options, at their defaults
+    batchForm.addEventListener("change", (event) => {
+      if (event.target === typeSelect) $("#sk-batch-options").replaceChildren();
+      estimate();
+    });
     $("#sk-batch-open").addEventListener("click", () => { batch.showModal(); estimate(); });
     $("#sk-batch-cancel").addEventListener("click", () => batch.close());
     batchForm.addEventListener("submit", async (event) => {
