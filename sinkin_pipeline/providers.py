@@ -120,7 +120,9 @@ class Provider:
         raise NotImplementedError
 
     def models(self) -> dict[str, list[dict[str, Any]]]:
-        """Returns ``{"models": [...], "loras": [...], "video_models": [...]}``."""
+        """Returns ``{"models": [...], "loras": [...], "video_models": [...]}``, each item a dict
+        with ``id`` and ``title``; a provider with samplers or schedulers of its own may add
+        ``"samplers"`` and ``"schedule_types"`` (cached by ``models.refresh_models`` too)."""
         raise NotImplementedError
 
     def download(self, url: str) -> bytes:
