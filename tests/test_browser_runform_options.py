@@ -110,3 +110,25 @@ def test_the_sampler_menu_follows_the_provider_and_its_refresh(page, server, mon
     page.goto(server.url + "/-/sinkin/new")
     page.select_option("#f-provider", "local")
     assert menu() == ["DPM++ 2M Karras", "Euler a", "LCM"]
+
+
+def test_run_all_takes_a_limit_per_provider(page, server):
+    from sinkin_pipeline.runs import create_run
+    from sinkin_pipeline.spec import check_spec
+
+    db = open_db(server.db_path)
+    spec = {"provider": "local", "model_id": "local_ckpt", "prompt": "a fox", "seed": [1, 2, 3]}
+    create_run(db, check_spec(spec))
+    queued = db.execute("select count(*) from jobs where status = 'queued'").fetchone()[0]
+    db.conn.close()
+    page.goto(server.url + "/-/sinkin")
+    page.fill("#sk-concurrency", "4")
+    page.fill("#sk-provider-concurrency", "local=zero")
+    page.click("#sk-run-all")
+    page.wait_for_selector(".sk-toast-error")
+    assert "provider concurrency 'local=zero'" in page.text_content(".sk-toast-error")
+    page.fill("#sk-provider-concurrency", "local=1")
+    page.click("#sk-run-all")
+    page.wait_for_function("() => document.querySelector('#sk-runner-text').textContent.includes('finished')")
+    status = page.evaluate("async () => (await (await fetch('/-/sinkin/status.json')).json()).runner")
+    assert status["provider_concurrency"] == {"local": 1} and status["jobs"] == queued
