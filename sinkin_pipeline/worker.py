@@ -202,6 +202,11 @@ class Session:
                 raise BudgetStop()
             if self.guard is not None:
                 self.guard.check()  # StorageError: nothing more is paid for
+            if job["provider"] not in self.slots.limits:  # first met in this session: learn its limit
+                try:
+                    self.provider(job["provider"])
+                except Exception:
+                    pass  # it cannot run: _run_claimed fails the job with the reason
             if job["provider"] in self.slots.full(r.provider for r in self.in_flight.values()):
                 raise _Full(job["provider"])  # taken by another thread since the claim began
             if self.budget is None:

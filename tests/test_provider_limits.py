@@ -131,3 +131,16 @@ def test_the_cli_refuses_a_bad_provider_concurrency(db_path, make_run):
     )
     assert result.exit_code == 2
     assert "provider concurrency 'simulator=none': the limit must be a whole number" in result.output
+
+
+def test_a_provider_first_met_during_the_session_is_held_to_its_limit(slowgpu):
+    """A run queued while `work` runs (Run all keeps going): its provider's limit is learned at
+    its first claim, so a second call is not admitted while the first is in flight."""
+    from sinkin_pipeline.worker import Session, _Full
+
+    session = Session(concurrency=4)
+    session.admit({"id": 1, "provider": "slowgpu"}, None)
+    with pytest.raises(_Full):
+        session.admit({"id": 2, "provider": "slowgpu"}, None)
+    session.admit({"id": 3, "provider": "simulator"}, None)  # the others still run
+    assert session.full_providers() == {"slowgpu"}
