@@ -191,7 +191,6 @@ async def form_page(datasette, request):
         "from_run": data["from_run"],
         "data": data,
         "hints": _hints(FIELDS),
-        "base": datasette.urls.path("/").rstrip("/"),
     }
     return Response.html(await datasette.render_template("new.html", context, request=request))
 

@@ -4,11 +4,10 @@
    once per page load (a request key + a disabled button), with a confirmation for large grids. */
 (function () {
   "use strict";
-  const { $, $$, plural, send: post } = window.SK;  // sinkin.js: the shared page helpers
+  const { $, $$, plural, send, url } = window.SK;  // sinkin.js: the shared page helpers (base_url applied)
   const form = $("#sk-run-form");
   if (!form) return;
   const data = JSON.parse($("#sinkin-form-data").textContent);
-  const base = (document.querySelector(".sk-form-layout") || {}).dataset?.base || "";
   const fields = data.fields || {};  // every SinkIn field's kind, limits and default (fields.py)
   const limits = data.limits || {};
   const requestKey = (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
@@ -26,7 +25,6 @@
   const notify = (message, kind) => window.SK.toast(message, kind);
   const field = (name) => form.elements.namedItem(name);
   const splitIds = (text) => text.split(/[\s,;]+/).map((s) => s.trim()).filter(Boolean);
-  const send = (path, body) => post(base + path, body);  // CSRF header; resolves to {status, body}
   const el = window.SK.el;
 
   /* -- filling the form ------------------------------------------------------------------------ */
@@ -364,7 +362,7 @@
     $("#sk-assets").replaceChildren(...assets.map((asset) => {
       const item = document.createElement("li");
       const img = document.createElement("img");
-      img.src = `${base}/-/sinkin/assets/${asset.id}`;
+      img.src = url(`/-/sinkin/assets/${asset.id}`);
       img.alt = `init image ${asset.filename}`;
       const label = document.createElement("span");
       label.textContent = `${asset.filename} · ${asset.width}×${asset.height}`;
