@@ -2,18 +2,25 @@
 ``provider_concurrency``) is checked with a clear message, a provider's declared ``max_in_flight``
 caps its calls while the other slots keep taking other providers' jobs, and the queue finishes."""
 
+import io
 import threading
 import time
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from test_dashboard_routes import make_run, statuses, wait_for_runner
 
 from sinkin_pipeline import GeneratedImage, InferenceResult, Provider, hookimpl
 from sinkin_pipeline.cli import cli
 from sinkin_pipeline.limits import InvalidProviderLimit, ProviderSlots, parse_provider_limits
 from sinkin_pipeline.plugins import pm
-from sinkin_pipeline.render import render_png
+
+
+def png():
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (40, 40, 200)).save(out, "PNG")
+    return out.getvalue()
 
 
 class SlowGPU(Provider):
@@ -33,9 +40,7 @@ class SlowGPU(Provider):
             cls.peak = max(cls.peak, cls.now)
         try:
             time.sleep(0.15)
-            return InferenceResult(
-                images=[GeneratedImage(data=render_png({"prompt": "x", "width": 64, "height": 64}))]
-            )
+            return InferenceResult(images=[GeneratedImage(data=png())])
         finally:
             with cls.lock:
                 cls.now -= 1
