@@ -80,7 +80,8 @@ class Runner:
 
     def run(self):
         from sinkin_pipeline.providers import ConfigurationError
-        from sinkin_pipeline.worker import BudgetTooSmall, InvalidBudget, work
+        from sinkin_pipeline.session import BudgetTooSmall, InvalidBudget
+        from sinkin_pipeline.worker import work
 
         try:
             summary = work(

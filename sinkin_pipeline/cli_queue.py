@@ -165,7 +165,7 @@ def _provider_limits(ctx, param, value):
 
 
 def _budget(ctx, param, value):
-    from .worker import InvalidBudget, check_budget
+    from .session import InvalidBudget, check_budget
 
     try:
         return check_budget(value)
@@ -220,8 +220,8 @@ def work(run_id, concurrency, budget, provider_limits, limit, db_path):
     from .interrupts import GracefulStop
     from .providers import ConfigurationError
     from .queue import queue_totals
+    from .session import BudgetTooSmall
     from .wording import credit_text, plural
-    from .worker import BudgetTooSmall
     from .worker import work as do_work
 
     db = opendb(db_path)

@@ -141,7 +141,7 @@ def test_the_cli_refuses_a_bad_provider_concurrency(db_path, make_run):
 def test_a_provider_first_met_during_the_session_is_held_to_its_limit(slowgpu):
     """A run queued while `work` runs (Run all keeps going): its provider's limit is learned at
     its first claim, so a second call is not admitted while the first is in flight."""
-    from sinkin_pipeline.worker import Session, _Full
+    from sinkin_pipeline.session import Session, _Full
 
     session = Session(concurrency=4)
     session.admit({"id": 1, "provider": "slowgpu"}, None)

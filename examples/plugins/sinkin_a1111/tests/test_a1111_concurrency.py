@@ -49,12 +49,12 @@ class Peaks:
 def mixed(tmp_path, monkeypatch):
     """A web UI stand-in (0.1 s a generation), the a1111 plugin loaded, a database with a queue of
     6 a1111 jobs followed by 16 simulator jobs, and the calls in flight counted."""
-    from sinkin_pipeline import worker
+    from sinkin_pipeline import session as worker_session
 
     peaks = Peaks()
-    real = worker.get_provider
+    real = worker_session.get_provider
     monkeypatch.setattr(
-        worker, "get_provider", lambda name: peaks.wrap(real(name), 0.1 if name == "simulator" else 0)
+        worker_session, "get_provider", lambda name: peaks.wrap(real(name), 0.1 if name == "simulator" else 0)
     )
     with A1111StandIn(latency=0.1) as webui:
         monkeypatch.setenv("SINKIN_A1111_URL", webui.base_url)
