@@ -126,3 +126,20 @@ async def test_blind_mode_shows_a_scored_image_and_normal_mode_shows_all(site):
     assert image["prompt"] == "a fox" and image["scheduler"] in ("DDIM", "K_EULER", "PNDM")
     viewer = (await ds.client.get("/-/sinkin/images/{}?blind=7".format(scored))).text
     assert "a fox" in viewer and 'href="/-/sinkin/new?image={}"'.format(scored) in viewer
+
+
+@pytest.mark.asyncio
+async def test_an_upscale_in_blind_mode_answers_without_the_settings_of_an_unscored_image(site):
+    ds, db_path, _ = site
+    unscored, _ = unscored_and_scored(db_path)
+    token = (await ds.client.get("/-/sinkin")).cookies["ds_csrftoken"]
+    headers = {"content-type": "application/json", "x-csrftoken": token, "cookie": "ds_csrftoken=" + token}
+    body = json.dumps({"type": "esrgan", "scale": 2})
+    response = await ds.client.post(
+        "/-/sinkin/images/{}/upscale.json?blind=7".format(unscored[-1]), content=body, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    image = response.json()["image"]
+    assert image["hidden"] is True and image["upscale_url_local"]  # the upscale is there to compare
+    assert_tells_nothing(response.text, "upscale.json")
+    assert not set(SETTING_KEYS) & set(image), image
