@@ -243,7 +243,7 @@ def keypress_to_paint(db_path, samples=60, before=None, rounds=3):
                     viewport={"width": 1920, "height": 1080}
                 )  # the image fills the screen
                 if files is not None:
-                    page.route("**/-/static-plugins/**", old_files_handler(files))
+                    page.route("**/-/sinkin/static/**", old_files_handler(files))
                 page.goto("http://127.0.0.1:{}/-/sinkin/images/{}?sort=oldest".format(port, first))
                 page.wait_for_selector("body[data-ready='1']")
                 page.wait_for_timeout(300)

@@ -1,4 +1,6 @@
-"""The SinkIn Lab Datasette plugin (package ``datasette_sinkin``, config key ``sinkin-lab``):
+"""The SinkIn Lab Datasette plugin, named ``sinkin`` wherever Datasette shows or takes a name
+(entry point, config key, every URL under ``/-/sinkin``, its files under ``/-/sinkin/static``;
+imported as ``datasette_sinkin``):
 review pages, keyboard scoring, upscale comparison, the dashboard and the run form.
 
 Each page module defines ``routes()``; they are listed here explicitly, and every view is
@@ -9,10 +11,11 @@ Content-Security-Policy (:mod:`.csp`) refuses them.
 
 from datasette import hookimpl
 
-from . import appdb, batch, csvexport, dashboard, insights, review, runform, security, signin
+from . import appdb, batch, csvexport, dashboard, insights, review, runform, security, signin, staticfiles
+from .staticfiles import static_url
 
 #: the modules whose ``routes()`` the plugin serves
-ROUTE_MODULES = (review, batch, dashboard, runform, insights, csvexport, signin)
+ROUTE_MODULES = (review, batch, dashboard, runform, insights, csvexport, signin, staticfiles)
 
 
 @hookimpl
@@ -93,11 +96,17 @@ def render_cell(value, column, datasette):
 
 @hookimpl
 def extra_css_urls(datasette):
-    return [datasette.urls.static_plugins("sinkin_pipeline", "sinkin.css")]
+    return [static_url(datasette, "sinkin.css")]
 
 
 @hookimpl
 def extra_js_urls(datasette):
     """sinkin.js on every page, in the <head> (not deferred): it applies the remembered theme
     before the page paints and adds the theme toggle to Datasette's own pages."""
-    return [datasette.urls.static_plugins("sinkin_pipeline", "sinkin.js")]
+    return [static_url(datasette, "sinkin.js")]
+
+
+@hookimpl
+def extra_template_vars(datasette):
+    """``sinkin_static(name)`` in templates: the URL of one of the plugin's files."""
+    return {"sinkin_static": lambda name: static_url(datasette, name)}

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from datasette import Response
 
-PLUGIN_NAME = "sinkin-lab"
+PLUGIN_NAME = "sinkin"  # the config key, as the entry point and the /-/sinkin URLs
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 

@@ -16,6 +16,7 @@ from .security import (
     sign_in_token,
     token_matches,
 )
+from .staticfiles import static_url
 
 COOKIE_DAYS = 30
 
@@ -46,7 +47,7 @@ when it started (or open the sign-in link it printed).</p>
 <input id="sk-token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Sign in</button>
 </form></main></body></html>""".format(
-        css=escape(datasette.urls.static_plugins("sinkin_pipeline", "sinkin.css")),
+        css=escape(static_url(datasette, "sinkin.css")),
         action=escape(datasette.urls.path("/-/sinkin/login")),
         next=escape(next_path or ""),
         message='<p class="sk-error" role="alert">{}</p>'.format(escape(message)) if message else "",

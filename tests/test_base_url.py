@@ -57,7 +57,7 @@ async def test_every_page_loads_and_links_under_the_base_url(lab, path):
     assert response.status_code == 200, response.text[:300]
     assert str(response.url).startswith("http://localhost/lab/")
     assert root_links(response.text) == []
-    assert "/lab/-/static-plugins/" in response.text  # sinkin.js is served from under the base
+    assert "/lab/-/sinkin/static/" in response.text  # sinkin.js is served from under the base
 
 
 @pytest.mark.asyncio

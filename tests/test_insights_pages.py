@@ -71,7 +71,7 @@ async def test_choosing_runs_and_the_links_that_lead_here(site):
     assert insights in (await ds.client.get("/-/sinkin/images/1")).text  # viewer
     menu = await ds.client.get("/-/sinkin")
     assert "/-/sinkin/insights" in menu.text  # Datasette's menu
-    dashboard_js = await ds.client.get("/-/static-plugins/sinkin_pipeline/dashboard.js")
+    dashboard_js = await ds.client.get("/-/sinkin/static/dashboard.js")
     assert "/insights`" in dashboard_js.text  # each run row of the dashboard
 
 

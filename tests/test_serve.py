@@ -50,7 +50,7 @@ def test_metadata_is_rekeyed_to_the_database_and_hosts_pinned(db_path):
     metadata = load_metadata("lab")
     assert "lab" in metadata["databases"] and "sinkin" not in metadata["databases"]
     ds = make_datasette(db_path, "127.0.0.1", 8765)
-    config = ds.plugin_config("sinkin-lab")
+    config = ds.plugin_config("sinkin")
     assert "127.0.0.1:8765" in config["allowed_hosts"] and "localhost:8765" in config["allowed_hosts"]
     assert "evil.example:8765" not in config["allowed_hosts"]
     assert ds.setting("default_cache_ttl") == 0

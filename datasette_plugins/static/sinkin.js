@@ -17,9 +17,9 @@
   } catch (e) { /* private mode: follow the system */ }
   document.documentElement.classList.add("sk-js");
 
-  /* this script is served at <base>/-/static-plugins/<plugin>/sinkin.js: the base is what precedes */
+  /* this script is served at <base>/-/sinkin/static/sinkin.js: the base is what precedes */
   const script = document.currentScript && document.currentScript.src;
-  const base = script ? new URL(script, location.href).pathname.split("/-/static-plugins/")[0] : "";
+  const base = script ? new URL(script, location.href).pathname.split("/-/sinkin/static/")[0] : "";
   /* an app path ("/-/sinkin/runs/1") under the server's base_url; other URLs are left alone */
   const url = (path) => (typeof path === "string" && path.startsWith("/-/") ? base + path : path);
 
