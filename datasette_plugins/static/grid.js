@@ -46,7 +46,8 @@
       const before = badge.textContent;
       badge.textContent = value;
       badge.classList.remove("sk-unscored");
-      const {status, body} = await window.sendJSON(`${boot.images}${a.dataset.id}/score.json`, {score: value});
+      const {status, body} = await window.sendJSON(`${boot.images}${a.dataset.id}/score.json`, {score: value},
+                                                   {keepalive: true});  // completes if the page is left
       if (status !== 200 || body.ok === false) {
         badge.textContent = before;
         if (before === "–") badge.classList.add("sk-unscored");

@@ -64,15 +64,16 @@
   }
 
   /* POST JSON with the CSRF header; resolves to {status, body} and never throws (status 0 when
-     the server did not answer). */
-  async function send(address, data) {
+     the server did not answer). ``init`` adds fetch options, e.g. {keepalive: true} for a write
+     that must complete even if the page is left. */
+  async function send(address, data, init) {
     let response;
     try {
-      response = await fetch(url(address), {
+      response = await fetch(url(address), Object.assign({
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
         body: JSON.stringify(data || {}),
-      });
+      }, init));
     } catch (e) {
       return {status: 0, body: {ok: false, error: "the server did not answer (" + e.message + ")"}};
     }
@@ -83,8 +84,8 @@
   }
 
   /* The same, resolving to the body of a success and throwing an Error with the server's message. */
-  async function postJSON(address, data) {
-    const {status, body} = await send(address, data);
+  async function postJSON(address, data, init) {
+    const {status, body} = await send(address, data, init);
     if (status < 200 || status >= 300 || body.ok === false) throw new Error(body.error || "HTTP " + status);
     return body;
   }

@@ -3,7 +3,7 @@
    last score and go back to it, the run's progress, and the "every image is rated" end state. */
 (function () {
   "use strict";
-  const {$, el, plural, toast, postJSON, url} = window.SK;
+  const {$, el, plural, toast, send, postJSON, url} = window.SK;
   const V = (window.SKViewer = window.SKViewer || {});
 
   V.scoring = function (v) {
@@ -40,15 +40,34 @@
       v.info(id).then((entry) => { entry.score = value; }).catch(() => {});
     }
 
+    /* Writes go out one after another, in order. Those not yet sent when the page is left (a link,
+       Esc, the back button while the server is slow) are sent at once with keepalive, which the
+       browser completes after the page is gone: a score typed is never lost by navigating. */
+    const unsent = [];  // [{id, value}] queued behind the write in flight
+    let pending = 0;  // writes not yet answered
+    const scoreURL = (id) => `/-/sinkin/images/${id}/score.json`;
+    addEventListener("pagehide", () => {
+      for (const e of unsent.splice(0)) { e.sent = true; send(scoreURL(e.id), {score: e.value}, {keepalive: true}); }
+    });
     function save(id, value, previous) {
-      const request = writes.then(() => postJSON(`/-/sinkin/images/${id}/score.json`, {score: value}));
+      const entry = {id, value, sent: false};
+      unsent.push(entry);
+      pending += 1;
+      const request = writes.then(() => {
+        if (entry.sent) return null;  // already sent as the page was left
+        unsent.splice(unsent.indexOf(entry), 1);
+        entry.sent = true;
+        return postJSON(scoreURL(id), {score: value}, {keepalive: true});
+      });
       writes = request.catch(() => {});
+      request.finally(() => { pending -= 1; }).catch(() => {});
       return request.catch((e) => {
         toast(`Score not saved for image ${id}: ${e.message}`, "error");
         applyScore(id, previous);
         throw e;
       });
     }
+    v.savesPending = () => pending;
 
     /* blind mode: once a score is saved, the image's settings are fetched again (shown if scored) */
     function reveal(id) {
@@ -97,6 +116,7 @@
     let doneShown = false;
     v.finished = async function () {
       const dialog = $("#sk-done");
+      if (pending) { await writes; if (pending) return; }  // said once every score is saved
       if (dialog.open || (doneShown && v.offset + v.index < v.total - 1)) return;
       doneShown = true;
       $("#sk-done-summary").textContent = `All ${plural(v.progress.total, "image")} of this run have a score.`;
