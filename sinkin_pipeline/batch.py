@@ -7,7 +7,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from .db import dicts, media_dir, open_db, resolve_media
+from .db import media_dir, open_db, resolve_media
 from .export import escape_cell
 from .providers import get_provider
 from .ranking import IMAGE_SETTINGS
@@ -82,8 +82,8 @@ def plan_upscale_batch(db, run_id, min_score, upscale_type=None, scale=None, str
     given.update({k: v for k, v in (("scale", scale), ("strength", strength)) if v is not None})
     upscaler = offered[upscale_type]
     params = upscaler.validate(given)
-    found = dicts(
-        db.execute(
+    found = list(
+        db.query(
             "select id, score, inf_id, url, path, upscale_path from images "
             "where run_id = ? and score >= ? order by score desc, id",
             [run["id"], min_score],
@@ -165,8 +165,8 @@ def top_images(db, run_id, min_score=1, limit=50):
     if not 1 <= limit <= MAX_ZIP_IMAGES:
         raise BatchError("limit must be a whole number from 1 to {}, got {!r}".format(MAX_ZIP_IMAGES, limit))
     _run(db, run_id)
-    return dicts(
-        db.execute(
+    return list(
+        db.query(
             "select * from image_table where run_id = ? and score >= ? order by score desc, image_id limit ?",
             [int(run_id), min_score, limit],
         )

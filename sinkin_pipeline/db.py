@@ -265,7 +265,8 @@ def write_transaction(db):
 
 
 def dicts(cursor):
-    """A cursor's rows as dicts keyed by column name."""
+    """A cursor's rows as dicts keyed by column name: for a raw ``sqlite3`` connection inside a
+    transaction (claims), where sqlite-utils' ``db.query`` / ``table.get`` are not at hand."""
     cols = [c[0] for c in cursor.description]
     return [dict(zip(cols, row)) for row in cursor.fetchall()]
 

@@ -2,7 +2,6 @@
 image's own provider (and a warning when the image is upscaled already), and the init image an
 img2img image started from."""
 
-from .db import dicts
 from .queue import JobStatus
 from .wording import credit_text
 
@@ -15,8 +14,8 @@ def upscale_quote(db, image_id: int) -> dict | None:
     from .providers import ProviderError, get_provider
     from .upscaling import estimate_upscale, upscalers_for
 
-    found = dicts(
-        db.execute(
+    found = list(
+        db.query(
             "select images.id, images.upscale_path, images.upscale_type, runs.provider from images "
             "join runs on runs.id = images.run_id where images.id = ?",
             [image_id],
@@ -75,8 +74,8 @@ def init_image(db, image_id: int) -> dict | None:
     """The init image an img2img image started from: ``{asset_id, filename, width, height,
     image_strength, controlnet, fallback}`` (``fallback``: SinkIn refused the img2img call and the
     settings were sent as txt2img, so the init image was not used), or None."""
-    found = dicts(
-        db.execute(
+    found = list(
+        db.query(
             "select assets.id as asset_id, assets.filename, assets.width, assets.height, "
             "configs.image_strength, configs.controlnet, coalesce(jobs.fallback, 0) as fallback "
             "from images join configs on configs.id = images.config_id "

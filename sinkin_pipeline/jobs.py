@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import db_path_of, media_dir, now, resolve_media, write_transaction
+from .db import db_path_of, dicts, media_dir, now, resolve_media, write_transaction
 from .fields import FIELDS
 from .plugins import load_plugins, pm
 from .providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
-from .queue import JobStatus, finish_job, rows_as_dicts, set_final_status, update_job
+from .queue import JobStatus, finish_job, set_final_status, update_job
 from .results import InferenceResult, UpscaleResult, as_inference_result, as_upscale_result
 from .saving import (
     Saved,
@@ -236,14 +236,14 @@ def claim_payload(job, conn):
     to be sent (on record before it is sent, without a write transaction of its own)."""
     if job.get("raw_response") or job["kind"] != "inference":
         return {}
-    found = rows_as_dicts(conn.execute("select * from configs where id = ?", [job["config_id"]]))
+    found = dicts(conn.execute("select * from configs where id = ?", [job["config_id"]]))
     return {"raw_payload": json.dumps(build_payload(found[0]))} if found else {}
 
 
 def _run_inference(db, job, provider):
     from .assets import read_asset
 
-    config = rows_as_dicts(db.execute("select * from configs where id = ?", [job["config_id"]]))[0]
+    config = db["configs"].get(job["config_id"])
     resumed = bool(job.get("raw_response"))
     if resumed:
         response = InferenceResult.from_record(json.loads(job["raw_response"]))
@@ -360,7 +360,7 @@ _NOT_SUPERSEDED = " and (upscale_job_id is null or upscale_job_id <= ? or upscal
 
 def _run_upscale(db, job, provider):
     options = json.loads(job.get("options") or "{}")
-    image = rows_as_dicts(db.execute("select * from images where id = ?", [job["image_id"]]))[0]
+    image = db["images"].get(job["image_id"])
     answer = None
     if job.get("raw_response"):
         response = UpscaleResult.from_record(json.loads(job["raw_response"]))

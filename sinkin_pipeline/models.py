@@ -4,7 +4,7 @@
 ``catalogue`` (the simulator mirrors SinkIn's ids, so it shares ``sinkin``'s list); one catalogue
 never hides or replaces another: SinkIn's models and a local web UI's checkpoints live side by side."""
 
-from .db import dicts, now, write_transaction
+from .db import now, write_transaction
 from .wording import plural
 
 #: the lists of a provider's ``models()`` answer cached, and the ``kind`` of their rows; a web UI's
@@ -88,7 +88,7 @@ def list_models(db, kind=None, provider=None):
     if where:
         sql += " where " + " and ".join(where)
     sql += " order by catalogue, kind, title"
-    return dicts(db.execute(sql, params))
+    return list(db.query(sql, params))
 
 
 def count_by_kind(db, provider=None):

@@ -66,7 +66,6 @@ def pid_alive(pid):
         return True
 
 
-rows_as_dicts = dicts
 #: the order queued jobs are claimed in (list_queue shows the same order)
 CLAIM_ORDER = "priority desc, id"
 
@@ -114,7 +113,7 @@ def start_upscale_job(db, row, lease_owner):
 
 
 def get_job(db, job_id):
-    found = rows_as_dicts(db.execute("select * from jobs where id = ?", [job_id]))
+    found = list(db.query("select * from jobs where id = ?", [job_id]))
     return found[0] if found else None
 
 
@@ -230,7 +229,7 @@ def claim_job(db, run_id=None, budget_check=None, lease_owner=None, prepare=None
         if skip_providers:
             sql += " and provider not in ({})".format(", ".join("?" for _ in skip_providers))
             params.extend(sorted(skip_providers))
-        found = rows_as_dicts(conn.execute(sql + " order by " + CLAIM_ORDER + " limit 1", params))
+        found = dicts(conn.execute(sql + " order by " + CLAIM_ORDER + " limit 1", params))
         if not found:
             conn.execute("COMMIT")
             return None
@@ -293,7 +292,7 @@ def list_queue(db, run_id=None, limit=None):
     if limit is not None:
         sql += " limit ?"
         params.append(int(limit))
-    return rows_as_dicts(db.execute(sql, params))
+    return list(db.query(sql, params))
 
 
 def move_to_front(db, run_id=None, job_ids=None):

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import dicts, now, write_transaction
+from .db import now, write_transaction
 from .estimate import estimator_for
 from .fields import FIELDS
 from .providers import DEFAULT_PROVIDER, get_provider, provider_options
@@ -348,4 +348,4 @@ def run_counts(db, run_id=None):
         sql += " where run_id = ?"
         params.append(run_id)
     sql += " order by run_id desc"
-    return dicts(db.execute(sql, params))
+    return list(db.query(sql, params))

@@ -21,7 +21,6 @@ from io import BytesIO
 from .db import db_path_of, media_dir, now, relative_to_db, resolve_media, write_private
 from .plugins import call_guarded, pm
 from .providers import DownloadError
-from .queue import rows_as_dicts
 
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 
@@ -168,8 +167,8 @@ def record_images(db, job, config_id, inf_id, images):
             )
         if saved.path is None:
             continue
-        row = rows_as_dicts(
-            db.execute("select * from images where job_id = ? and image_index = ?", [job["id"], saved.index])
+        row = list(
+            db.query("select * from images where job_id = ? and image_index = ?", [job["id"], saved.index])
         )[0]
         for plugin, error in saved.thumbnail_errors:
             _log_plugin_error(db, row, plugin, "image_thumbnail", error)
@@ -213,7 +212,7 @@ def existing_files(db, job_id):
     """Image index → row of the images of a job already saved (their files still there)."""
     db_path = db_path_of(db)
     found = {}
-    for row in rows_as_dicts(db.execute("select * from images where job_id = ?", [job_id])):
+    for row in db.query("select * from images where job_id = ?", [job_id]):
         if row["path"] and resolve_media(db_path, row["path"]).exists():
             found[row["image_index"]] = row
     return found

@@ -9,7 +9,7 @@ from .db import open_db
 from .jobs import run_job
 from .leases import Lease
 from .providers import ConfigurationError, ProviderError, ServiceError, get_provider
-from .queue import JobStatus, get_job, rows_as_dicts, start_upscale_job
+from .queue import JobStatus, get_job, start_upscale_job
 from .upscalers import UpscaleError, Upscaler, get_upscalers, upscalers_for
 
 #: credits assumed for an upscale when none is recorded yet (SinkIn's documented example)
@@ -46,8 +46,8 @@ def check_upscale(db, image_id, upscale_type=None, scale=None, strength=None, op
         raise UpscaleError(
             "unknown upscale type {!r}; use one of {}".format(upscale_type, ", ".join(sorted(upscalers)))
         )
-    found = rows_as_dicts(
-        db.execute(
+    found = list(
+        db.query(
             "select images.*, runs.provider as provider from images join runs on runs.id = images.run_id "
             "where images.id = ?",
             [image_id],
@@ -112,7 +112,7 @@ def upscale_image(db_path, image_id, upscale_type=None, scale=None, strength=Non
             if outcome.service_error:
                 raise ServiceError(outcome.error)
             raise ProviderError(outcome.error)
-        return rows_as_dicts(db.execute("select * from images where id = ?", [image["id"]]))[0]
+        return db["images"].get(image["id"])
     finally:
         db.conn.close()
 
