@@ -197,9 +197,10 @@ def _budget(ctx, param, value):
     multiple=True,
     callback=_provider_limits,
     metavar="NAME=N",
-    help="At most N requests in flight at provider NAME (repeatable). Without it a provider's own "
-    "default applies (a1111: 1, or SINKIN_A1111_CONCURRENCY); the other slots keep running other "
-    "providers' jobs meanwhile.",
+    help="At most N requests in flight at provider NAME (repeatable). Without it, in a queue of "
+    "several providers, a provider's own default applies (a1111: 1, or SINKIN_A1111_CONCURRENCY) "
+    "while the other slots keep running other providers' jobs; a queue of one provider's jobs runs "
+    "--concurrency of them.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Run at most N jobs.", metavar="N")
 @db_option

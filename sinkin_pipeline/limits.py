@@ -1,8 +1,10 @@
 """How many requests may be in flight at once per provider, in one ``work`` session.
 
 ``--concurrency N`` is the number of worker threads. A provider may declare a lower default
-(``Provider.max_in_flight``: a local web UI on one GPU says 1), and the user may set any provider's
-limit with ``--provider-concurrency NAME=N`` (``work``, Run all). A provider at its limit is
+(``Provider.max_in_flight``: a local web UI on one GPU says 1), which applies when the queue holds
+several providers' jobs; a queue of one provider's jobs runs ``--concurrency`` of them (1 unless
+the user raised it), and the user may set any provider's limit with ``--provider-concurrency
+NAME=N`` (``work``, Run all). A provider at its limit is
 skipped when the next job is claimed: the other slots keep running other providers' jobs, so the
 queue never waits behind one provider.
 """
@@ -74,10 +76,15 @@ class ProviderSlots:
         self.concurrency = max(1, int(concurrency))
         self.overrides = dict(overrides or {})
         self.limits: dict[str, int] = {}
+        #: the one provider of the queue when the session started (its own default does not apply:
+        #: ``--concurrency`` is then the user's word for it)
+        self.sole: str | None = None
 
     def learn(self, name: str, provider: object) -> int:
-        """Record provider ``name``'s limit (the user's, else its own, at most the concurrency)."""
-        limit = self.overrides.get(name) or declared_limit(provider) or self.concurrency
+        """Record provider ``name``'s limit (the user's, else its own unless it is the queue's only
+        provider, at most the concurrency)."""
+        own = None if name == self.sole else declared_limit(provider)
+        limit = self.overrides.get(name) or own or self.concurrency
         self.limits[name] = min(limit, self.concurrency)
         return self.limits[name]
 

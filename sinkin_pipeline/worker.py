@@ -37,7 +37,10 @@ def _check_providers(db, session, run_id):
     if run_id is not None:
         sql += " and run_id = ?"
         params.append(run_id)
-    for (name,) in db.execute(sql, params).fetchall():
+    names = [name for (name,) in db.execute(sql, params).fetchall()]
+    if len(names) == 1:  # one provider's queue: --concurrency applies to it, whatever its own default
+        session.slots.sole = names[0]
+    for name in names:
         session.provider(name)
 
 

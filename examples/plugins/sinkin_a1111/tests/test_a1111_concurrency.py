@@ -140,3 +140,40 @@ def test_the_cli_takes_and_checks_provider_concurrency(mixed):
     )
     assert result.exit_code == 0 and "Done: 22 jobs" in result.output, result.output
     assert webui.peak_in_flight == 2
+
+
+@pytest.fixture
+def a1111_only(tmp_path, monkeypatch):
+    """A web UI stand-in and a queue of 6 a1111 jobs only."""
+    monkeypatch.delenv("SINKIN_A1111_CONCURRENCY", raising=False)
+    with A1111StandIn(latency=0.2) as webui:
+        monkeypatch.setenv("SINKIN_A1111_URL", webui.base_url)
+        pm.register(a1111_plugin, name="a1111-concurrency-test")
+        try:
+            db_path = tmp_path / "lab.db"
+            db = open_db(db_path)
+            spec = {"prompt": "a lighthouse", "steps": 4, "width": 128, "height": 128}
+            create_run(
+                db, check_spec(dict(spec, provider="a1111", model_id="dreamshaper_8", seed=list(range(6))))
+            )
+            db.conn.close()
+            yield db_path, webui
+        finally:
+            pm.unregister(name="a1111-concurrency-test")
+
+
+def test_on_an_a1111_only_queue_concurrency_is_one_by_default_and_honoured_when_raised(a1111_only):
+    from click.testing import CliRunner
+
+    from sinkin_pipeline.cli import cli
+
+    db_path, webui = a1111_only
+    result = CliRunner().invoke(cli, ["work", "--db", str(db_path), "--limit", "3"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert webui.peak_in_flight == 1  # one GPU: one at a time by default
+    result = CliRunner().invoke(
+        cli, ["work", "--db", str(db_path), "--concurrency", "3"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert webui.peak_in_flight == 3  # the user raised it
+    assert statuses(db_path) == {"a1111:succeeded": 6}
