@@ -158,7 +158,7 @@ MEDIA_TYPES = {
 def _confined_read(db_path, stored_path):
     """The bytes and type of a media file, or None unless it is a regular image file inside the
     media folder once every symlink and ``..`` is resolved."""
-    from sinkin_pipeline.db import media_dir, resolve_media
+    from sinkin_pipeline.media import media_dir, resolve_media
 
     root = media_dir(db_path).resolve()
     try:

@@ -200,7 +200,8 @@ async def form_page(datasette, request):
 
 def _asset_paths(db, form):
     """``{asset id (text): absolute path}`` for the uploads the form refers to."""
-    from sinkin_pipeline.db import db_path_of, resolve_media
+    from sinkin_pipeline.db import db_path_of
+    from sinkin_pipeline.media import resolve_media
 
     ids = form.get("init_image") or []
     ids = ids if isinstance(ids, list) else [ids]

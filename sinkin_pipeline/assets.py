@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from .db import db_path_of, media_dir, now, relative_to_db, write_private, write_transaction
+from .db import db_path_of, now, write_transaction
+from .media import media_dir, relative_to_db, write_private
 from .spec import SpecError, check_image_bytes
 
 
@@ -47,7 +48,7 @@ def store_asset(db, data, filename):
 
 def read_asset(db, asset_id):
     """``(filename, bytes)`` of an asset."""
-    from .db import resolve_media
+    from .media import resolve_media
 
     row = db.execute("select filename, path from assets where id = ?", [asset_id]).fetchone()
     if row is None:

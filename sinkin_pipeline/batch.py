@@ -7,8 +7,9 @@ import io
 import zipfile
 from pathlib import Path
 
-from .db import media_dir, open_db, resolve_media
+from .db import open_db
 from .export import escape_cell
+from .media import media_dir, resolve_media
 from .providers import get_provider
 from .ranking import IMAGE_SETTINGS
 from .upscaling import UpscaleError, estimate_upscale, get_upscalers, upscale_image, upscalers_for

@@ -24,8 +24,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import db_path_of, dicts, media_dir, now, resolve_media, write_transaction
+from .db import db_path_of, dicts, now, write_transaction
 from .fields import FIELDS
+from .media import media_dir, resolve_media
 from .plugins import load_plugins, pm
 from .providers import DownloadError, OutcomeUnknown, ServiceError, TransientError
 from .queue import JobStatus, finish_job, set_final_status, update_job

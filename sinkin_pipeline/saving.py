@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 
-from .db import db_path_of, media_dir, now, relative_to_db, resolve_media, write_private
+from .db import db_path_of, now
+from .media import media_dir, relative_to_db, resolve_media, write_private
 from .plugins import call_guarded, pm
 from .providers import DownloadError
 

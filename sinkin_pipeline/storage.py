@@ -13,7 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .db import media_dir, now, private_dir
+from .db import now
+from .media import media_dir, private_dir
 
 
 class StorageError(Exception):

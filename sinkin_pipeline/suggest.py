@@ -103,7 +103,8 @@ def suggest(db, run_id: int, data=None, result=None, normalize=None) -> dict:
     from each prompt's mean, as the insights page and ``sinkin insights --normalize prompt`` show
     them (``data``/``result``: its already loaded Groups and insights, computed the same way).
     LookupError for a missing run; InsightsError for an unknown normalisation."""
-    from .db import db_path_of, resolve_media
+    from .db import db_path_of
+    from .media import resolve_media
     from .spec import check_spec
 
     data = data or load_groups(db, [run_id])

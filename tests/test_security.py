@@ -225,7 +225,7 @@ def test_file_routes_serve_only_images_inside_the_media_folder(server, tmp_path)
 
     from PIL import Image
 
-    from sinkin_pipeline.db import media_dir
+    from sinkin_pipeline.media import media_dir
 
     def png():
         buffer = io.BytesIO()
@@ -402,7 +402,8 @@ def test_files_are_owner_only_whatever_the_umask(tmp_path, make_run):
 
     from conftest import serve_in_thread
 
-    from sinkin_pipeline.db import media_dir, open_db
+    from sinkin_pipeline.db import open_db
+    from sinkin_pipeline.media import media_dir
 
     db_path = tmp_path / "lab.db"
     old = os.umask(0o022)
