@@ -162,6 +162,17 @@ def queue_run(db_path, spec_dict, **kwargs):
         db.conn.close()
 
 
+def image_scores(db_path):
+    """Every image's score (None when unrated), in image id order, read from the database file."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return [r[0] for r in conn.execute("select score from images order by id")]
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def make_run():
     """``make_run(db_path, spec_dict)`` → run id (a checked spec, its configs and queued jobs)."""

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import image_scores
 
 from sinkin_pipeline.worker import work
 
@@ -31,12 +32,7 @@ def run_url(db_path, make_run, live_server):
     return live_server(db_path)
 
 
-def scores(db_path):
-    conn = sqlite3.connect(db_path)
-    try:
-        return [r[0] for r in conn.execute("select score from images order by id")]
-    finally:
-        conn.close()
+scores = image_scores
 
 
 def saved(db_path, check, timeout=5.0):

@@ -2,11 +2,10 @@
 still queued are sent with keepalive as the page goes, and the "every image is rated" dialog only
 opens once every score is saved."""
 
-import sqlite3
 import time
 
 import pytest
-from conftest import serve_in_thread
+from conftest import image_scores, serve_in_thread
 
 from sinkin_pipeline.worker import work
 
@@ -35,12 +34,7 @@ def slow_scores(app, delay=0.4):
     return wrapped
 
 
-def scores(db_path):
-    conn = sqlite3.connect(db_path)
-    try:
-        return [r[0] for r in conn.execute("select score from images order by id")]
-    finally:
-        conn.close()
+scores = image_scores
 
 
 @pytest.fixture

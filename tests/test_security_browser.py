@@ -4,10 +4,10 @@ framing (clickjacking), cross-site reads through GET, and the Content-Security-P
 page (no inline script runs, and the app's pages and Datasette's own work under it)."""
 
 import http.server
-import sqlite3
 import threading
 
 import pytest
+from conftest import image_scores
 
 from sinkin_pipeline.worker import work
 
@@ -98,12 +98,7 @@ def _wait_until(condition, timeout=5):
         time.sleep(0.02)
 
 
-def scores(db_path):
-    conn = sqlite3.connect(db_path)
-    try:
-        return [r[0] for r in conn.execute("select score from images order by id")]
-    finally:
-        conn.close()
+scores = image_scores
 
 
 def test_a_page_on_another_port_cannot_frame_the_viewer(page, app, attacker):
