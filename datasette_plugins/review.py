@@ -257,8 +257,28 @@ def with_base(datasette, image):
     return image
 
 
-def order_window(db, run_id, state, around, span):
-    order = ordered_ids(db, run_id, resolve(db, run_id, state))
+def grid_order(db, run_id, grid):
+    """The image ids of the X/Y/Z grid page ``grid`` (as :func:`grid_return` gives it) in reading
+    order (rows, then columns, then the images of a cell), or None when that grid cannot be drawn
+    (an axis the run no longer varies): the gallery's order is used then."""
+    from urllib.parse import parse_qsl
+
+    from sinkin_pipeline.rundata import InsightsError
+
+    from .grid import _grid
+
+    try:
+        result = _grid(db, run_id, dict(parse_qsl(grid)))
+    except (InsightsError, LookupError):
+        return None
+    return [image["id"] for row in result["rows"] for cell in row for image in cell]
+
+
+def order_window(db, run_id, state, around, span, grid=None):
+    """A window of the gallery's order, or of the grid page the viewer was opened from."""
+    order = grid_order(db, run_id, grid) if grid is not None else None
+    if order is None:
+        order = ordered_ids(db, run_id, resolve(db, run_id, state))
     ids, offset, index = window(order, around, span)
     scores = (
         dict(
@@ -313,7 +333,8 @@ async def order_view(datasette, request):
         return error("around and span must be whole numbers", 400)
     if not 1 <= span <= 500:
         return error("span must be from 1 to 500", 400)
-    return ok(await with_db(datasette, order_window, run_id, state, around, span))
+    grid = grid_return(request.args)
+    return ok(await with_db(datasette, order_window, run_id, state, around, span, grid))
 
 
 async def unrated_view(datasette, request):

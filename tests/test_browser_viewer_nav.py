@@ -45,6 +45,19 @@ def test_esc_in_the_viewer_goes_back_to_the_grid_it_was_opened_from(page, served
     page.wait_for_url("**/-/sinkin/images/{}?grid=*".format(focused))
     page.wait_for_selector("body[data-ready='1']")
     assert "grid" in page.locator("#sk-back").inner_text().lower()
+    # → and ← walk that grid page in reading order (rows, then columns), not the gallery's order
+    on_page = page.evaluate(
+        "async () => { const r = await fetch(document.querySelector('#sk-back').href.split('#')[0]);"
+        " const html = await r.text();"
+        ' return [...html.matchAll(/class="sk-gimg" href="[^"]*" data-id="(\\d+)"/g)].map(m => m[1]); }'
+    )
+    at = on_page.index(focused)
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "id => document.querySelector('#sk-image-id').textContent === id", arg=on_page[at + 1]
+    )
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("id => document.querySelector('#sk-image-id').textContent === id", arg=focused)
     page.keyboard.press("Escape")
     page.wait_for_url(
         "**/-/sinkin/runs/{}/grid?x=scheduler&y=seed&z=steps&zpage=2#img-{}".format(run_id, focused)

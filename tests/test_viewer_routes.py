@@ -143,3 +143,33 @@ async def test_an_upscale_in_blind_mode_answers_without_the_settings_of_an_unsco
     assert image["hidden"] is True and image["upscale_url_local"]  # the upscale is there to compare
     assert_tells_nothing(response.text, "upscale.json")
     assert not set(SETTING_KEYS) & set(image), image
+
+
+@pytest.mark.asyncio
+async def test_opened_from_the_grid_the_viewer_walks_that_grid_page_in_reading_order(site):
+    ds, _, run_id = site
+    grid_page = (
+        await ds.client.get("/-/sinkin/runs/{}/grid?x=scheduler&y=seed&z=steps&zpage=2".format(run_id))
+    ).text
+    on_page = [int(i) for i in re.findall(r'class="sk-gimg" href="[^"]*" data-id="(\d+)"', grid_page)]
+    assert len(on_page) > 2
+    order = (
+        await ds.client.get(
+            "/-/sinkin/runs/{}/order.json".format(run_id),
+            params={"grid": "x=scheduler&y=seed&z=steps&zpage=2", "around": on_page[1]},
+        )
+    ).json()
+    assert order["ids"] == on_page and order["total"] == len(on_page)  # the grid's rows, then columns
+    assert order["index"] == 1
+    gallery = (
+        await ds.client.get("/-/sinkin/runs/{}/order.json".format(run_id), params={"around": on_page[1]})
+    ).json()
+    assert gallery["total"] > len(on_page)  # without it: the whole run in the gallery's order
+    # a grid the run cannot draw (an axis it does not vary) falls back to the gallery's order
+    fallback = (
+        await ds.client.get(
+            "/-/sinkin/runs/{}/order.json".format(run_id),
+            params={"grid": "x=lora&y=seed", "around": on_page[1]},
+        )
+    ).json()
+    assert fallback["total"] == gallery["total"]

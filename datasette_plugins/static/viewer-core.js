@@ -90,8 +90,10 @@
       return url(`/-/sinkin/runs/${boot.run_id}`) + (q ? "?" + q : "") + `#img-${v.shown()}`;
     };
 
+    /* opened from the X/Y/Z grid, the order is that grid page's (rows, then columns) */
     v.orderWindow = function (around) {
       const q = new URLSearchParams(boot.state);
+      if (boot.grid !== null && boot.grid !== undefined) q.set("grid", boot.grid);
       q.set("around", around);
       return V.getJSON(`/-/sinkin/runs/${boot.run_id}/order.json?` + q).then((body) => {
         body.ids.forEach((id, k) => { if (!v.scores.has(id)) v.scores.set(id, body.scores[k]); });
