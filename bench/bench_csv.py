@@ -8,12 +8,10 @@ of the text cells formula-like) in a SinkIn database, served by a real `sinkin s
     python bench/bench_csv.py [ROWS]      # prints Markdown; see docs/benchmarks.md
 """
 
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -37,29 +35,6 @@ def build(path, n):
     conn.close()
 
 
-def serve(path):
-    import uvicorn
-
-    from datasette_sinkin.app import make_datasette
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            make_datasette(path, "127.0.0.1", port).app(),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return "http://127.0.0.1:{}".format(port), server
-
-
 def fetch(url):
     """Download time, with curl in another process (a client in this process would compete with
     the server for the GIL)."""
@@ -79,10 +54,12 @@ def main():
         ["sqlite3", "-csv", "-header", str(path), "select * from big"], check=True, capture_output=True
     )
     base = time.perf_counter() - start
-    url, server = serve(path)
+    from sinkin_pipeline.testing.serving import serve_in_thread
+
+    url, stop = serve_in_thread(path)
     ours, _ = fetch(url + "/-/sinkin/export/big.csv")
     theirs, _ = fetch(url + "/bench/big.csv?_stream=on")
-    server.should_exit = True
+    stop()
     print("| {:,} rows × 25 columns | seconds | × `sqlite3 -csv` |".format(n))
     print("|---|---|---|")
     print("| `sqlite3 -csv` | {:.2f} | 1.0 |".format(base))

@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build_db import build  # noqa: E402
+from timing import pct  # noqa: E402
 
 REPEAT = 15
 GRID_SPEC = {
@@ -43,11 +44,6 @@ GRID_SPEC = {
     "scale": [float(s) for s in range(1, 21)],
     "seed": [1, 2, 3, 4],
 }
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def prepare(db_path):

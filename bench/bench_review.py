@@ -21,25 +21,19 @@ import argparse
 import asyncio
 import json
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build_db import build  # noqa: E402
+from timing import pct  # noqa: E402
 
 REPEAT = 15
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def raw(db_path, sql, params=(), repeat=REPEAT):
@@ -197,36 +191,11 @@ def keypress_to_paint(db_path, samples=60, before=None, rounds=3):
     person's pace. With ``before`` (a git revision), the viewer's scripts and stylesheet of that
     revision are measured too, in the same run on the same server and database, alternating
     ``rounds`` times: returns ``{label: (frames_ms, painted_ms, position)}``."""
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from datasette_sinkin.app import make_datasette
+    from sinkin_pipeline.testing.serving import CHROMIUM, CHROMIUM_ARGS, serve_in_thread
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            make_datasette(db_path, "127.0.0.1", port).app(),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-    ]
+    server_url, stop = serve_in_thread(db_path)
     first = sqlite3.connect(db_path).execute("select min(id) from images").fetchone()[0]
     now = None
     variants = {"now": now}
@@ -236,7 +205,7 @@ def keypress_to_paint(db_path, samples=60, before=None, rounds=3):
     results = {label: ([], [], "") for label in variants}
     per_round = max(1, samples // (rounds if before else 1))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=args)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for _ in range(rounds if before else 1):
             for label, files in variants.items():
                 page = browser.new_page(
@@ -244,7 +213,7 @@ def keypress_to_paint(db_path, samples=60, before=None, rounds=3):
                 )  # the image fills the screen
                 if files is not None:
                     page.route("**/-/sinkin/static/**", old_files_handler(files))
-                page.goto("http://127.0.0.1:{}/-/sinkin/images/{}?sort=oldest".format(port, first))
+                page.goto("{}/-/sinkin/images/{}?sort=oldest".format(server_url, first))
                 page.wait_for_selector("body[data-ready='1']")
                 page.wait_for_timeout(300)
                 page.evaluate(PAINT_SETUP)
@@ -259,7 +228,7 @@ def keypress_to_paint(db_path, samples=60, before=None, rounds=3):
                 results[label] = (frames, painted, page.text_content("#sk-position"))
                 page.close()
         browser.close()
-    server.should_exit = True
+    stop()
     return results
 
 

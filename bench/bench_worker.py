@@ -52,31 +52,24 @@ class WriteCounter:
         self._db.configure_connection = self._original
 
 
-def drain(standin, jobs, concurrency, latency):
+def queue_jobs(db_path, jobs):
+    """A database at ``db_path`` with ``jobs`` queued one-image 128×128 SinkIn jobs."""
     from sinkin_pipeline.db import open_db
     from sinkin_pipeline.runs import create_run
     from sinkin_pipeline.spec import check_spec
+
+    db = open_db(db_path)
+    spec = {"provider": "sinkin", "model_id": "4zdwGOB", "prompt": "a fox", "width": 128, "height": 128}
+    create_run(db, check_spec(dict(spec, steps=10, num_images=1, seed=list(range(jobs)))))
+    db.conn.close()
+    return db_path
+
+
+def drain(standin, jobs, concurrency, latency):
     from sinkin_pipeline.worker import work
 
     with tempfile.TemporaryDirectory() as tmp:
-        db_path = Path(tmp) / "bench.db"
-        db = open_db(db_path)
-        create_run(
-            db,
-            check_spec(
-                {
-                    "provider": "sinkin",
-                    "model_id": "4zdwGOB",
-                    "prompt": "a fox",
-                    "width": 128,
-                    "height": 128,
-                    "steps": 10,
-                    "num_images": 1,
-                    "seed": list(range(jobs)),
-                }
-            ),
-        )
-        db.conn.close()
+        db_path = queue_jobs(Path(tmp) / "bench.db", jobs)
         start = time.perf_counter()
         cpu = time.process_time()
         with WriteCounter() as writes:
@@ -151,30 +144,10 @@ def start_standin(latency, max_concurrent=None):
 
 def drain_counting(jobs, concurrency, latency):
     """Like :func:`drain`, but jobs may fail: (wall, ideal at the service's limit, succeeded, failed)."""
-    from sinkin_pipeline.db import open_db
-    from sinkin_pipeline.runs import create_run
-    from sinkin_pipeline.spec import check_spec
     from sinkin_pipeline.worker import work
 
     with tempfile.TemporaryDirectory() as tmp:
-        db_path = Path(tmp) / "bench.db"
-        db = open_db(db_path)
-        create_run(
-            db,
-            check_spec(
-                {
-                    "provider": "sinkin",
-                    "model_id": "4zdwGOB",
-                    "prompt": "a fox",
-                    "width": 128,
-                    "height": 128,
-                    "steps": 10,
-                    "num_images": 1,
-                    "seed": list(range(jobs)),
-                }
-            ),
-        )
-        db.conn.close()
+        db_path = queue_jobs(Path(tmp) / "bench.db", jobs)
         start = time.perf_counter()
         summary = work(db_path, concurrency=concurrency)
         return time.perf_counter() - start, summary.succeeded, summary.failed, summary.messages[:3]

@@ -9,6 +9,8 @@ os.environ["SINKIN_LOAD_PLUGINS"] = ""
 
 import pytest
 
+from sinkin_pipeline.testing.serving import CHROMIUM, CHROMIUM_ARGS, serve_in_thread  # noqa: F401
+
 
 class LabClient:
     """A SinkIn database served by an in-process Datasette, and POSTs the way the pages send them
@@ -203,19 +205,7 @@ def api_env(standin, monkeypatch):
     yield standin
 
 
-# --- a real server and a real browser ---------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+# --- a real server and a real browser (serve_in_thread: sinkin_pipeline.testing.serving) ------------
 
 
 @pytest.fixture(scope="module")
@@ -233,39 +223,6 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
-
-
-def serve_in_thread(db_path, wrap=None, settings=None):
-    """Serve the database with `sinkin serve`'s Datasette on 127.0.0.1 (uvicorn in a thread, a free
-    port), its ASGI app passed through ``wrap`` if given. Returns ``(base_url, stop)``."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    from datasette_sinkin.app import make_datasette
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ds = make_datasette(db_path, "127.0.0.1", port, settings=settings)
-    asgi = ds.app() if wrap is None else wrap(ds.app())
-    server = uvicorn.Server(
-        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-
-    def stop():
-        server.should_exit = True
-        thread.join(5)
-
-    return "http://127.0.0.1:{}".format(port), stop
 
 
 @pytest.fixture
