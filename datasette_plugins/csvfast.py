@@ -19,7 +19,7 @@ import io
 import re
 from urllib.parse import parse_qsl, unquote
 
-from sinkin_pipeline.export import CsvReescaper, escape_text_cell
+from sinkin_pipeline.export import CsvReescaper, reescape_csv
 
 TABLE = "image_table"
 ALLOWED = {"_stream", "_size", "_nocol", "_nofacet", "_nocount", "_dl"}
@@ -103,10 +103,7 @@ def _python_line(values):
     """One row as Datasette writes it (``csv.writer``, repr of floats), re-escaped cell by cell."""
     raw = io.StringIO()
     csv.writer(raw).writerow(values)
-    out = io.StringIO()
-    for row in csv.reader(io.StringIO(raw.getvalue(), newline="")):
-        csv.writer(out).writerow([escape_text_cell(cell) for cell in row])
-    return raw.getvalue(), out.getvalue()
+    return raw.getvalue(), reescape_csv(raw.getvalue())
 
 
 async def stream(datasette, scope, receive, send, columns_plan):

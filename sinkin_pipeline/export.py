@@ -68,6 +68,15 @@ def escape_text_cell(text):
     return text if _NUMBER.fullmatch(text) else escape_cell(text)
 
 
+def reescape_csv(text):
+    """CSV ``text`` (whole records) with every cell escaped by :func:`escape_text_cell`."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in csv.reader(io.StringIO(text, newline="")):
+        writer.writerow([escape_text_cell(cell) for cell in row])
+    return out.getvalue()
+
+
 class CsvReescaper:
     """Escapes the cells of CSV text produced elsewhere (Datasette's ``.csv`` pages) as it
     streams through: ``feed(bytes)`` returns the escaped bytes of the complete records received so
@@ -78,11 +87,7 @@ class CsvReescaper:
         self._pending = ""
 
     def _escape(self, text):
-        out = io.StringIO()
-        writer = csv.writer(out)
-        for row in csv.reader(io.StringIO(text, newline="")):
-            writer.writerow([escape_text_cell(cell) for cell in row])
-        return out.getvalue().encode("utf-8")
+        return reescape_csv(text).encode("utf-8")
 
     def feed(self, data):
         text = self._pending + self._decoder.decode(data)
